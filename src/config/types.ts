@@ -1,0 +1,77 @@
+import type { CryptoKey, JWK } from 'jose';
+
+export type Profile = 'production' | 'development';
+
+export type TokenAuthMethod =
+  | 'private_key_jwt'
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth';
+
+/** FAPI 2.0 Security Profile §5.4.1: PS256, ES256 or EdDSA for every JWT created or accepted. */
+export type FapiAlg = 'PS256' | 'ES256' | 'EdDSA';
+
+export interface SigningKey {
+  readonly alg: 'PS256' | 'ES256';
+  readonly kid: string;
+  readonly privateKey: CryptoKey;
+  /** Public part only (no `d`, `p`, `q`, …), with kid, alg and use: 'sig'. */
+  readonly publicJwk: Readonly<JWK>;
+}
+
+export type TokenPolicy = 'user' | 'none';
+
+export interface RouteConfig {
+  readonly name: string;
+  readonly url: URL;
+  readonly token: TokenPolicy;
+  readonly timeoutMs: number;
+}
+
+export interface BffConfig {
+  readonly profile: Profile;
+  readonly publicUrl: URL;
+  /** `scheme://host:port` of publicUrl, compared against Origin headers. */
+  readonly publicOrigin: string;
+  readonly redirectUri: string;
+  readonly host: string;
+  readonly port: number;
+  readonly allowHttpHosts: readonly string[];
+  readonly oidc: {
+    readonly issuer: URL;
+    readonly clientId: string;
+    readonly clientSecret: string | undefined;
+    readonly scopes: string;
+    readonly authorizationUrl: URL | undefined;
+    readonly tokenUrl: URL | undefined;
+    readonly tokenAuthMethod: TokenAuthMethod;
+    readonly idTokenAlg: FapiAlg;
+    readonly parEnabled: boolean;
+    readonly dpopEnabled: boolean;
+    readonly timeoutMs: number;
+    readonly discoveryRefreshSec: number;
+    /** http:// allowed for this issuer (development, or host in MS_BFF_ALLOW_HTTP_HOSTS). */
+    readonly allowInsecureIssuer: boolean;
+  };
+  readonly signingKey: SigningKey | undefined;
+  readonly session: {
+    readonly keys: readonly Uint8Array[];
+    readonly cookieName: string;
+    readonly sameSite: 'lax' | 'strict';
+    readonly idleTimeoutSec: number;
+    readonly absoluteTimeoutSec: number;
+    readonly loginTimeoutSec: number;
+    readonly refreshSkewSec: number;
+    readonly memoryMaxSessions: number;
+  };
+  readonly csrf: { readonly enabled: boolean; readonly headerName: string };
+  readonly redisUrl: string | undefined;
+  readonly routes: ReadonlyMap<string, RouteConfig>;
+  readonly upstreamTimeoutMs: number;
+  readonly postLogoutRedirect: string;
+  readonly fipsMode: boolean;
+  readonly logLevel: string;
+  /** Loud startup warnings (unsafe-but-allowed settings), logged once at start. */
+  readonly warnings: readonly string[];
+}

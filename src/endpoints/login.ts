@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import * as oidc from 'openid-client';
+import { isSafeRelativePath } from '../config/load.js';
+import { BffError } from '../errors.js';
+import { hostCookie, readCookie } from '../session/cookies.js';
+import { checkSameOrigin } from '../session/csrf.js';
+import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
+
+/**
+ * GET /auth/login?returnTo=/path — start a login: a server-side transaction (state, nonce, PKCE
+ * verifier), a PAR request, then a redirect carrying only client_id and request_uri.
+ */
+export function registerLogin(app: FastifyInstance, s: BffServices): void {
+  app.get<{ Querystring: { returnTo?: string } }>(
+    '/auth/login',
+    { config: { errorFormat: 'html' } },
+    async (request, reply) => {
+      const started = performance.now();
+      const returnTo = request.query.returnTo ?? '/';
+      // SP-C4: no open redirector. Only same-origin relative paths are accepted.
+      if (typeof returnTo !== 'string' || !isSafeRelativePath(returnTo)) {
+        throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
+      }
+      // SP-C12: a cross-site page must not be able to start logins (and PAR requests) for a user.
+      const csrf = checkSameOrigin(request.headers, { ...s.config.csrf, publicOrigin: s.config.publicOrigin }, true);
+      if (csrf) throw csrf;
+
+      let binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
+      if (!s.transactions.isValidBinding(binding)) {
+        binding = s.transactions.newBinding();
+        reply.header(
+          'set-cookie',
+          hostCookie(LOGIN_BINDING_COOKIE, binding, { sameSite: 'lax', maxAgeSec: s.config.session.loginTimeoutSec }),
+        );
+      }
+      const codeVerifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const nonce = oidc.randomNonce();
+      try {
+        await s.transactions.save({ state, nonce, codeVerifier, returnTo }, binding);
+        const url = await s.idp.authorizationUrl({
+          state,
+          nonce,
+          codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+        });
+        s.metrics.loginStarted('success', (performance.now() - started) / 1000);
+        return reply.code(302).header('cache-control', 'no-store').header('location', url.href).send();
+      } catch (err) {
+        s.metrics.loginStarted('failure', 0);
+        throw err;
+      }
+    },
+  );
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import type { BffServices } from '../server/services.js';
+import { registerCallback } from './callback.js';
+import { registerLogin } from './login.js';
+import { registerLogout } from './logout.js';
+import { registerSession } from './session.js';
+
+/** The /auth/** endpoints and our JWKS. Thin: parse, call the domain, respond. */
+export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
+  // form_post callbacks (RFC 6749 §4.1.2 with response_mode=form_post): kept as a string, parsed with URLSearchParams.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_r, body, done) =>
+    done(null, body),
+  );
+  registerLogin(app, s);
+  registerCallback(app, s);
+  registerSession(app, s);
+  registerLogout(app, s);
+
+  /** Our public keys (client authentication; request objects and encryption later). Public parts only. */
+  app.get('/.well-known/jwks.json', async (_request, reply) =>
+    reply
+      .header('cache-control', 'public, max-age=300')
+      .send({ keys: s.config.signingKey ? [s.config.signingKey.publicJwk] : [] }),
+  );
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BffError } from '../errors.js';
+import { readCookie } from '../session/cookies.js';
+import type { LoadedSession } from '../session/session-manager.js';
+import type { BffServices } from '../server/services.js';
+
+/** Resolve the request's session cookie; store outages propagate as 503. */
+export async function currentSession(s: BffServices, request: FastifyRequest): Promise<LoadedSession | undefined> {
+  return s.sessions.load(readCookie(request.headers.cookie, s.config.session.cookieName));
+}
+
+/** GET /auth/session — who is signed in: claims, expiry and the logout URL. Never a token. */
+export function registerSession(app: FastifyInstance, s: BffServices): void {
+  app.get('/auth/session', async (request, reply) => {
+    const session = await currentSession(s, request);
+    if (!session) throw new BffError('BFF_SESSION_REQUIRED');
+    const idleEnds = Date.now() + s.config.session.idleTimeoutSec * 1000;
+    return reply.header('cache-control', 'no-store').send({
+      claims: session.data.claims,
+      expiresAt: new Date(Math.min(idleEnds, session.data.absoluteExpiresAt)).toISOString(),
+      absoluteExpiresAt: new Date(session.data.absoluteExpiresAt).toISOString(),
+      logoutUrl: `/auth/logout?sid=${encodeURIComponent(session.data.sid)}`,
+    });
+  });
+}

@@ -1,0 +1,130 @@
+import { pino } from 'pino';
+import { loadConfig } from './config/load.js';
+import type { BffConfig } from './config/types.js';
+import type { DevSetup } from './dev/dev-setup.js';
+import { BffError, ConfigError, isBffError } from './errors.js';
+import { IdpClient } from './oauth/idp-client.js';
+import { loggerOptions } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { buildApp } from './server/app.js';
+import { MemoryStore } from './session/memory-store.js';
+import { createRedisStore } from './session/redis-store.js';
+import type { KeyValueStore } from './session/store.js';
+
+/** Discovery attempts at startup before giving up (the IdP may still be starting next to us). */
+const DISCOVERY_ATTEMPTS = 5;
+const DISCOVERY_RETRY_MS = 2000;
+
+/**
+ * The composition root and the only module with side effects:
+ * env → config → store → IdP client → app → listen → signals.
+ */
+async function main(): Promise<void> {
+  const bootLog = pino(loggerOptions(process.env.LOG_LEVEL ?? 'info'));
+  let dev: DevSetup | undefined;
+  let env: Record<string, string | undefined> = process.env;
+  if (!process.env.OIDC_ISSUER) {
+    const { startDevSetup } = await import('./dev/dev-setup.js');
+    const port = process.env.PORT ?? '8080';
+    dev = await startDevSetup(process.env.MS_BFF_PUBLIC_URL ?? `http://localhost:${port}`);
+    env = { ...dev.env, ...process.env, ...pick(dev.env, ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'BFF_JWT_SIGNING_KEY']) };
+    if (!process.env.MS_BFF_PROFILE) env.MS_BFF_PROFILE = 'development';
+  }
+
+  let config: BffConfig;
+  try {
+    config = await loadConfig(env);
+  } catch (err) {
+    await dev?.close();
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.toString()}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = pino(loggerOptions(config.logLevel));
+  for (const w of config.warnings) log.warn(w);
+  if (config.fipsMode) log.info({ fips_mode: true }, 'FIPS mode: Node.js crypto runs with a FIPS provider');
+
+  const metrics = new Metrics();
+  const store: KeyValueStore = config.redisUrl
+    ? await createRedisStore({ url: config.redisUrl, logger: log })
+    : new MemoryStore({ maxEntries: config.session.memoryMaxSessions });
+  if (store.kind === 'memory' && config.profile === 'production') {
+    log.warn('no REDIS_URL: sessions live in this process only (lost on restart, not shared between instances)');
+  }
+
+  const idp = await discoverWithRetry(config, metrics, log);
+  idp.startBackgroundRefresh();
+  const { spaRoutes } = await import('./dev/spa-routes.js');
+  const { app } = await buildApp({
+    config,
+    store,
+    idp,
+    metrics,
+    ...(dev ? { extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)) } : {}),
+  });
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await app.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    await dev?.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Nothing crashes the process: a stray rejection is a bug to log, not a reason to drop every session.
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+
+  await app.listen({ host: config.host, port: config.port });
+  if (dev) {
+    const line = '='.repeat(78);
+    process.stdout.write(
+      [
+        '',
+        line,
+        '  fapi-bff DEVELOPMENT SETUP: embedded IdP, demo API and demo SPA. NOT FOR PRODUCTION.',
+        `  Open ${config.publicUrl.origin}/ and log in as alice / alice-password`,
+        `  Embedded IdP: ${dev.idp.issuer}   Demo API: ${dev.api.url}`,
+        '  Set OIDC_ISSUER (and the variables in README.md) to use a real identity provider.',
+        line,
+        '',
+      ].join('\n'),
+    );
+  } else {
+    log.info({ url: config.publicUrl.origin, issuer: config.oidc.issuer.href, store: store.kind }, 'fapi-bff listening');
+  }
+}
+
+async function discoverWithRetry(config: BffConfig, metrics: Metrics, log: pino.Logger): Promise<IdpClient> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await IdpClient.create(config, metrics, log);
+    } catch (err) {
+      const bff = isBffError(err) ? err : new BffError('BFF_INTERNAL', { cause: err });
+      if (bff.code !== 'BFF_IDP_UNAVAILABLE' || attempt >= DISCOVERY_ATTEMPTS) {
+        process.stderr.write(
+          `fapi-bff: cannot use the identity provider ${config.oidc.issuer.href}: ${bff.code}${bff.detail ? ` — ${bff.detail}` : ''}\n`,
+        );
+        process.exit(1);
+      }
+      log.warn({ attempt, code: bff.code }, 'IdP discovery failed; retrying');
+      await new Promise((r) => setTimeout(r, DISCOVERY_RETRY_MS));
+    }
+  }
+}
+
+function pick(obj: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => k in obj).map((k) => [k, obj[k] as string]));
+}
+
+main().catch((err) => {
+  process.stderr.write(`fapi-bff: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

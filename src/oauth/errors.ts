@@ -1,0 +1,71 @@
+import * as oidc from 'openid-client';
+import { BffError, type ErrorCode, isBffError } from '../errors.js';
+import { ResponseTooLargeError } from './http.js';
+
+/** oauth4webapi codes raised while validating JWTs in a token response. */
+const ID_TOKEN_CODES = new Set([
+  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  'OAUTH_KEY_SELECTION_FAILED',
+]);
+
+export type OAuthPhase = 'discovery' | 'par' | 'token' | 'refresh' | 'revoke';
+
+/**
+ * Translate a library or network failure into our error hierarchy at the boundary. The library's
+ * message stays in `cause` (logged, never shown): it can echo IdP-controlled text.
+ */
+export function translateOAuthError(err: unknown, phase: OAuthPhase): BffError {
+  if (isBffError(err)) return err;
+  if (isNetworkError(err)) {
+    return new BffError('BFF_IDP_UNAVAILABLE', { cause: err, status: 503, reason: 'unreachable' });
+  }
+  if (err instanceof ResponseTooLargeError) {
+    return new BffError('BFF_IDP_ERROR', { cause: err, reason: 'response_too_large' });
+  }
+  if (err instanceof oidc.ResponseBodyError) {
+    // An OAuth error from the IdP (RFC 6749 §5.2). Its `error` code is an enum-like token: safe to show.
+    const code: ErrorCode = phase === 'refresh' && err.error === 'invalid_grant' ? 'BFF_REFRESH_FAILED' : 'BFF_IDP_ERROR';
+    const status = err.status >= 500 ? 503 : undefined;
+    return new BffError(code, {
+      cause: err,
+      detail: safeToken(err.error),
+      reason: safeToken(err.error) ?? 'error',
+      ...(status === undefined ? {} : { status }),
+    });
+  }
+  if (err instanceof oidc.AuthorizationResponseError) {
+    return new BffError('BFF_CALLBACK_ACCESS_DENIED', { cause: err, detail: safeToken(err.error), reason: 'authorization_error' });
+  }
+  if (err instanceof oidc.ClientError) {
+    const e = err as oidc.ClientError & { code?: string };
+    if (phase === 'token' || phase === 'refresh') {
+      const aboutIdToken =
+        /id.?token|JWT|JWS|signature|"alg"|nonce|azp|audience|"aud"|"iss"/i.test(err.message) ||
+        ID_TOKEN_CODES.has(e.code ?? '');
+      return new BffError(aboutIdToken ? 'BFF_ID_TOKEN_INVALID' : 'BFF_TOKEN_RESPONSE_INVALID', {
+        cause: err,
+        reason: e.code ?? 'invalid',
+      });
+    }
+    if (phase === 'discovery') {
+      return new BffError('BFF_IDP_CAPABILITY_MISSING', { cause: err, detail: 'invalid discovery document', reason: 'metadata' });
+    }
+    return new BffError('BFF_IDP_ERROR', { cause: err, reason: e.code ?? 'invalid_response' });
+  }
+  return new BffError('BFF_IDP_ERROR', { cause: err, reason: 'unexpected' });
+}
+
+function isNetworkError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'AbortError' || err.name === 'TimeoutError') return true;
+  // undici: TypeError('fetch failed') with the socket error as cause.
+  if (err instanceof TypeError && err.message === 'fetch failed') return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^(ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EHOSTUNREACH|UND_ERR)/.test(code);
+}
+
+/** OAuth error codes are `%x20-21 / %x23-5B / %x5D-7E` (RFC 6749 §5.2); keep a conservative subset. */
+function safeToken(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) ? value : undefined;
+}

@@ -1,0 +1,282 @@
+import * as oidc from 'openid-client';
+import type { BffConfig } from '../config/types.js';
+import { BffError } from '../errors.js';
+import { type IdpMetadata, missingCapabilities } from './capabilities.js';
+import { translateOAuthError } from './errors.js';
+import { type IdpFetch, sizeCappedFetch } from './http.js';
+
+/** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
+export interface OAuthEvents {
+  parRequest(outcome: 'success' | 'failure'): void;
+  discoveryRefreshed(ok: boolean): void;
+}
+
+export interface OAuthLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+/** A validated token endpoint response, normalised. Never leaves the server. */
+export interface TokenSet {
+  accessToken: string;
+  tokenType: 'bearer' | 'dpop';
+  /** Epoch ms. */
+  expiresAt: number;
+  refreshToken: string | undefined;
+  idToken: string | undefined;
+  claims: Record<string, unknown> | undefined;
+  scope: string | undefined;
+}
+
+export interface AuthorizationChecks {
+  codeVerifier: string;
+  state: string;
+  nonce: string;
+}
+
+/** Default lifetime when the token response omits `expires_in` (RFC 6749 §5.1 makes it optional). */
+const DEFAULT_EXPIRES_IN_SEC = 300;
+/** OIDC Core §3.1.3.7-10: we reject ID tokens issued too long ago, or too far in the future (FAPI 2.0: 10 s). */
+const ID_TOKEN_MAX_AGE_SEC = 600;
+const ID_TOKEN_FUTURE_SKEW_SEC = 10;
+
+/**
+ * The BFF's client of one IdP: discovery with capability checks, PAR, code exchange, refresh,
+ * revocation and end-session, all through openid-client with FAPI 2.0 settings on. It keeps
+ * serving on the last good metadata when a background refresh fails.
+ */
+export class IdpClient {
+  private current: oidc.Configuration;
+  private timer: NodeJS.Timeout | undefined;
+  private lastRefreshOk = Date.now();
+
+  private constructor(
+    private readonly config: BffConfig,
+    initial: oidc.Configuration,
+    private readonly events: OAuthEvents,
+    private readonly logger: OAuthLogger,
+    private readonly fetchImpl: IdpFetch,
+  ) {
+    this.current = initial;
+  }
+
+  static async create(
+    config: BffConfig,
+    events: OAuthEvents,
+    logger: OAuthLogger,
+    fetchImpl: IdpFetch = sizeCappedFetch(),
+  ): Promise<IdpClient> {
+    const configuration = await discover(config, fetchImpl);
+    return new IdpClient(config, configuration, events, logger, fetchImpl);
+  }
+
+  get configuration(): oidc.Configuration {
+    return this.current;
+  }
+
+  get metadata(): Readonly<oidc.ServerMetadata> {
+    return this.current.serverMetadata();
+  }
+
+  /** Milliseconds since metadata was last fetched successfully. */
+  metadataAgeMs(): number {
+    return Date.now() - this.lastRefreshOk;
+  }
+
+  startBackgroundRefresh(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.refreshMetadata(), this.config.oidc.discoveryRefreshSec * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Re-discover; on any failure keep the last good metadata (and say so in logs and metrics). */
+  async refreshMetadata(): Promise<boolean> {
+    try {
+      this.current = await discover(this.config, this.fetchImpl);
+      this.lastRefreshOk = Date.now();
+      this.events.discoveryRefreshed(true);
+      return true;
+    } catch (err) {
+      this.events.discoveryRefreshed(false);
+      this.logger.warn({ err: describe(err) }, 'IdP metadata refresh failed; serving on the last good metadata');
+      return false;
+    }
+  }
+
+  /**
+   * Build the authorization redirect. With PAR (RFC 9126) every parameter goes to the IdP over the
+   * back channel and the browser carries only `client_id` and `request_uri` (FAPI 2.0 §5.3.3.2-6).
+   */
+  async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string }): Promise<URL> {
+    const parameters: Record<string, string> = {
+      redirect_uri: this.config.redirectUri,
+      scope: this.config.oidc.scopes,
+      state: params.state,
+      nonce: params.nonce,
+      code_challenge: params.codeChallenge,
+      code_challenge_method: 'S256',
+    };
+    if (!this.config.oidc.parEnabled) return oidc.buildAuthorizationUrl(this.current, parameters);
+    try {
+      const url = await oidc.buildAuthorizationUrlWithPAR(this.current, parameters);
+      this.events.parRequest('success');
+      return url;
+    } catch (err) {
+      this.events.parRequest('failure');
+      throw translateOAuthError(err, 'par');
+    }
+  }
+
+  /**
+   * Exchange the code (PKCE verifier, state and nonce checked by openid-client; the ID token
+   * signature too, because non-repudiation checks are on: FAPI 2.0 Message Signing §5.6.2).
+   */
+  async exchangeCode(callback: URL | Request, checks: AuthorizationChecks): Promise<TokenSet> {
+    let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+    try {
+      response = await oidc.authorizationCodeGrant(this.current, callback, {
+        pkceCodeVerifier: checks.codeVerifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      });
+    } catch (err) {
+      throw translateOAuthError(err, 'token');
+    }
+    const tokens = normalise(response);
+    if (!tokens.claims) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'missing' });
+    checkIdTokenFreshness(tokens.claims);
+    return tokens;
+  }
+
+  /**
+   * refresh_token grant. A refreshed ID token must keep the original identity (OIDC Core §12.2).
+   */
+  async refresh(refreshToken: string, original: Record<string, unknown>): Promise<TokenSet> {
+    let response: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
+    try {
+      response = await oidc.refreshTokenGrant(this.current, refreshToken);
+    } catch (err) {
+      throw translateOAuthError(err, 'refresh');
+    }
+    const tokens = normalise(response);
+    if (tokens.claims) {
+      for (const claim of ['iss', 'sub', 'aud', 'azp', 'auth_time']) {
+        if (JSON.stringify(tokens.claims[claim]) !== JSON.stringify(original[claim])) {
+          throw new BffError('BFF_ID_TOKEN_INVALID', { reason: `refresh_${claim}_changed` });
+        }
+      }
+    }
+    return tokens;
+  }
+
+  /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (REV-4). */
+  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void> {
+    if (!this.current.serverMetadata().revocation_endpoint) throw new BffError('BFF_IDP_ERROR', { reason: 'no_revocation_endpoint' });
+    try {
+      await oidc.tokenRevocation(this.current, token, { token_type_hint: hint });
+    } catch (err) {
+      throw translateOAuthError(err, 'revoke');
+    }
+  }
+
+  /** OIDC RP-Initiated Logout 1.0 §2; undefined when the IdP has no end_session_endpoint. */
+  endSessionUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): URL | undefined {
+    if (!this.current.serverMetadata().end_session_endpoint) return undefined;
+    const params: Record<string, string> = { post_logout_redirect_uri: postLogoutRedirectUri, client_id: this.config.oidc.clientId };
+    if (idTokenHint) params.id_token_hint = idTokenHint;
+    return oidc.buildEndSessionUrl(this.current, params);
+  }
+}
+
+async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
+  const clientAuth = clientAuthentication(config);
+  const metadata: Partial<oidc.ClientMetadata> = {
+    // BCP-1 / OIDC-V7: pin the one accepted ID token alg, so `none` or RS256 in the IdP's list never matters.
+    id_token_signed_response_alg: config.oidc.idTokenAlg,
+  };
+  if (config.signingKey && config.oidc.tokenAuthMethod === 'private_key_jwt') {
+    metadata.token_endpoint_auth_signing_alg = config.signingKey.alg;
+  }
+  let configuration: oidc.Configuration;
+  try {
+    configuration = await oidc.discovery(config.oidc.issuer, config.oidc.clientId, metadata, clientAuth, {
+      execute: config.oidc.allowInsecureIssuer ? [oidc.allowInsecureRequests] : [],
+      [oidc.customFetch]: fetchImpl,
+      timeout: Math.ceil(config.oidc.timeoutMs / 1000),
+      algorithm: 'oidc',
+    });
+  } catch (err) {
+    throw translateOAuthError(err, 'discovery');
+  }
+  const server = configuration.serverMetadata();
+  const missing = missingCapabilities(config, server as IdpMetadata);
+  if (missing.length > 0) {
+    throw new BffError('BFF_IDP_CAPABILITY_MISSING', { detail: missing.join('; '), reason: 'capability' });
+  }
+  if (config.oidc.authorizationUrl || config.oidc.tokenUrl) {
+    const overridden = {
+      ...(server as oidc.ServerMetadata),
+      ...(config.oidc.authorizationUrl ? { authorization_endpoint: config.oidc.authorizationUrl.href } : {}),
+      ...(config.oidc.tokenUrl ? { token_endpoint: config.oidc.tokenUrl.href } : {}),
+    };
+    configuration = new oidc.Configuration(overridden as oidc.ServerMetadata, config.oidc.clientId, metadata, clientAuth);
+    if (config.oidc.allowInsecureIssuer) oidc.allowInsecureRequests(configuration);
+  }
+  configuration[oidc.customFetch] = fetchImpl;
+  configuration.timeout = Math.ceil(config.oidc.timeoutMs / 1000);
+  // FAPI 2.0 Message Signing §5.6.2: verify ID token signatures even from the token endpoint.
+  oidc.enableNonRepudiationChecks(configuration);
+  return configuration;
+}
+
+function clientAuthentication(config: BffConfig): oidc.ClientAuth {
+  switch (config.oidc.tokenAuthMethod) {
+    case 'private_key_jwt': {
+      if (!config.signingKey) throw new BffError('BFF_CONFIG_INVALID', { detail: 'BFF_JWT_SIGNING_KEY missing' });
+      return oidc.PrivateKeyJwt({ key: config.signingKey.privateKey, kid: config.signingKey.kid });
+    }
+    case 'client_secret_basic':
+      return oidc.ClientSecretBasic(config.oidc.clientSecret);
+    case 'client_secret_post':
+      return oidc.ClientSecretPost(config.oidc.clientSecret);
+    default:
+      throw new BffError('BFF_CONFIG_INVALID', { detail: `${config.oidc.tokenAuthMethod} is not available` });
+  }
+}
+
+function normalise(response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenSet {
+  const tokenType = String(response.token_type).toLowerCase();
+  if (tokenType !== 'bearer' && tokenType !== 'dpop') {
+    throw new BffError('BFF_TOKEN_RESPONSE_INVALID', { reason: 'token_type' });
+  }
+  const expiresIn = response.expiresIn() ?? DEFAULT_EXPIRES_IN_SEC;
+  return {
+    accessToken: response.access_token,
+    tokenType,
+    expiresAt: Date.now() + expiresIn * 1000,
+    refreshToken: response.refresh_token,
+    idToken: response.id_token,
+    claims: response.claims() as Record<string, unknown> | undefined,
+    scope: response.scope,
+  };
+}
+
+function checkIdTokenFreshness(claims: Record<string, unknown>): void {
+  const iat = claims.iat;
+  const now = Math.floor(Date.now() / 1000);
+  if (typeof iat !== 'number') throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_missing' });
+  if (iat > now + ID_TOKEN_FUTURE_SKEW_SEC) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_future' });
+  if (iat < now - ID_TOKEN_MAX_AGE_SEC) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_too_old' });
+}
+
+function describe(err: unknown): { name?: string; code?: string; message?: string } {
+  if (err instanceof BffError) return { name: err.name, code: err.code, message: err.detail ?? err.message };
+  if (err instanceof Error) return { name: err.name, message: err.message };
+  return {};
+}

@@ -1,0 +1,146 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * A named metrics API over one prom-client Registry per app (never the global registry, so two
+ * apps in one process, as in tests, do not collide). Labels are bounded: route names come from
+ * configuration, outcomes and codes from enums.
+ *
+ * Names from the seeds keep their spelling (`par_requests_total`); our own carry the `bff_` prefix.
+ */
+export type Outcome = 'success' | 'failure';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  private readonly parRequests = new Counter({
+    name: 'par_requests_total',
+    help: 'Pushed Authorization Requests sent to the IdP (RFC 9126), by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly logins = new Counter({
+    name: 'bff_login_started_total',
+    help: 'Logins started (redirects to the IdP), by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly loginDuration = new Histogram({
+    name: 'bff_login_duration_seconds',
+    help: 'Time to start a login (transaction + PAR).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly callbacks = new Counter({
+    name: 'bff_callbacks_total',
+    help: 'Authorization callbacks, by outcome and error code.',
+    labelNames: ['outcome', 'code'] as const,
+    registers: [this.registry],
+  });
+  private readonly callbackDuration = new Histogram({
+    name: 'bff_callback_duration_seconds',
+    help: 'Time to process a callback (checks, code exchange, ID token validation, session).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly refreshes = new Counter({
+    name: 'bff_token_refresh_total',
+    help: 'Access token refreshes, by outcome (success, failure, invalid_grant, shared).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly refreshDuration = new Histogram({
+    name: 'bff_token_refresh_duration_seconds',
+    help: 'Time of refresh_token grants.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private readonly proxyRequests = new Counter({
+    name: 'bff_proxy_requests_total',
+    help: 'Proxied API requests, by route and status class.',
+    labelNames: ['route', 'status_class'] as const,
+    registers: [this.registry],
+  });
+  private readonly proxyDuration = new Histogram({
+    name: 'bff_proxy_duration_seconds',
+    help: 'Time to upstream response headers for proxied API requests.',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly sessions = new Counter({
+    name: 'bff_sessions_total',
+    help: 'Session lifecycle events (created, ended, expired).',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+  private readonly errors = new Counter({
+    name: 'bff_errors_total',
+    help: 'Requests refused or failed, by stable error code.',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  private readonly revocations = new Counter({
+    name: 'bff_token_revocations_total',
+    help: 'RFC 7009 revocations at logout, by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly discoveryRefreshFailures = new Counter({
+    name: 'bff_discovery_refresh_failures_total',
+    help: 'Background IdP metadata refreshes that failed (the last good metadata stays in use).',
+    registers: [this.registry],
+  });
+  private discoveryFetchedAt = Date.now();
+  private readonly discoveryAge = new Gauge({
+    name: 'bff_discovery_metadata_age_seconds',
+    help: 'Age of the IdP metadata in use.',
+    registers: [this.registry],
+    collect: () => {
+      this.discoveryAge.set((Date.now() - this.discoveryFetchedAt) / 1000);
+    },
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  parRequest(outcome: Outcome): void {
+    this.parRequests.inc({ outcome });
+  }
+  loginStarted(outcome: Outcome, seconds: number): void {
+    this.logins.inc({ outcome });
+    if (outcome === 'success') this.loginDuration.observe(seconds);
+  }
+  callback(outcome: Outcome, code: string, seconds: number): void {
+    this.callbacks.inc({ outcome, code });
+    this.callbackDuration.observe(seconds);
+  }
+  refresh(outcome: 'success' | 'failure' | 'invalid_grant' | 'shared', seconds?: number): void {
+    this.refreshes.inc({ outcome });
+    if (seconds !== undefined) this.refreshDuration.observe(seconds);
+  }
+  proxied(route: string, status: number, seconds: number): void {
+    this.proxyRequests.inc({ route, status_class: `${Math.floor(status / 100)}xx` });
+    this.proxyDuration.observe({ route }, seconds);
+  }
+  session(event: 'created' | 'ended' | 'expired'): void {
+    this.sessions.inc({ event });
+  }
+  error(code: string): void {
+    this.errors.inc({ code });
+  }
+  revocation(outcome: Outcome | 'skipped'): void {
+    this.revocations.inc({ outcome });
+  }
+  discoveryRefreshed(ok: boolean): void {
+    if (ok) this.discoveryFetchedAt = Date.now();
+    else this.discoveryRefreshFailures.inc();
+  }
+
+  contentType(): string {
+    return this.registry.contentType;
+  }
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

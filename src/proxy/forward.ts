@@ -1,0 +1,155 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
+import type { RouteConfig } from '../config/types.js';
+import { BffError } from '../errors.js';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection only and are never forwarded; nor are
+ * credentials the browser holds for us (`Cookie`), a browser-supplied `Authorization` (the token
+ * we attach is the only one the upstream may see), our CSRF header, or `Host` (undici sets it).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'proxy-connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
+const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'cookie', 'authorization', 'dpop', 'content-length', 'expect']);
+/** Upstreams never set cookies on our origin: the browser's only cookies are ours. */
+const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'set-cookie', 'content-length']);
+
+export interface ForwardRequest {
+  readonly route: RouteConfig;
+  /** Path below /api/<name>/, without query, as received (still percent-encoded). */
+  readonly rest: string;
+  /** Raw query string without '?', or ''. */
+  readonly query: string;
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly csrfHeader: string;
+  /** The raw request, streamed to the upstream when it has a body. */
+  readonly raw: IncomingMessage;
+  readonly authorization: string | undefined;
+  readonly requestId: string;
+}
+
+export interface ForwardResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Readable;
+}
+
+/**
+ * Streams a request to an upstream and the response back, neither buffered (undici, one pooled
+ * Agent for all upstreams). Timeouts are the route's: time to response headers and body idle time.
+ */
+export class Forwarder {
+  private readonly agent: Dispatcher;
+
+  constructor(agent?: Dispatcher) {
+    this.agent = agent ?? new Agent({ keepAliveTimeout: 10_000, connections: 256, pipelining: 1 });
+  }
+
+  async forward(req: ForwardRequest): Promise<ForwardResponse> {
+    const path = upstreamPath(req.route.url, req.rest, req.query);
+    const headers = requestHeaders(req);
+    const hasBody = requestHasBody(req.headers);
+    try {
+      const res = await this.agent.request({
+        origin: req.route.url.origin,
+        path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: hasBody ? req.raw : null,
+        headersTimeout: req.route.timeoutMs,
+        bodyTimeout: req.route.timeoutMs,
+      });
+      return { status: res.statusCode, headers: responseHeaders(res.headers), body: res.body };
+    } catch (err) {
+      throw upstreamError(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/**
+ * Join the upstream base path and the rest. Dot segments are refused rather than normalised:
+ * `/api/echo/../admin` must never escape the configured base path (path traversal).
+ */
+export function upstreamPath(base: URL, rest: string, query: string): string {
+  const segments = rest.split('/');
+  for (const s of segments) {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(s);
+    } catch {
+      throw new BffError('BFF_REQUEST_INVALID', { reason: 'path_encoding', detail: 'malformed percent-encoding in path' });
+    }
+    if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\')) {
+      throw new BffError('BFF_REQUEST_INVALID', { reason: 'path_traversal', detail: 'dot segments are not allowed' });
+    }
+  }
+  const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
+  return `${prefix}/${rest}${query ? `?${query}` : ''}`;
+}
+
+function requestHasBody(headers: IncomingHttpHeaders): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+function requestHeaders(req: ForwardRequest): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const connectionListed = listed(req.headers.connection);
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || REQUEST_DROP.has(name) || name === req.csrfHeader || connectionListed.has(name)) continue;
+    out[name] = value;
+  }
+  if (requestHasBody(req.headers) && req.headers['content-length'] !== undefined) {
+    out['content-length'] = req.headers['content-length'];
+  }
+  out['x-request-id'] = req.requestId;
+  if (req.authorization !== undefined) out.authorization = req.authorization;
+  return out;
+}
+
+function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const connectionListed = listed(headers.connection);
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || RESPONSE_DROP.has(name) || connectionListed.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function listed(connection: string | string[] | undefined): Set<string> {
+  const v = Array.isArray(connection) ? connection.join(',') : (connection ?? '');
+  return new Set(
+    v
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
+function upstreamError(err: unknown): BffError {
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    return new BffError('BFF_UPSTREAM_TIMEOUT', { cause: err, reason: 'timeout' });
+  }
+  if (err instanceof undiciErrors.ConnectTimeoutError) {
+    return new BffError('BFF_UPSTREAM_TIMEOUT', { cause: err, reason: 'connect_timeout' });
+  }
+  if (err instanceof BffError) return err;
+  return new BffError('BFF_UPSTREAM_UNAVAILABLE', { cause: err, reason: 'unreachable' });
+}

@@ -1,0 +1,68 @@
+import type { FastifyInstance } from 'fastify';
+import { BffError } from '../errors.js';
+import { currentSession } from '../endpoints/session.js';
+import type { BffServices } from '../server/services.js';
+import { checkCsrf } from '../session/csrf.js';
+
+const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
+
+/**
+ * ANY /api/<name>/** → the upstream named <name>, with the user's access token attached. API calls
+ * never get a redirect: no session is a 401 problem+json the SPA can act on (Duende's X-CSRF model).
+ */
+export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
+  // Bodies are streamed to the upstream untouched: no parser consumes them here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  const policy = { ...s.config.csrf, publicOrigin: s.config.publicOrigin };
+  const handler = async (
+    request: import('fastify').FastifyRequest<{ Params: { route: string; '*': string } }>,
+    reply: import('fastify').FastifyReply,
+  ) => {
+    const started = performance.now();
+    const csrf = checkCsrf(request.headers, policy);
+    if (csrf) throw csrf;
+    const route = s.config.routes.get(request.params.route);
+    if (!route) throw new BffError('BFF_ROUTE_NOT_FOUND', { detail: 'no API route with that name' });
+
+    let authorization: string | undefined;
+    if (route.token === 'user') {
+      const loaded = await currentSession(s, request);
+      if (!loaded) throw new BffError('BFF_SESSION_REQUIRED');
+      const session = await s.tokens.ensureFresh(loaded);
+      // RFC 6750 §2.1 (FAPI 2.0 §5.3.3.1-3: only ever in the Authorization header).
+      authorization = `Bearer ${session.data.accessToken}`;
+    }
+    const q = request.url.indexOf('?');
+    let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
+    try {
+      upstream = await s.forwarder.forward({
+        route,
+        rest: rawRest(request.url, request.params.route, q),
+        query: q === -1 ? '' : request.url.slice(q + 1),
+        method: request.method,
+        headers: request.headers,
+        csrfHeader: s.config.csrf.headerName,
+        raw: request.raw,
+        authorization,
+        requestId: request.id,
+      });
+    } catch (err) {
+      s.metrics.proxied(route.name, (err as BffError).statusCode ?? 502, (performance.now() - started) / 1000);
+      throw err;
+    }
+    s.metrics.proxied(route.name, upstream.status, (performance.now() - started) / 1000);
+    return reply.code(upstream.status).headers(upstream.headers).send(upstream.body);
+  };
+  app.route({ method: [...METHODS], url: '/api/:route/*', handler });
+  app.route({ method: [...METHODS], url: '/api/:route', handler });
+}
+
+/** The path below /api/<name>/ exactly as received (still percent-encoded, unlike params['*']). */
+function rawRest(url: string, route: string, q: number): string {
+  const path = q === -1 ? url : url.slice(0, q);
+  const prefix = `/api/${route}`;
+  const rest = path.slice(prefix.length);
+  return rest.startsWith('/') ? rest.slice(1) : rest;
+}

@@ -1,0 +1,23 @@
+import type { BffConfig } from '../config/types.js';
+import type { IdpClient } from '../oauth/idp-client.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { AccessTokens } from '../proxy/access-token.js';
+import type { Forwarder } from '../proxy/forward.js';
+import type { LoginTransactions } from '../session/login-transaction.js';
+import type { SessionManager } from '../session/session-manager.js';
+import type { KeyValueStore } from '../session/store.js';
+
+/** Everything a request handler may use, built once by buildApp (composition, no globals). */
+export interface BffServices {
+  readonly config: BffConfig;
+  readonly store: KeyValueStore;
+  readonly idp: IdpClient;
+  readonly metrics: Metrics;
+  readonly sessions: SessionManager;
+  readonly transactions: LoginTransactions;
+  readonly tokens: AccessTokens;
+  readonly forwarder: Forwarder;
+}
+
+/** Name of the browser-binding cookie for login transactions (one per browser, shared by tabs). */
+export const LOGIN_BINDING_COOKIE = '__Host-bff-login';

@@ -1,0 +1,93 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BffError } from '../errors.js';
+import type { SessionSealer } from './sealing.js';
+import type { Clock, KeyValueStore } from './store.js';
+
+/** Everything needed to finish one login, kept server-side (FAPI2-CLIENT-CHECKLIST §4, "Session binding"). */
+export interface LoginTransaction {
+  state: string;
+  nonce: string;
+  /** RFC 7636 §4.1: 43–128 characters; S256 only. */
+  codeVerifier: string;
+  returnTo: string;
+  /** Epoch ms. */
+  createdAt: number;
+  /** SHA-256 of the browser-binding cookie value of the browser that started the login. */
+  binding: string;
+}
+
+/**
+ * Login transactions, keyed by a hash of `state`, single-use (`take`) and short-lived. They are
+ * bound to the browser by one shared binding cookie rather than one cookie per transaction, so
+ * many tabs can log in at once without piling up cookies: each tab has its own state, all share
+ * the binding (FAPI 2.0 §5.3.3.2-4: bound to the user agent that started the flow).
+ */
+export class LoginTransactions {
+  constructor(
+    private readonly store: KeyValueStore,
+    private readonly sealer: SessionSealer,
+    private readonly ttlSec: number,
+    private readonly clock: Clock = Date.now,
+  ) {}
+
+  /** A fresh binding value for a browser that has none (or an invalid one); `v1.<random>.<mac>`. */
+  newBinding(): string {
+    const body = `v1.${randomBytes(32).toString('base64url')}`;
+    return `${body}.${this.sealer.mac(body)}`;
+  }
+
+  /** The binding is only accepted with a valid MAC, so an attacker cannot choose it. */
+  isValidBinding(value: string | undefined): value is string {
+    if (!value || value.length > 200) return false;
+    const i = value.lastIndexOf('.');
+    return i > 0 && this.sealer.verifyMac(value.slice(0, i), value.slice(i + 1));
+  }
+
+  async save(tx: Omit<LoginTransaction, 'createdAt' | 'binding'>, bindingValue: string): Promise<void> {
+    if (tx.codeVerifier.length < 43 || tx.codeVerifier.length > 128) {
+      throw new BffError('BFF_INTERNAL', { reason: 'pkce_verifier_length' });
+    }
+    const record: LoginTransaction = { ...tx, createdAt: this.clock(), binding: hash(bindingValue) };
+    const key = txKey(tx.state);
+    await this.store.set(key, this.sealer.seal(JSON.stringify(record), key), this.ttlSec * 1000);
+  }
+
+  /**
+   * Take (read and delete) the transaction for `state`. Single use defeats replayed callbacks; the
+   * binding check defeats a callback delivered to another browser (login CSRF, code injection).
+   */
+  async take(state: string, bindingValue: string | undefined): Promise<LoginTransaction> {
+    if (state.length === 0 || state.length > 512) {
+      throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'missing or malformed state' });
+    }
+    const key = txKey(state);
+    const sealed = await this.store.take(key);
+    const opened = sealed === undefined ? undefined : this.sealer.open(sealed, key);
+    if (opened === undefined) {
+      throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'unknown_or_used' });
+    }
+    const tx = JSON.parse(opened) as LoginTransaction;
+    if (!this.isValidBinding(bindingValue) || !equal(hash(bindingValue), tx.binding)) {
+      throw new BffError('BFF_CALLBACK_STATE_MISMATCH', { reason: 'binding' });
+    }
+    if (this.clock() - tx.createdAt > this.ttlSec * 1000) {
+      throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'expired' });
+    }
+    if (tx.state !== state) throw new BffError('BFF_CALLBACK_STATE_MISMATCH', { reason: 'state' });
+    return tx;
+  }
+}
+
+function txKey(state: string): string {
+  return `t:${hash(state)}`;
+}
+
+function hash(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+function equal(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

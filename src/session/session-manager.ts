@@ -1,0 +1,154 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { BffError } from '../errors.js';
+import type { SessionSealer } from './sealing.js';
+import type { Clock, KeyValueStore } from './store.js';
+
+/** What the server keeps for a signed-in browser. Encrypted at rest; never sent to the browser. */
+export interface SessionData {
+  v: 1;
+  sub: string;
+  /** The IdP's `sid` when it sent one (back-channel logout), otherwise our own random value. */
+  sid: string;
+  /** ID token claims shown by GET /auth/session (no tokens). */
+  claims: Record<string, unknown>;
+  idToken: string | undefined;
+  accessToken: string;
+  tokenType: 'bearer' | 'dpop';
+  /** Epoch ms. */
+  accessTokenExpiresAt: number;
+  refreshToken: string | undefined;
+  scope: string | undefined;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms; the session ends then, whatever the activity. */
+  absoluteExpiresAt: number;
+}
+
+export interface LoadedSession {
+  /** Store key (a hash of the id: a store dump yields no usable cookie). */
+  readonly key: string;
+  /** The sealed value as read, for compare-and-set. */
+  readonly sealed: string;
+  readonly data: SessionData;
+}
+
+export interface SessionTimeouts {
+  readonly idleTimeoutSec: number;
+  readonly absoluteTimeoutSec: number;
+}
+
+const COOKIE_VERSION = 'v1';
+/** Renew the idle TTL at most this often per session per instance: a store write per request is waste. */
+const TOUCH_INTERVAL_FRACTION = 20;
+const MAX_TOUCH_ENTRIES = 50_000;
+
+/**
+ * Server-side sessions behind an opaque, MAC'd cookie ticket `v1.<id>.<mac>` (after oauth2-proxy's
+ * ticket): a forged or tampered cookie is refused before any store lookup; the store key is a hash
+ * of the id and the record is sealed (AES-256-GCM) with the key bound as AAD.
+ */
+export class SessionManager {
+  private readonly lastTouch = new Map<string, number>();
+
+  constructor(
+    private readonly store: KeyValueStore,
+    private readonly sealer: SessionSealer,
+    private readonly timeouts: SessionTimeouts,
+    private readonly clock: Clock = Date.now,
+  ) {}
+
+  /**
+   * Create a session under a brand-new random id (256 bits): the id is never taken from the
+   * request, so a pre-set cookie cannot fix the session (session fixation, OWASP ASVS 3.2.1).
+   */
+  async create(fields: Omit<SessionData, 'v' | 'createdAt' | 'absoluteExpiresAt'>): Promise<{ cookieValue: string; session: LoadedSession }> {
+    const id = randomBytes(32).toString('base64url');
+    const now = this.clock();
+    const data: SessionData = { ...fields, v: 1, createdAt: now, absoluteExpiresAt: now + this.timeouts.absoluteTimeoutSec * 1000 };
+    const key = storeKey(id);
+    const sealed = this.sealer.seal(JSON.stringify(data), key);
+    await this.store.set(key, sealed, this.ttlMs(data, now));
+    this.lastTouch.set(key, now);
+    const body = `${COOKIE_VERSION}.${id}`;
+    return { cookieValue: `${body}.${this.sealer.mac(body)}`, session: { key, sealed, data } };
+  }
+
+  /** Resolve a cookie to a live session, or undefined (absent, forged, expired). Store outages throw. */
+  async load(cookieValue: string | undefined): Promise<LoadedSession | undefined> {
+    const id = this.parseTicket(cookieValue);
+    if (id === undefined) return undefined;
+    const key = storeKey(id);
+    const sealed = await this.store.get(key);
+    if (sealed === undefined) return undefined;
+    const session = this.open(key, sealed);
+    if (!session) return undefined;
+    const now = this.clock();
+    if (now >= session.data.absoluteExpiresAt) {
+      await this.store.delete(key);
+      return undefined;
+    }
+    await this.maybeTouch(session, now);
+    return session;
+  }
+
+  /** Re-read a session by key (e.g. after losing a compare-and-set to a concurrent refresh). */
+  async reload(key: string): Promise<LoadedSession | undefined> {
+    const sealed = await this.store.get(key);
+    return sealed === undefined ? undefined : this.open(key, sealed);
+  }
+
+  /**
+   * Replace the record only if nobody changed it since `current` was read (atomic CAS): a rotated
+   * refresh token is never overwritten by a stale copy. Returns the new session, or undefined
+   * when another writer won (the caller re-reads).
+   */
+  async replace(current: LoadedSession, next: SessionData): Promise<LoadedSession | undefined> {
+    const sealed = this.sealer.seal(JSON.stringify(next), current.key);
+    const ok = await this.store.compareAndSet(current.key, current.sealed, sealed, this.ttlMs(next, this.clock()));
+    return ok ? { key: current.key, sealed, data: next } : undefined;
+  }
+
+  async destroy(key: string): Promise<void> {
+    this.lastTouch.delete(key);
+    await this.store.delete(key);
+  }
+
+  private parseTicket(value: string | undefined): string | undefined {
+    if (!value || value.length > 200) return undefined;
+    const parts = value.split('.');
+    if (parts.length !== 3 || parts[0] !== COOKIE_VERSION) return undefined;
+    const [version, id, mac] = parts as [string, string, string];
+    if (!/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+    return this.sealer.verifyMac(`${version}.${id}`, mac) ? id : undefined;
+  }
+
+  private open(key: string, sealed: string): LoadedSession | undefined {
+    const plain = this.sealer.open(sealed, key);
+    if (plain === undefined) return undefined;
+    try {
+      const data = JSON.parse(plain) as SessionData;
+      return data.v === 1 ? { key, sealed, data } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private ttlMs(data: SessionData, now: number): number {
+    return Math.max(1, Math.min(this.timeouts.idleTimeoutSec * 1000, data.absoluteExpiresAt - now));
+  }
+
+  /** Sliding idle timeout: the store TTL is renewed, at most every idle/20, never past the absolute limit. */
+  private async maybeTouch(session: LoadedSession, now: number): Promise<void> {
+    const last = this.lastTouch.get(session.key);
+    const interval = (this.timeouts.idleTimeoutSec * 1000) / TOUCH_INTERVAL_FRACTION;
+    if (last !== undefined && now - last < interval) return;
+    if (this.lastTouch.size >= MAX_TOUCH_ENTRIES) this.lastTouch.clear();
+    this.lastTouch.set(session.key, now);
+    const alive = await this.store.touch(session.key, this.ttlMs(session.data, now));
+    if (!alive) throw new BffError('BFF_SESSION_EXPIRED');
+  }
+}
+
+function storeKey(id: string): string {
+  return `s:${createHash('sha256').update(id).digest('base64url')}`;
+}

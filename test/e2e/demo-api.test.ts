@@ -1,0 +1,159 @@
+/**
+ * The demo upstream API (src/dev/demo-api.ts) accepts only JWT access tokens (RFC 9068) from the dev
+ * IdP for its audience, and answers everything else with a Bearer invalid_token challenge.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import * as client from 'openid-client';
+import { type DemoApi, startDemoApi } from '../../src/dev/demo-api.js';
+import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
+
+const CLIENT_ID = 'bff-demo-api-test';
+const REDIRECT_URI = 'http://127.0.0.1:9/auth/callback';
+const AUDIENCE = 'https://demo-api.fapi-bff.test';
+
+describe('demo API', () => {
+  let idp: DevIdp;
+  let api: DemoApi;
+  let config: client.Configuration;
+  let accessToken: string;
+  let idToken: string;
+
+  before(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('PS256');
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    idp = await startDevIdp({
+      resourceAudience: AUDIENCE,
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          token_endpoint_auth_method: 'private_key_jwt',
+          token_endpoint_auth_signing_alg: 'PS256',
+          jwks: { keys: [{ ...publicJwk, kid, alg: 'PS256', use: 'sig' }] },
+          redirect_uris: [REDIRECT_URI],
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          id_token_signed_response_alg: 'PS256',
+        },
+      ],
+    });
+    api = await startDemoApi({ issuer: idp.issuer, audience: AUDIENCE });
+    config = await client.discovery(
+      new URL(idp.issuer),
+      CLIENT_ID,
+      { id_token_signed_response_alg: 'PS256' },
+      client.PrivateKeyJwt({ key: privateKey, kid }),
+      { execute: [client.allowInsecureRequests], timeout: 5 },
+    );
+
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const nonce = client.randomNonce();
+    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid profile email offline_access api:read',
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      nonce,
+    });
+    const { url } = await loginAtDevIdp(new TestBrowser(), authorizationUrl, 'alice', 'alice-password', (u) =>
+      u.href.startsWith(REDIRECT_URI),
+    );
+    const tokens = await client.authorizationCodeGrant(config, url, {
+      pkceCodeVerifier: codeVerifier,
+      expectedNonce: nonce,
+      idTokenExpected: true,
+    });
+    accessToken = tokens.access_token;
+    idToken = tokens.id_token!;
+  });
+
+  after(async () => {
+    await api?.close();
+    await idp?.close();
+  });
+
+  const whoami = (authorization?: string) =>
+    fetch(`${api.url}/whoami`, {
+      headers: authorization ? { authorization } : {},
+      signal: AbortSignal.timeout(5_000),
+    });
+
+  it('the dev IdP issues RFC 9068 access tokens for the configured audience', () => {
+    const header = decodeProtectedHeader(accessToken);
+    assert.equal(header.typ, 'at+jwt');
+    assert.equal(header.alg, 'PS256');
+    const payload = decodeJwt(accessToken);
+    assert.equal(payload.aud, AUDIENCE);
+    assert.equal(payload.iss, idp.issuer);
+    assert.equal(payload.scope, 'api:read');
+    // With the access token bound to the API, user claims must come from the ID token.
+    assert.equal(decodeJwt(idToken).email, 'alice@example.com');
+  });
+
+  it('answers a valid access token with who the caller is, never the token', async () => {
+    const response = await whoami(`Bearer ${accessToken}`);
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    assert.ok(!text.includes(accessToken));
+    const body = JSON.parse(text) as Record<string, unknown>;
+    assert.equal(body.sub, 'alice');
+    assert.equal(body.client_id, CLIENT_ID);
+    assert.equal(body.aud, AUDIENCE);
+    assert.equal(body.scope, 'api:read');
+    assert.equal(typeof body.exp, 'number');
+    assert.ok(!Number.isNaN(Date.parse(String(body.receivedAt))));
+  });
+
+  it('accepts the access token from a refresh too', async () => {
+    const { tokens } = await (async () => {
+      const codeVerifier = client.randomPKCECodeVerifier();
+      const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid offline_access api:read',
+        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+      });
+      const { url } = await loginAtDevIdp(new TestBrowser(), authorizationUrl, 'alice', 'alice-password', (u) =>
+        u.href.startsWith(REDIRECT_URI),
+      );
+      return { tokens: await client.authorizationCodeGrant(config, url, { pkceCodeVerifier: codeVerifier }) };
+    })();
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
+    const response = await whoami(`Bearer ${refreshed.access_token}`);
+    assert.equal(response.status, 200);
+  });
+
+  for (const [label, authorization] of [
+    ['no Authorization header', undefined],
+    ['a garbage token', 'Bearer not-a-jwt'],
+    ['a non-Bearer scheme', 'Basic YWxpY2U6cGFzc3dvcmQ='],
+  ] as const) {
+    it(`answers ${label} with 401 and a Bearer invalid_token challenge`, async () => {
+      const response = await whoami(authorization);
+      assert.equal(response.status, 401);
+      assert.match(response.headers.get('www-authenticate') ?? '', /^Bearer error="invalid_token"/);
+      assert.equal(((await response.json()) as { error: string }).error, 'invalid_token');
+    });
+  }
+
+  it('refuses an ID token presented as an access token (typ is not at+jwt)', async () => {
+    const response = await whoami(`Bearer ${idToken}`);
+    assert.equal(response.status, 401);
+  });
+
+  it('refuses an access token for another audience', async () => {
+    const other = await startDemoApi({ issuer: idp.issuer, audience: 'https://other-api.fapi-bff.test' });
+    try {
+      const response = await fetch(`${other.url}/whoami`, {
+        headers: { authorization: `Bearer ${accessToken}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+      assert.equal(response.status, 401);
+    } finally {
+      await other.close();
+    }
+  });
+});

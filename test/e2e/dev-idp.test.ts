@@ -1,0 +1,236 @@
+/**
+ * The embedded development IdP (src/dev/idp.ts) on its own, driven by openid-client v6 the way the
+ * BFF drives it: discovery, PAR + PKCE + nonce with private_key_jwt, refresh rotation, revocation,
+ * RP-initiated and back-channel logout.
+ */
+import { strict as assert } from 'node:assert';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import * as client from 'openid-client';
+import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import { confirmEndSession, loginAtDevIdp, parseForms, TestBrowser } from '../helpers/test-browser.js';
+
+const CLIENT_ID = 'bff-dev-idp-test';
+/** Never requested: every flow stops at the callback and hands the URL to openid-client. */
+const REDIRECT_URI = 'http://127.0.0.1:9/auth/callback';
+const POST_LOGOUT_URI = 'http://127.0.0.1:9/signed-out';
+const SCOPE = 'openid profile email offline_access';
+
+interface LoginResult {
+  tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
+  browser: TestBrowser;
+}
+
+describe('development IdP', () => {
+  let idp: DevIdp;
+  let config: client.Configuration;
+  const logoutTokens: string[] = [];
+  const backchannel = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      logoutTokens.push(new URLSearchParams(Buffer.concat(chunks).toString()).get('logout_token') ?? '');
+      res.writeHead(200).end();
+    });
+  });
+
+  before(async () => {
+    backchannel.listen(0, '127.0.0.1');
+    await once(backchannel, 'listening');
+    const backchannelUri = `http://127.0.0.1:${(backchannel.address() as AddressInfo).port}/backchannel`;
+
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    idp = await startDevIdp({
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          token_endpoint_auth_method: 'private_key_jwt',
+          token_endpoint_auth_signing_alg: 'ES256',
+          jwks: { keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] },
+          redirect_uris: [REDIRECT_URI],
+          post_logout_redirect_uris: [POST_LOGOUT_URI],
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          id_token_signed_response_alg: 'PS256',
+          backchannel_logout_uri: backchannelUri,
+          backchannel_logout_session_required: true,
+        },
+      ],
+    });
+    config = await client.discovery(
+      new URL(idp.issuer),
+      CLIENT_ID,
+      { id_token_signed_response_alg: 'PS256' },
+      client.PrivateKeyJwt({ key: privateKey, kid }),
+      { execute: [client.allowInsecureRequests], timeout: 5 },
+    );
+  });
+
+  after(async () => {
+    await idp?.close();
+    backchannel.closeAllConnections();
+    backchannel.close();
+  });
+
+  async function login(): Promise<LoginResult> {
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const nonce = client.randomNonce();
+    const state = client.randomState();
+    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: SCOPE,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      nonce,
+      state,
+    });
+    assert.match(authorizationUrl.searchParams.get('request_uri') ?? '', /^urn:ietf:params:oauth:request_uri:/);
+    const browser = new TestBrowser();
+    const { url } = await loginAtDevIdp(browser, authorizationUrl, 'alice', 'alice-password', (u) =>
+      u.href.startsWith(REDIRECT_URI),
+    );
+    // RFC 9207 §2: the authorization response names the issuer.
+    assert.equal(url.searchParams.get('iss'), idp.issuer);
+    const tokens = await client.authorizationCodeGrant(config, url, {
+      pkceCodeVerifier: codeVerifier,
+      expectedNonce: nonce,
+      expectedState: state,
+      idTokenExpected: true,
+    });
+    return { tokens, browser };
+  }
+
+  it('publishes FAPI 2.0 metadata', () => {
+    const metadata = config.serverMetadata();
+    assert.equal(metadata.issuer, idp.issuer);
+    assert.equal(metadata.pushed_authorization_request_endpoint, `${idp.issuer}/request`);
+    assert.equal(metadata.require_pushed_authorization_requests, true);
+    assert.ok(metadata.code_challenge_methods_supported?.includes('S256'));
+    assert.equal(metadata.authorization_response_iss_parameter_supported, true);
+    assert.deepEqual(metadata.response_types_supported, ['code']);
+    assert.ok(metadata.token_endpoint_auth_methods_supported?.includes('private_key_jwt'));
+    assert.ok(!metadata.token_endpoint_auth_methods_supported?.includes('none'));
+    assert.deepEqual(metadata.id_token_signing_alg_values_supported, ['PS256', 'ES256']);
+    assert.ok(metadata.end_session_endpoint);
+    assert.ok(metadata.revocation_endpoint);
+    assert.equal(metadata.backchannel_logout_supported, true);
+  });
+
+  it('logs in with PAR, PKCE, nonce and private_key_jwt; the ID token is PS256 with sid and claims', async () => {
+    const { tokens } = await login();
+    assert.equal(decodeProtectedHeader(tokens.id_token!).alg, 'PS256');
+    const claims = tokens.claims()!;
+    assert.equal(claims.sub, 'alice');
+    assert.equal(claims.email, 'alice@example.com');
+    assert.equal(claims.name, 'Alice Example');
+    assert.equal(typeof claims.sid, 'string');
+    assert.ok(tokens.refresh_token, 'a refresh token for the authorization code grant');
+    assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+    assert.ok((tokens.expires_in ?? 0) > 0 && (tokens.expires_in ?? 0) <= 300);
+  });
+
+  it('rotates refresh tokens and revokes the grant when a rotated one is reused', async () => {
+    const { tokens } = await login();
+    const first = tokens.refresh_token!;
+    const refreshed = await client.refreshTokenGrant(config, first);
+    assert.ok(refreshed.refresh_token);
+    assert.notEqual(refreshed.refresh_token, first);
+    await assert.rejects(client.refreshTokenGrant(config, first), { error: 'invalid_grant' });
+    // RFC 9700 §4.14.2: reuse means theft, so the whole grant, including the new token, is gone.
+    await assert.rejects(client.refreshTokenGrant(config, refreshed.refresh_token!), { error: 'invalid_grant' });
+  });
+
+  it('revokes a refresh token (RFC 7009)', async () => {
+    const { tokens } = await login();
+    await client.tokenRevocation(config, tokens.refresh_token!);
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), { error: 'invalid_grant' });
+  });
+
+  it('refuses an authorization request that did not go through PAR', async () => {
+    const plain = client.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: SCOPE,
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+      state: client.randomState(),
+    });
+    const result = await new TestBrowser().navigate(plain, { stopWhen: (u) => u.href.startsWith(REDIRECT_URI) });
+    const error = result.stopped
+      ? result.url.searchParams.get('error')
+      : (await result.response.text()).match(/invalid_request/)?.[0];
+    assert.equal(error, 'invalid_request');
+    assert.equal(result.url.searchParams.get('code'), null);
+  });
+
+  it('re-shows the login form after a wrong password, then accepts the right one', async () => {
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: SCOPE,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+    });
+    const browser = new TestBrowser();
+    const stopWhen = (u: URL) => u.href.startsWith(REDIRECT_URI);
+    const loginPage = await browser.navigate(authorizationUrl, { stopWhen });
+    const html = await loginPage.response.text();
+    assert.match(html, /fapi-bff development IdP/);
+    assert.match(loginPage.response.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+
+    const wrong = await browser.submitForm(
+      html,
+      loginPage.url,
+      { username: 'alice', password: 'not-her-password' },
+      { stopWhen },
+    );
+    assert.equal(wrong.stopped, false);
+    const wrongHtml = await wrong.response.text();
+    assert.match(wrongHtml, /Invalid username or password/);
+    assert.ok(parseForms(wrongHtml, wrong.url).some((f) => f.action.pathname.endsWith('/login')));
+
+    const right = await browser.submitForm(
+      wrongHtml,
+      wrong.url,
+      { username: 'alice', password: 'alice-password' },
+      { stopWhen },
+    );
+    assert.equal(right.stopped, true);
+    assert.ok(right.url.searchParams.get('code'));
+  });
+
+  it('ends the session with a confirmation form and notifies the client over back-channel logout', async () => {
+    const { tokens, browser } = await login();
+    const sid = tokens.claims()!.sid;
+    const endSessionUrl = client.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+      state: 'after-logout',
+    });
+    const before = logoutTokens.length;
+    const result = await confirmEndSession(browser, endSessionUrl, {
+      stopWhen: (u) => u.href.startsWith(POST_LOGOUT_URI),
+    });
+    assert.equal(result.stopped, true);
+    assert.equal(result.url.searchParams.get('state'), 'after-logout');
+    // The provider awaits back-channel delivery before redirecting, so the token is already here.
+    assert.equal(logoutTokens.length, before + 1);
+    const logoutToken = logoutTokens.at(-1)!;
+    assert.equal(decodeProtectedHeader(logoutToken).typ, 'logout+jwt');
+    assert.equal(decodeJwt(logoutToken).sid, sid);
+    assert.equal(browser.cookie(idp.issuer, 'devidp_session'), undefined);
+    // Logging out revoked the grant, so the refresh token is dead too.
+    await assert.rejects(client.refreshTokenGrant(config, tokens.refresh_token!), { error: 'invalid_grant' });
+  });
+
+  it('fails fast at startup on invalid client metadata', async () => {
+    await assert.rejects(
+      startDevIdp({ clients: [{ client_id: 'broken', redirect_uris: ['not a url'] }] }),
+      /invalid metadata for client "broken"/,
+    );
+  });
+});
