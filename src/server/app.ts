@@ -26,6 +26,8 @@ export interface BuildAppOptions {
   readonly logger?: boolean | object;
   /** Extra routes registered on the root instance (the development SPA). */
   readonly extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
+  /** Wall clock for sessions and login transactions; tests move time with it. */
+  readonly clock?: () => number;
 }
 
 /**
@@ -36,15 +38,16 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
   const { config, store, idp } = options;
   const metrics = options.metrics ?? new Metrics();
   const sealer = new SessionSealer(config.session.keys);
-  const sessions = new SessionManager(store, sealer, config.session);
+  const clock = options.clock ?? Date.now;
+  const sessions = new SessionManager(store, sealer, config.session, clock);
   const services: BffServices = {
     config,
     store,
     idp,
     metrics,
     sessions,
-    transactions: new LoginTransactions(store, sealer, config.session.loginTimeoutSec),
-    tokens: new AccessTokens(idp, sessions, config.session.refreshSkewSec, metrics),
+    transactions: new LoginTransactions(store, sealer, config.session.loginTimeoutSec, clock),
+    tokens: new AccessTokens(idp, sessions, config.session.refreshSkewSec, metrics, clock),
     forwarder: new Forwarder(),
   };
 

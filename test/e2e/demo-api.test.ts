@@ -116,8 +116,12 @@ describe('demo API', () => {
         code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
         code_challenge_method: 'S256',
       });
-      const { url } = await loginAtDevIdp(new TestBrowser(), authorizationUrl, 'alice', 'alice-password', (u) =>
-        u.href.startsWith(REDIRECT_URI),
+      const { url } = await loginAtDevIdp(
+        new TestBrowser(),
+        authorizationUrl,
+        'alice',
+        'alice-password',
+        (u) => u.href.startsWith(REDIRECT_URI),
       );
       return { tokens: await client.authorizationCodeGrant(config, url, { pkceCodeVerifier: codeVerifier }) };
     })();

@@ -89,7 +89,10 @@ describe('development IdP', () => {
       nonce,
       state,
     });
-    assert.match(authorizationUrl.searchParams.get('request_uri') ?? '', /^urn:ietf:params:oauth:request_uri:/);
+    assert.match(
+      authorizationUrl.searchParams.get('request_uri') ?? '',
+      /^urn:ietf:params:oauth:request_uri:/,
+    );
     const browser = new TestBrowser();
     const { url } = await loginAtDevIdp(browser, authorizationUrl, 'alice', 'alice-password', (u) =>
       u.href.startsWith(REDIRECT_URI),
@@ -142,7 +145,9 @@ describe('development IdP', () => {
     assert.notEqual(refreshed.refresh_token, first);
     await assert.rejects(client.refreshTokenGrant(config, first), { error: 'invalid_grant' });
     // RFC 9700 §4.14.2: reuse means theft, so the whole grant, including the new token, is gone.
-    await assert.rejects(client.refreshTokenGrant(config, refreshed.refresh_token!), { error: 'invalid_grant' });
+    await assert.rejects(client.refreshTokenGrant(config, refreshed.refresh_token!), {
+      error: 'invalid_grant',
+    });
   });
 
   it('revokes a refresh token (RFC 7009)', async () => {
@@ -159,7 +164,9 @@ describe('development IdP', () => {
       code_challenge_method: 'S256',
       state: client.randomState(),
     });
-    const result = await new TestBrowser().navigate(plain, { stopWhen: (u) => u.href.startsWith(REDIRECT_URI) });
+    const result = await new TestBrowser().navigate(plain, {
+      stopWhen: (u) => u.href.startsWith(REDIRECT_URI),
+    });
     const error = result.stopped
       ? result.url.searchParams.get('error')
       : (await result.response.text()).match(/invalid_request/)?.[0];
@@ -232,5 +239,184 @@ describe('development IdP', () => {
       startDevIdp({ clients: [{ client_id: 'broken', redirect_uris: ['not a url'] }] }),
       /invalid metadata for client "broken"/,
     );
+  });
+});
+
+describe('development IdP with a consent page', () => {
+  let idp: DevIdp;
+  let config: client.Configuration;
+
+  before(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    idp = await startDevIdp({
+      consent: 'form',
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          token_endpoint_auth_signing_alg: 'ES256',
+          jwks: { keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] },
+          redirect_uris: [REDIRECT_URI],
+        },
+      ],
+    });
+    config = await client.discovery(
+      new URL(idp.issuer),
+      CLIENT_ID,
+      { id_token_signed_response_alg: 'PS256' },
+      client.PrivateKeyJwt({ key: privateKey, kid }),
+      { execute: [client.allowInsecureRequests], timeout: 5 },
+    );
+  });
+
+  after(() => idp?.close());
+
+  async function consentPage(browser: TestBrowser) {
+    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: SCOPE,
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const login = await browser.navigate(authorizationUrl);
+    const consent = await browser.submitForm(
+      await login.response.text(),
+      login.url,
+      { username: 'alice', password: 'alice-password' },
+      { action: /\/login$/ },
+    );
+    const html = await consent.response.text();
+    assert.match(html, /Allow access\?/);
+    return { html, url: consent.url };
+  }
+
+  it('denying consent returns access_denied to the client', async () => {
+    const browser = new TestBrowser();
+    const { html, url } = await consentPage(browser);
+    const denied = await browser.submitForm(
+      html,
+      url,
+      {},
+      {
+        action: /\/abort$/,
+        stopWhen: (u) => u.href.startsWith(REDIRECT_URI),
+      },
+    );
+    assert.equal(denied.stopped, true);
+    assert.equal(denied.url.searchParams.get('error'), 'access_denied');
+    assert.equal(denied.url.searchParams.get('iss'), idp.issuer);
+  });
+
+  it('allowing consent returns a code; loginAtDevIdp answers the consent page too', async () => {
+    const browser = new TestBrowser();
+    const { html, url } = await consentPage(browser);
+    const allowed = await browser.submitForm(
+      html,
+      url,
+      {},
+      {
+        action: /\/confirm$/,
+        stopWhen: (u) => u.href.startsWith(REDIRECT_URI),
+      },
+    );
+    assert.ok(allowed.url.searchParams.get('code'));
+
+    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: SCOPE,
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const viaHelper = await loginAtDevIdp(
+      new TestBrowser(),
+      authorizationUrl,
+      'alice',
+      'alice-password',
+      (u) => u.href.startsWith(REDIRECT_URI),
+    );
+    assert.ok(viaHelper.url.searchParams.get('code'));
+  });
+});
+
+describe('TestBrowser cookie jar (test helper)', () => {
+  const server = createServer((req, res) => {
+    if (req.url === '/set') {
+      res.setHeader('Set-Cookie', [
+        'keep=1; Path=/; HttpOnly; Secure; SameSite=Strict',
+        'scoped=2; Path=/sub',
+        'gone=3; Path=/',
+        'old=4; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT',
+      ]);
+    } else if (req.url === '/delete') {
+      res.setHeader('Set-Cookie', ['gone=; Path=/; Max-Age=0']);
+    } else if (req.url === '/redirect') {
+      res.writeHead(303, { Location: '/echo' }).end();
+      return;
+    }
+    res.setHeader('Content-Type', 'application/json');
+    res.end(
+      JSON.stringify({ cookie: req.headers.cookie ?? null, site: req.headers['sec-fetch-site'] ?? null }),
+    );
+  });
+  let origin: string;
+
+  before(async () => {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('keeps attributes, honours Path, Max-Age and Expires, and sends Secure cookies over http', async () => {
+    const browser = new TestBrowser();
+    await browser.request(`${origin}/set`);
+    assert.deepEqual(
+      { ...browser.cookie(origin, 'keep'), expiresAt: undefined },
+      {
+        name: 'keep',
+        value: '1',
+        path: '/',
+        domain: undefined,
+        httpOnly: true,
+        secure: true,
+        sameSite: 'Strict',
+        expiresAt: undefined,
+        unparsed: [],
+      },
+    );
+    assert.equal(browser.cookie(origin, 'old'), undefined);
+    const root = await (await browser.request(`${origin}/echo`)).json<{ cookie: string }>();
+    assert.equal(root.cookie, 'keep=1; gone=3');
+    const sub = await (await browser.request(`${origin}/sub/x`)).json<{ cookie: string }>();
+    assert.equal(sub.cookie, 'scoped=2; keep=1; gone=3');
+    await browser.request(`${origin}/delete`);
+    assert.equal(browser.cookie(origin, 'gone'), undefined);
+    // Another port is another jar.
+    assert.equal(browser.cookie('http://127.0.0.1:9', 'keep'), undefined);
+    browser.setCookie(origin, 'planted', 'x');
+    assert.match(
+      (await (await browser.request(`${origin}/echo`)).json<{ cookie: string }>()).cookie,
+      /planted=x/,
+    );
+    browser.clearCookies(origin);
+    assert.equal(browser.cookies(origin).length, 0);
+  });
+
+  it('follows a 303 with GET and reports the hops', async () => {
+    const browser = new TestBrowser();
+    const result = await browser.navigate(`${origin}/redirect`);
+    assert.deepEqual(
+      result.hops.map((u) => u.pathname),
+      ['/redirect', '/echo'],
+    );
+    assert.equal(result.url.pathname, '/echo');
+    assert.equal((await result.response.json<{ site: string }>()).site, 'none');
+    const stopped = await browser.navigate(`${origin}/redirect`, { stopWhen: (u) => u.pathname === '/echo' });
+    assert.equal(stopped.stopped, true);
+    assert.equal(stopped.response.status, 303);
   });
 });

@@ -61,7 +61,7 @@ export interface NavigateResult {
   /** True when stopWhen matched: `url` was not requested. */
   stopped: boolean;
   /** When stopWhen matched a form submission: the request that was not sent. */
-  pending?: { method: string; body?: URLSearchParams };
+  pending?: { method: string; body?: string | URLSearchParams };
 }
 
 export interface FormSelector {
@@ -195,9 +195,11 @@ export class TestBrowser {
     let method = (opts.method ?? 'GET').toUpperCase();
     let body: string | URLSearchParams | undefined = opts.body;
     let extraHeaders = opts.headers ?? {};
+    // The page that started the current navigation: Origin and Sec-Fetch-Site are relative to it.
     let initiator = opts.from;
-    // A redirect chain is as cross-site as its least related hop (Fetch Metadata §2.1).
-    let site: Site = siteRelation(opts.from, current);
+    // Fetch Metadata §2.1: "none" for a user-typed navigation, whatever the redirects; otherwise the
+    // least related URL of the redirect chain, compared with the initiator.
+    let site: Site = siteRelation(initiator, current);
     let response: TestResponse | undefined;
 
     for (;;) {
@@ -218,25 +220,28 @@ export class TestBrowser {
       response = await this.request(current, { method, headers, body });
 
       let next: URL | undefined;
-      let nextBody: URLSearchParams | undefined;
+      let nextBody: string | URLSearchParams | undefined;
       let nextMethod = 'GET';
+      let submitted = false;
       if (response.isRedirect) {
         next = response.location!;
         await response.text();
         if (response.status === 307 || response.status === 308) {
           nextMethod = method;
-          nextBody = body instanceof URLSearchParams ? body : undefined;
+          nextBody = body;
         }
       } else if (followAutoSubmit && response.status === 200 && isAutoSubmitPage(await response.text())) {
         const form = parseForms(await response.text(), current)[0];
         if (form) {
+          submitted = true;
           next = form.action;
           nextMethod = form.method;
-          nextBody = new URLSearchParams(form.fields);
+          const fields = new URLSearchParams(form.fields);
           if (nextMethod === 'GET') {
             next = new URL(next);
-            next.search = nextBody.toString();
-            nextBody = undefined;
+            next.search = fields.toString();
+          } else {
+            nextBody = fields;
           }
         }
       }
@@ -252,9 +257,14 @@ export class TestBrowser {
             : { pending: { method: nextMethod, ...(nextBody ? { body: nextBody } : {}) } }),
         };
       }
-      const relation = siteRelation(current, next);
-      if (SITE_RANK[relation] > SITE_RANK[site]) site = relation;
-      initiator = current;
+      if (submitted) {
+        // A form submission is a new navigation, started by the page that holds the form.
+        initiator = current;
+        site = siteRelation(initiator, next);
+      } else if (initiator) {
+        const relation = siteRelation(initiator, next);
+        if (SITE_RANK[relation] > SITE_RANK[site]) site = relation;
+      }
       current = next;
       method = nextMethod;
       body = nextBody;

@@ -1,0 +1,130 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { loadConfig } from '../../src/config/load.js';
+import type { BffConfig } from '../../src/config/types.js';
+import { IdpClient } from '../../src/oauth/idp-client.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { buildApp } from '../../src/server/app.js';
+import type { BffServices } from '../../src/server/services.js';
+import { MemoryStore } from '../../src/session/memory-store.js';
+import { createRedisStore } from '../../src/session/redis-store.js';
+import type { KeyValueStore } from '../../src/session/store.js';
+
+export type StoreKind = 'memory' | 'redis';
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A free loopback port: the BFF's public URL (and so the redirect URI) must be known before the IdP starts. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ClientKey {
+  privateJwk: JWK;
+  publicJwk: JWK;
+}
+
+export async function makeClientKey(alg: 'ES256' | 'PS256' = 'ES256'): Promise<ClientKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const kid = `client-${randomBytes(4).toString('hex')}`;
+  return {
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg, use: 'sig' },
+    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' },
+  };
+}
+
+/** The oidc-provider client metadata that registers a BFF at `publicUrl`. */
+export function clientMetadata(clientId: string, publicUrl: string, key: ClientKey): Record<string, unknown> {
+  return {
+    client_id: clientId,
+    token_endpoint_auth_method: 'private_key_jwt',
+    token_endpoint_auth_signing_alg: key.publicJwk.alg,
+    id_token_signed_response_alg: 'PS256',
+    jwks: { keys: [key.publicJwk] },
+    redirect_uris: [`${publicUrl}/auth/callback`],
+    post_logout_redirect_uris: [`${publicUrl}/`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+  };
+}
+
+export async function makeStore(kind: StoreKind): Promise<KeyValueStore> {
+  if (kind === 'memory') return new MemoryStore({ maxEntries: 10_000 });
+  return createRedisStore({ url: REDIS_URL, keyPrefix: `bff-test:${randomBytes(6).toString('hex')}:` });
+}
+
+export interface RunningBff {
+  url: string;
+  app: FastifyInstance;
+  services: BffServices;
+  config: BffConfig;
+  metrics: Metrics;
+  store: KeyValueStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Start a real BFF (config → IdP client → app → listen) on 127.0.0.1:`port`, configured only
+ * through the same variables an operator sets.
+ */
+export async function startBff(opts: {
+  port: number;
+  issuer: string;
+  clientId: string;
+  key?: ClientKey;
+  routes?: Record<string, unknown>;
+  store?: KeyValueStore;
+  storeKind?: StoreKind;
+  env?: Record<string, string>;
+  clock?: () => number;
+}): Promise<RunningBff> {
+  const publicUrl = `http://127.0.0.1:${opts.port}`;
+  const config = await loadConfig({
+    OIDC_ISSUER: opts.issuer,
+    OIDC_CLIENT_ID: opts.clientId,
+    ...(opts.key ? { BFF_JWT_SIGNING_KEY: JSON.stringify(opts.key.privateJwk) } : {}),
+    MS_BFF_PROFILE: 'development',
+    MS_BFF_PUBLIC_URL: publicUrl,
+    HOST: '127.0.0.1',
+    PORT: String(opts.port),
+    MS_BFF_ROUTES: JSON.stringify(opts.routes ?? {}),
+    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
+  const metrics = new Metrics({ defaultMetrics: false });
+  const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
+  const silent = { warn() {}, info() {} };
+  const idp = await IdpClient.create(config, metrics, silent);
+  const { app, services } = await buildApp({
+    config,
+    store,
+    idp,
+    metrics,
+    logger: false,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  await app.listen({ host: '127.0.0.1', port: opts.port });
+  return {
+    url: publicUrl,
+    app,
+    services,
+    config,
+    metrics,
+    store,
+    async close() {
+      await app.close();
+      if (!opts.store) await store.close();
+    },
+  };
+}
