@@ -127,7 +127,6 @@ async function signingKeys(): Promise<JWKS> {
     const jwk = await exportJWK(privateKey);
     keys.push({ ...jwk, alg, use: 'sig', kid: await calculateJwkThumbprint(jwk) });
   }
-  // The first key of a kind is the default; PS256 comes first so ID tokens default to it.
   return { keys } as JWKS;
 }
 
@@ -202,11 +201,11 @@ function loginPage(uid: string, clientId: string, error?: string, username = '')
     'Sign in',
     `<p>Signing in to <code>${escapeHtml(clientId)}</code>.</p>
 ${error ? `<p class="error" id="error">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="/interaction/${escapeHtml(uid)}/login" autocomplete="off">
+<form method="post" action="/interaction/${escapeHtml(uid)}/login">
 <label for="username">Username</label>
-<input id="username" name="username" type="text" value="${escapeHtml(username)}" required autofocus>
+<input id="username" name="username" type="text" value="${escapeHtml(username)}" autocomplete="username" required autofocus>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" required>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" id="sign-in">Sign in</button>
 </form>
 <form method="post" action="/interaction/${escapeHtml(uid)}/abort">

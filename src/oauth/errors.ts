@@ -9,6 +9,14 @@ const ID_TOKEN_CODES = new Set([
   'OAUTH_KEY_SELECTION_FAILED',
 ]);
 
+const NOT_A_PROTOCOL_RESPONSE = new Set(['OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON', 'OAUTH_PARSE_ERROR']);
+
+/** Messages of an error and its causes, for classification only (never shown). */
+function messages(err: unknown, depth = 0): string {
+  if (!(err instanceof Error) || depth > 4) return '';
+  return `${err.message} ${messages((err as { cause?: unknown }).cause, depth + 1)}`;
+}
+
 export type OAuthPhase = 'discovery' | 'par' | 'token' | 'refresh' | 'revoke';
 
 /**
@@ -38,20 +46,23 @@ export function translateOAuthError(err: unknown, phase: OAuthPhase): BffError {
     return new BffError('BFF_CALLBACK_ACCESS_DENIED', { cause: err, detail: safeToken(err.error), reason: 'authorization_error' });
   }
   if (err instanceof oidc.ClientError) {
-    const e = err as oidc.ClientError & { code?: string };
+    const code = (err as { code?: string }).code ?? 'invalid';
+    if (code === 'OAUTH_TIMEOUT' || code === 'OAUTH_ABORT') {
+      return new BffError('BFF_IDP_UNAVAILABLE', { cause: err, status: 503, reason: 'timeout' });
+    }
+    // The IdP answered with something that is not a protocol response (wrong status, not JSON).
+    if (NOT_A_PROTOCOL_RESPONSE.has(code)) return new BffError('BFF_IDP_ERROR', { cause: err, reason: code });
     if (phase === 'token' || phase === 'refresh') {
-      const aboutIdToken =
-        /id.?token|JWT|JWS|signature|"alg"|nonce|azp|audience|"aud"|"iss"/i.test(err.message) ||
-        ID_TOKEN_CODES.has(e.code ?? '');
-      return new BffError(aboutIdToken ? 'BFF_ID_TOKEN_INVALID' : 'BFF_TOKEN_RESPONSE_INVALID', {
-        cause: err,
-        reason: e.code ?? 'invalid',
-      });
+      // openid-client wraps the specific oauth4webapi error (e.g. 'unexpected JWT "alg" header
+      // parameter', 'ID Token "nonce" claim missing') in `cause` under a generic message.
+      const chain = messages(err);
+      const aboutIdToken = ID_TOKEN_CODES.has(code) || /id token|\bJWT\b|JWS|signature|"alg"|nonce|"azp"|"aud"|"iss"/i.test(chain);
+      return new BffError(aboutIdToken ? 'BFF_ID_TOKEN_INVALID' : 'BFF_TOKEN_RESPONSE_INVALID', { cause: err, reason: code });
     }
     if (phase === 'discovery') {
       return new BffError('BFF_IDP_CAPABILITY_MISSING', { cause: err, detail: 'invalid discovery document', reason: 'metadata' });
     }
-    return new BffError('BFF_IDP_ERROR', { cause: err, reason: e.code ?? 'invalid_response' });
+    return new BffError('BFF_IDP_ERROR', { cause: err, reason: code });
   }
   return new BffError('BFF_IDP_ERROR', { cause: err, reason: 'unexpected' });
 }
