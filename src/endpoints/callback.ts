@@ -85,10 +85,11 @@ async function complete(s: BffServices, request: FastifyRequest, reply: FastifyR
     sub,
     sid: typeof claims.sid === 'string' ? claims.sid : randomBytes(16).toString('base64url'),
     claims: shown,
+    identity: { iss: claims.iss, sub, aud: claims.aud, azp: claims.azp, auth_time: claims.auth_time },
     idToken: tokens.idToken,
     accessToken: tokens.accessToken,
     tokenType: tokens.tokenType,
-    accessTokenExpiresAt: tokens.expiresAt,
+    accessTokenExpiresAt: s.clock() + tokens.expiresIn * 1000,
     refreshToken: tokens.refreshToken,
     scope: tokens.scope,
   });

@@ -20,8 +20,8 @@ export interface OAuthLogger {
 export interface TokenSet {
   accessToken: string;
   tokenType: 'bearer' | 'dpop';
-  /** Epoch ms. */
-  expiresAt: number;
+  /** Seconds from receipt (the caller dates it with its own clock). */
+  expiresIn: number;
   refreshToken: string | undefined;
   idToken: string | undefined;
   claims: Record<string, unknown> | undefined;
@@ -255,11 +255,10 @@ function normalise(response: oidc.TokenEndpointResponse & oidc.TokenEndpointResp
   if (tokenType !== 'bearer' && tokenType !== 'dpop') {
     throw new BffError('BFF_TOKEN_RESPONSE_INVALID', { reason: 'token_type' });
   }
-  const expiresIn = response.expiresIn() ?? DEFAULT_EXPIRES_IN_SEC;
   return {
     accessToken: response.access_token,
     tokenType,
-    expiresAt: Date.now() + expiresIn * 1000,
+    expiresIn: response.expiresIn() ?? DEFAULT_EXPIRES_IN_SEC,
     refreshToken: response.refresh_token,
     idToken: response.id_token,
     claims: response.claims() as Record<string, unknown> | undefined,

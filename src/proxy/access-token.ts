@@ -36,9 +36,24 @@ export class AccessTokens {
       this.events.refresh('shared');
       return pending;
     }
-    const run = this.refresh(session).finally(() => this.inflight.delete(session.key));
+    const run = this.refreshUnlessDone(session).finally(() => this.inflight.delete(session.key));
     this.inflight.set(session.key, run);
     return run;
+  }
+
+  /**
+   * A request may have read the session just before a sibling's refresh finished: re-read it and
+   * reuse that refresh instead of replaying a rotated refresh token (which makes a rotating IdP
+   * revoke the whole grant, RFC 9700 §4.14.2).
+   */
+  private async refreshUnlessDone(seen: LoadedSession): Promise<LoadedSession> {
+    const latest = await this.sessions.reload(seen.key);
+    if (!latest) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
+    if (latest.data.accessToken !== seen.data.accessToken) {
+      this.events.refresh('shared');
+      return latest;
+    }
+    return this.refresh(latest);
   }
 
   private async refresh(session: LoadedSession): Promise<LoadedSession> {
@@ -46,7 +61,7 @@ export class AccessTokens {
     const refreshToken = session.data.refreshToken as string;
     let tokens: Awaited<ReturnType<IdpClient['refresh']>>;
     try {
-      tokens = await this.idp.refresh(refreshToken, session.data.claims);
+      tokens = await this.idp.refresh(refreshToken, session.data.identity);
     } catch (err) {
       if (isBffError(err) && err.code === 'BFF_REFRESH_FAILED') {
         this.events.refresh('invalid_grant');
@@ -65,7 +80,7 @@ export class AccessTokens {
       ...session.data,
       accessToken: tokens.accessToken,
       tokenType: tokens.tokenType,
-      accessTokenExpiresAt: tokens.expiresAt,
+      accessTokenExpiresAt: this.clock() + tokens.expiresIn * 1000,
       refreshToken: tokens.refreshToken ?? refreshToken,
       idToken: tokens.idToken ?? session.data.idToken,
       scope: tokens.scope ?? session.data.scope,

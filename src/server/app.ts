@@ -49,6 +49,7 @@ export async function buildApp(options: BuildAppOptions): Promise<{ app: Fastify
     transactions: new LoginTransactions(store, sealer, config.session.loginTimeoutSec, clock),
     tokens: new AccessTokens(idp, sessions, config.session.refreshSkewSec, metrics, clock),
     forwarder: new Forwarder(),
+    clock,
   };
 
   const app = Fastify({

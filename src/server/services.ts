@@ -17,6 +17,7 @@ export interface BffServices {
   readonly transactions: LoginTransactions;
   readonly tokens: AccessTokens;
   readonly forwarder: Forwarder;
+  readonly clock: () => number;
 }
 
 /** Name of the browser-binding cookie for login transactions (one per browser, shared by tabs). */

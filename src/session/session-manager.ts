@@ -11,6 +11,8 @@ export interface SessionData {
   sid: string;
   /** ID token claims shown by GET /auth/session (no tokens). */
   claims: Record<string, unknown>;
+  /** iss, sub, aud, azp, auth_time of the login ID token: a refreshed one must match (OIDC Core §12.2). */
+  identity: Record<string, unknown>;
   idToken: string | undefined;
   accessToken: string;
   tokenType: 'bearer' | 'dpop';

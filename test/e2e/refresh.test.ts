@@ -1,0 +1,111 @@
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { importJWK } from 'jose';
+import * as oidc from 'openid-client';
+import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import {
+  type ClientKey,
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  type StoreKind,
+  startBff,
+} from '../helpers/bff-harness.js';
+import { apiCall, fullLogin } from '../helpers/flows.js';
+import { TestBrowser } from '../helpers/test-browser.js';
+import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+
+const CLIENT_ID = 'bff-refresh';
+
+for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
+  describe(`token refresh (${storeKind} store)`, () => {
+    let idp: DevIdp;
+    let bff: RunningBff;
+    let upstream: RecordingUpstream;
+    let key: ClientKey;
+    const grants: string[] = [];
+    let skewMs = 0;
+
+    before(async () => {
+      const port = await freePort();
+      key = await makeClientKey('ES256');
+      idp = await startDevIdp({
+        clients: [clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key)],
+        resourceAudience: 'urn:test:api',
+      });
+      idp.provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown } } }) => {
+        grants.push(String(ctx.oidc.params?.grant_type));
+      });
+      upstream = await startRecordingUpstream();
+      // Time moves by the test's clock: the access token (300 s) is made stale without sleeping.
+      bff = await startBff({
+        clock: () => Date.now() + skewMs,
+        port,
+        issuer: idp.issuer,
+        clientId: CLIENT_ID,
+        key,
+        storeKind,
+        routes: { echo: upstream.url },
+      });
+    });
+    after(async () => {
+      await bff?.close();
+      await upstream?.close();
+      await idp?.close();
+    });
+
+    const refreshes = () => grants.filter((g) => g === 'refresh_token').length;
+
+    it('shares one refresh among concurrent requests and stores the rotated refresh token', async () => {
+      const browser = new TestBrowser();
+      await fullLogin(browser, bff.url, idp);
+      const before = refreshes();
+      skewMs += 301_000;
+      upstream.requests.length = 0;
+      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => apiCall(browser, bff.url, `/api/echo/c/${i}`)));
+      assert.deepEqual(
+        results.map((r) => r.status),
+        Array(12).fill(200),
+      );
+      assert.equal(refreshes() - before, 1, 'exactly one refresh_token grant for 12 concurrent calls');
+      const tokens = new Set(upstream.requests.map((r) => r.headers.authorization));
+      assert.equal(tokens.size, 1, 'every call carried the refreshed token');
+
+      // The rotated refresh token was stored: using the old one again would make oidc-provider
+      // revoke the whole grant and this call would fail.
+      assert.equal((await apiCall(browser, bff.url, '/api/echo/fresh')).status, 200);
+      assert.equal(refreshes() - before, 1, 'a fresh token is not refreshed');
+      for (let i = 0; i < 3; i++) {
+        skewMs += 301_000;
+        const next = await apiCall(browser, bff.url, '/api/echo/again');
+        assert.equal(next.status, 200);
+      }
+      assert.equal(refreshes() - before, 4);
+    });
+
+    it('ends the session with 401 when the refresh token is rejected (invalid_grant)', async () => {
+      const browser = new TestBrowser();
+      await fullLogin(browser, bff.url, idp);
+      const cookie = browser.cookie(bff.url, '__Host-bff-session')?.value;
+      const stolen = (await bff.services.sessions.load(cookie))?.data.refreshToken;
+      assert.ok(stolen);
+      // Someone else rotates the token first: the BFF's copy becomes a reused token, and
+      // oidc-provider revokes the grant when it sees it (refresh token reuse detection).
+      const direct = await oidc.discovery(
+        new URL(idp.issuer),
+        CLIENT_ID,
+        { id_token_signed_response_alg: 'PS256' },
+        oidc.PrivateKeyJwt({ key: (await importJWK(key.privateJwk, 'ES256')) as CryptoKey, kid: String(key.privateJwk.kid) }),
+        { execute: [oidc.allowInsecureRequests] },
+      );
+      await oidc.refreshTokenGrant(direct, stolen);
+
+      skewMs += 301_000;
+      const res = await apiCall(browser, bff.url, '/api/echo/x');
+      assert.equal(res.status, 401);
+      assert.equal(((await res.json()) as { code: string }).code, 'BFF_REFRESH_FAILED');
+      assert.equal((await apiCall(browser, bff.url, '/auth/session')).status, 401, 'the session is gone');
+    });
+  });
+}
