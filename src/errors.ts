@@ -14,9 +14,18 @@ export const ERROR_CODES = {
   BFF_CSRF_FAILED: { status: 403, title: 'Cross-site request refused' },
   BFF_LOGIN_INVALID_RETURN_TO: { status: 400, title: 'returnTo must be a same-origin relative path' },
   BFF_CALLBACK_INVALID: { status: 400, title: 'The authorization response is invalid' },
-  BFF_CALLBACK_STATE_MISMATCH: { status: 400, title: 'The authorization response does not belong to this browser' },
-  BFF_CALLBACK_TRANSACTION_EXPIRED: { status: 400, title: 'The login took too long or was already completed' },
-  BFF_CALLBACK_ISS_MISMATCH: { status: 400, title: 'The authorization response came from an unexpected issuer' },
+  BFF_CALLBACK_STATE_MISMATCH: {
+    status: 400,
+    title: 'The authorization response does not belong to this browser',
+  },
+  BFF_CALLBACK_TRANSACTION_EXPIRED: {
+    status: 400,
+    title: 'The login took too long or was already completed',
+  },
+  BFF_CALLBACK_ISS_MISMATCH: {
+    status: 400,
+    title: 'The authorization response came from an unexpected issuer',
+  },
   BFF_CALLBACK_ACCESS_DENIED: { status: 403, title: 'The identity provider refused the login' },
   BFF_ID_TOKEN_INVALID: { status: 502, title: 'The ID token failed validation' },
   BFF_TOKEN_RESPONSE_INVALID: { status: 502, title: 'The token response failed validation' },

@@ -20,14 +20,17 @@ const DISCOVERY_RETRY_MS = 2000;
  * env → config → store → IdP client → app → listen → signals.
  */
 async function main(): Promise<void> {
-  const bootLog = pino(loggerOptions(process.env.LOG_LEVEL ?? 'info'));
   let dev: DevSetup | undefined;
   let env: Record<string, string | undefined> = process.env;
   if (!process.env.OIDC_ISSUER) {
     const { startDevSetup } = await import('./dev/dev-setup.js');
     const port = process.env.PORT ?? '8080';
     dev = await startDevSetup(process.env.MS_BFF_PUBLIC_URL ?? `http://localhost:${port}`);
-    env = { ...dev.env, ...process.env, ...pick(dev.env, ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'BFF_JWT_SIGNING_KEY']) };
+    env = {
+      ...dev.env,
+      ...process.env,
+      ...pick(dev.env, ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'BFF_JWT_SIGNING_KEY']),
+    };
     if (!process.env.MS_BFF_PROFILE) env.MS_BFF_PROFILE = 'development';
   }
 
@@ -51,7 +54,9 @@ async function main(): Promise<void> {
     ? await createRedisStore({ url: config.redisUrl, logger: log })
     : new MemoryStore({ maxEntries: config.session.memoryMaxSessions });
   if (store.kind === 'memory' && config.profile === 'production') {
-    log.warn('no REDIS_URL: sessions live in this process only (lost on restart, not shared between instances)');
+    log.warn(
+      'no REDIS_URL: sessions live in this process only (lost on restart, not shared between instances)',
+    );
   }
 
   const idp = await discoverWithRetry(config, metrics, log);
@@ -98,7 +103,10 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
   } else {
-    log.info({ url: config.publicUrl.origin, issuer: config.oidc.issuer.href, store: store.kind }, 'fapi-bff listening');
+    log.info(
+      { url: config.publicUrl.origin, issuer: config.oidc.issuer.href, store: store.kind },
+      'fapi-bff listening',
+    );
   }
 }
 

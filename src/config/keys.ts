@@ -23,7 +23,8 @@ export async function loadSigningKey(
       if (jwk.d === undefined) return 'the JWK is a public key; a private key is required';
       const alg = requestedAlg ?? algForJwk(jwk);
       if (typeof alg !== 'string') return alg.problem;
-      if (jwk.alg !== undefined && jwk.alg !== alg) return `the key says alg ${jwk.alg} but ${alg} is configured`;
+      if (jwk.alg !== undefined && jwk.alg !== alg)
+        return `the key says alg ${jwk.alg} but ${alg} is configured`;
       const privateKey = await importJWK({ ...jwk, alg }, alg, { extractable: true });
       if (privateKey instanceof Uint8Array) return 'symmetric keys are not accepted';
       return finish(privateKey, alg, jwk.kid);
@@ -43,7 +44,9 @@ export async function loadSigningKey(
 function algForJwk(jwk: JWK): 'PS256' | 'ES256' | { problem: string } {
   if (jwk.kty === 'RSA') return 'PS256';
   if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
-  return { problem: `unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (RSA for PS256, P-256 for ES256)` };
+  return {
+    problem: `unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (RSA for PS256, P-256 for ES256)`,
+  };
 }
 
 async function guessPemAlg(pem: string): Promise<'PS256' | 'ES256'> {

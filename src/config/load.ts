@@ -83,7 +83,11 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   }
 
   /** SP-N1 (FAPI 2.0 §5.2.1): TLS everywhere, except hosts explicitly allowed. */
-  const url = (name: string, value: string | undefined, { required }: { required: boolean }): URL | undefined => {
+  const url = (
+    name: string,
+    value: string | undefined,
+    { required }: { required: boolean },
+  ): URL | undefined => {
     if (value === undefined) {
       if (required) problem(name, 'is required');
       return undefined;
@@ -103,9 +107,14 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     if (parsed.protocol === 'http:') {
       const host = parsed.hostname.toLowerCase().replace(/^\[|\]$/g, '');
       if (production && !allowHttpHosts.includes(host)) {
-        problem(name, `plain HTTP is refused in production (${parsed.host} is not in MS_BFF_ALLOW_HTTP_HOSTS)`);
+        problem(
+          name,
+          `plain HTTP is refused in production (${parsed.host} is not in MS_BFF_ALLOW_HTTP_HOSTS)`,
+        );
       } else if (!production) {
-        warnings.push(`${name} uses plain HTTP (${parsed.origin}); allowed only because the profile is development`);
+        warnings.push(
+          `${name} uses plain HTTP (${parsed.origin}); allowed only because the profile is development`,
+        );
       }
     }
     return parsed;
@@ -113,7 +122,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   const issuer = url('OIDC_ISSUER', issuerRaw, { required: true });
   if (issuer && (issuer.pathname.includes('/.well-known/') || issuer.search || issuer.hash)) {
-    problem('OIDC_ISSUER', 'must be the issuer identifier, not a discovery URL (no /.well-known/, query or fragment)');
+    problem(
+      'OIDC_ISSUER',
+      'must be the issuer identifier, not a discovery URL (no /.well-known/, query or fragment)',
+    );
   }
   const clientId = get('OIDC_CLIENT_ID');
   if (!clientId) problem('OIDC_CLIENT_ID', 'is required');
@@ -129,7 +141,13 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   const tokenAuthMethod = oneOf<TokenAuthMethod>(
     'MS_BFF_TOKEN_AUTH_METHOD',
-    ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'tls_client_auth', 'self_signed_tls_client_auth'],
+    [
+      'private_key_jwt',
+      'client_secret_basic',
+      'client_secret_post',
+      'tls_client_auth',
+      'self_signed_tls_client_auth',
+    ],
     'private_key_jwt',
   );
   if (tokenAuthMethod === 'client_secret_post') {
@@ -137,7 +155,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     else warnings.push('MS_BFF_TOKEN_AUTH_METHOD=client_secret_post: the secret travels in request bodies');
   }
   if (tokenAuthMethod === 'tls_client_auth' || tokenAuthMethod === 'self_signed_tls_client_auth') {
-    problem('MS_BFF_TOKEN_AUTH_METHOD', `${tokenAuthMethod} is not available in this release (planned: mTLS, issue 3)`);
+    problem(
+      'MS_BFF_TOKEN_AUTH_METHOD',
+      `${tokenAuthMethod} is not available in this release (planned: mTLS, issue 3)`,
+    );
   }
   const clientSecret = secret('OIDC_CLIENT_SECRET');
   if (tokenAuthMethod.startsWith('client_secret') && !clientSecret) {
@@ -146,7 +167,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   const signingAlgRaw = get('BFF_JWT_SIGNING_ALG');
   let signingAlg: 'PS256' | 'ES256' | undefined;
-  if (signingAlgRaw !== undefined) signingAlg = oneOf('BFF_JWT_SIGNING_ALG', ['PS256', 'ES256'] as const, 'PS256');
+  if (signingAlgRaw !== undefined)
+    signingAlg = oneOf('BFF_JWT_SIGNING_ALG', ['PS256', 'ES256'] as const, 'PS256');
   const signingKeyText = readKeyMaterial('BFF_JWT_SIGNING_KEY', get, problem);
   let signingKey: SigningKey | undefined;
   if (signingKeyText !== undefined) {
@@ -159,12 +181,16 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   const idTokenAlg = oneOf<FapiAlg>('MS_BFF_ID_TOKEN_ALG', ['PS256', 'ES256', 'EdDSA'], 'PS256');
   const parEnabled = bool('MS_BFF_PAR_ENABLED', true);
-  if (!parEnabled) warnings.push('MS_BFF_PAR_ENABLED=false: FAPI 2.0 requires PAR (Security Profile §5.3.3.2)');
+  if (!parEnabled)
+    warnings.push('MS_BFF_PAR_ENABLED=false: FAPI 2.0 requires PAR (Security Profile §5.3.3.2)');
 
   // Planned features: validate the switch now so a deployment never believes it is on when it is not.
   for (const v of VARIABLES) {
     if ('planned' in v && bool(v.name, false)) {
-      problem(v.name, `is not available in this release (planned: ${v.planned}); refusing rather than running without it`);
+      problem(
+        v.name,
+        `is not available in this release (planned: ${v.planned}); refusing rather than running without it`,
+      );
     }
   }
   if (get('MTLS_CERT') || secret('MTLS_KEY')) {
@@ -173,14 +199,16 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   // JAR alg allowlist is validated even while JAR is off: `none` is never acceptable (seed 002 §1).
   const jarAllowed = (get('MS_BFF_JAR_ALGS_ALLOWED') ?? 'PS256,ES256').split(',').map((s) => s.trim());
   for (const alg of jarAllowed) {
-    if (!['PS256', 'ES256'].includes(alg)) problem('MS_BFF_JAR_ALGS_ALLOWED', `alg ${alg} is not allowed (PS256, ES256)`);
+    if (!['PS256', 'ES256'].includes(alg))
+      problem('MS_BFF_JAR_ALGS_ALLOWED', `alg ${alg} is not allowed (PS256, ES256)`);
   }
 
   // Session keys: required in production; development gets ephemeral keys, loudly.
   const sessionKeysRaw = secret('MS_BFF_SESSION_KEYS');
   let sessionKeys: Uint8Array[] = [];
   if (sessionKeysRaw === undefined) {
-    if (production) problem('MS_BFF_SESSION_KEYS', 'is required in production (comma-separated base64url 32-byte keys)');
+    if (production)
+      problem('MS_BFF_SESSION_KEYS', 'is required in production (comma-separated base64url 32-byte keys)');
     else {
       sessionKeys = [new Uint8Array(randomBytes(32))];
       warnings.push('MS_BFF_SESSION_KEYS is not set: using an ephemeral key; sessions end on restart');
@@ -193,9 +221,13 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   const cookieName = get('MS_BFF_COOKIE_NAME') ?? '__Host-bff-session';
   if (!cookieName.startsWith('__Host-')) {
-    problem('MS_BFF_COOKIE_NAME', 'must start with __Host- (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2)');
+    problem(
+      'MS_BFF_COOKIE_NAME',
+      'must start with __Host- (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2)',
+    );
   }
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) problem('MS_BFF_COOKIE_NAME', 'is not a valid cookie name');
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName))
+    problem('MS_BFF_COOKIE_NAME', 'is not a valid cookie name');
   const csrfEnabled = bool('MS_BFF_CSRF_ENABLED', true);
   if (!csrfEnabled) {
     if (production) problem('MS_BFF_CSRF_ENABLED', 'disabling CSRF protection is refused in production');
@@ -215,7 +247,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   if (redisUrl !== undefined) {
     try {
       const u = new URL(redisUrl);
-      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') problem('REDIS_URL', 'must be a redis:// or rediss:// URL');
+      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+        problem('REDIS_URL', 'must be a redis:// or rediss:// URL');
       else if (u.protocol === 'redis:' && production && !allowHttpHosts.includes(u.hostname.toLowerCase())) {
         warnings.push('REDIS_URL uses redis:// without TLS; use rediss:// outside a trusted network');
       }
@@ -240,7 +273,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   }
 
   for (const name of ['OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL']) {
-    if (get(name)) warnings.push(`${name} overrides the discovered endpoint (FAPI 2.0 §5.3.3.1-9 prefers metadata)`);
+    if (get(name))
+      warnings.push(`${name} overrides the discovered endpoint (FAPI 2.0 §5.3.3.1-9 prefers metadata)`);
   }
   const authorizationUrl = url('OIDC_AUTHORIZATION_URL', get('OIDC_AUTHORIZATION_URL'), { required: false });
   const tokenUrl = url('OIDC_TOKEN_URL', get('OIDC_TOKEN_URL'), { required: false });
@@ -307,6 +341,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 /** Same-origin relative path: one leading slash, no scheme, no `//` or `/\` (open-redirect tricks). */
 export function isSafeRelativePath(value: string): boolean {
   if (!value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\')) return false;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters (header injection) is the point
   if (/[\u0000-\u001f\u007f\\]/.test(value)) return false;
   try {
     const base = new URL('https://bff.invalid');
@@ -376,7 +411,8 @@ function parseRoutes(
     if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 100) {
       problem(where, 'timeoutMs must be an integer ≥ 100');
     }
-    if (target && (target.search || target.hash)) problem(where, 'the upstream URL must not have a query or fragment');
+    if (target && (target.search || target.hash))
+      problem(where, 'the upstream URL must not have a query or fragment');
     if (target) {
       routes.set(name, {
         name,

@@ -16,55 +16,239 @@ export interface VariableSpec {
 }
 
 export const VARIABLES = [
-  { name: 'OIDC_ISSUER', description: 'IdP issuer identifier (never a well-known URL). Absent: development mode with an embedded IdP, demo API and demo SPA.' },
+  {
+    name: 'OIDC_ISSUER',
+    description:
+      'IdP issuer identifier (never a well-known URL). Absent: development mode with an embedded IdP, demo API and demo SPA.',
+  },
   { name: 'OIDC_CLIENT_ID', description: 'OAuth client identifier registered at the IdP.' },
-  { name: 'OIDC_CLIENT_SECRET', description: 'Client secret, only for client_secret_basic / client_secret_post.', secret: true },
-  { name: 'OIDC_SCOPES', description: 'Requested scopes, space separated.', default: 'openid profile email offline_access' },
-  { name: 'OIDC_AUTHORIZATION_URL', description: 'Override of the discovered authorization endpoint (seed 001). Logged loudly.' },
-  { name: 'OIDC_TOKEN_URL', description: 'Override of the discovered token endpoint (seed 001). Logged loudly.' },
-  { name: 'MS_BFF_PUBLIC_URL', description: 'The origin the browser sees, e.g. https://app.example.com; the redirect URI is <this>/auth/callback. Required in production.' },
+  {
+    name: 'OIDC_CLIENT_SECRET',
+    description: 'Client secret, only for client_secret_basic / client_secret_post.',
+    secret: true,
+  },
+  {
+    name: 'OIDC_SCOPES',
+    description: 'Requested scopes, space separated.',
+    default: 'openid profile email offline_access',
+  },
+  {
+    name: 'OIDC_AUTHORIZATION_URL',
+    description: 'Override of the discovered authorization endpoint (seed 001). Logged loudly.',
+  },
+  {
+    name: 'OIDC_TOKEN_URL',
+    description: 'Override of the discovered token endpoint (seed 001). Logged loudly.',
+  },
+  {
+    name: 'MS_BFF_PUBLIC_URL',
+    description:
+      'The origin the browser sees, e.g. https://app.example.com; the redirect URI is <this>/auth/callback. Required in production.',
+  },
   { name: 'HOST', description: 'Listen address.', default: '127.0.0.1 (development), 0.0.0.0 (production)' },
   { name: 'PORT', description: 'Listen port.', default: '8080' },
-  { name: 'MS_BFF_PROFILE', description: 'production refuses unsafe settings; development allows them with warnings.', values: ['production', 'development'], default: 'production when OIDC_ISSUER is set, otherwise development' },
-  { name: 'MS_BFF_ALLOW_HTTP_HOSTS', description: 'Comma-separated hosts where plain-HTTP IdP/upstream URLs are allowed even in production (internal container traffic). Logged loudly.' },
-  { name: 'MS_BFF_TOKEN_AUTH_METHOD', description: 'Client authentication at PAR, token, refresh and revocation.', values: ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'tls_client_auth', 'self_signed_tls_client_auth'], default: 'private_key_jwt' },
-  { name: 'BFF_JWT_SIGNING_KEY', description: 'Path to the client private signing key (PKCS#8 PEM, JWK or JWKS JSON). Also accepted inline. Required for private_key_jwt.', secret: true },
-  { name: 'BFF_JWT_SIGNING_ALG', description: 'Alg of the signing key.', values: ['PS256', 'ES256'], default: 'derived from the key (RSA: PS256, P-256: ES256)' },
-  { name: 'MS_BFF_ID_TOKEN_ALG', description: 'The one alg accepted for ID tokens (pinned; RS256 and none are refused under FAPI 2.0).', values: ['PS256', 'ES256', 'EdDSA'], default: 'PS256' },
-  { name: 'MS_BFF_PAR_ENABLED', description: 'Use Pushed Authorization Requests (RFC 9126). FAPI 2.0 requires it.', values: ['true', 'false'], default: 'true' },
-  { name: 'MS_BFF_DPOP_ENABLED', description: 'Sender-constrain tokens with DPoP (RFC 9449).', values: ['true', 'false'], default: 'false', planned: 'issue 3 (sender-constrained tokens)' },
-  { name: 'MS_BFF_JAR_ENABLED', description: 'Signed request objects (RFC 9101).', values: ['true', 'false'], default: 'false', planned: 'issue 4 (message signing)' },
-  { name: 'MS_BFF_JAR_SIGNING_ALG', description: 'Request object signing alg.', values: ['PS256', 'ES256'], default: 'PS256' },
-  { name: 'MS_BFF_JAR_ALGS_ALLOWED', description: 'Allowlist for request object algs.', default: 'PS256,ES256' },
+  {
+    name: 'MS_BFF_PROFILE',
+    description: 'production refuses unsafe settings; development allows them with warnings.',
+    values: ['production', 'development'],
+    default: 'production when OIDC_ISSUER is set, otherwise development',
+  },
+  {
+    name: 'MS_BFF_ALLOW_HTTP_HOSTS',
+    description:
+      'Comma-separated hosts where plain-HTTP IdP/upstream URLs are allowed even in production (internal container traffic). Logged loudly.',
+  },
+  {
+    name: 'MS_BFF_TOKEN_AUTH_METHOD',
+    description: 'Client authentication at PAR, token, refresh and revocation.',
+    values: [
+      'private_key_jwt',
+      'client_secret_basic',
+      'client_secret_post',
+      'tls_client_auth',
+      'self_signed_tls_client_auth',
+    ],
+    default: 'private_key_jwt',
+  },
+  {
+    name: 'BFF_JWT_SIGNING_KEY',
+    description:
+      'Path to the client private signing key (PKCS#8 PEM, JWK or JWKS JSON). Also accepted inline. Required for private_key_jwt.',
+    secret: true,
+  },
+  {
+    name: 'BFF_JWT_SIGNING_ALG',
+    description: 'Alg of the signing key.',
+    values: ['PS256', 'ES256'],
+    default: 'derived from the key (RSA: PS256, P-256: ES256)',
+  },
+  {
+    name: 'MS_BFF_ID_TOKEN_ALG',
+    description: 'The one alg accepted for ID tokens (pinned; RS256 and none are refused under FAPI 2.0).',
+    values: ['PS256', 'ES256', 'EdDSA'],
+    default: 'PS256',
+  },
+  {
+    name: 'MS_BFF_PAR_ENABLED',
+    description: 'Use Pushed Authorization Requests (RFC 9126). FAPI 2.0 requires it.',
+    values: ['true', 'false'],
+    default: 'true',
+  },
+  {
+    name: 'MS_BFF_DPOP_ENABLED',
+    description: 'Sender-constrain tokens with DPoP (RFC 9449).',
+    values: ['true', 'false'],
+    default: 'false',
+    planned: 'issue 3 (sender-constrained tokens)',
+  },
+  {
+    name: 'MS_BFF_JAR_ENABLED',
+    description: 'Signed request objects (RFC 9101).',
+    values: ['true', 'false'],
+    default: 'false',
+    planned: 'issue 4 (message signing)',
+  },
+  {
+    name: 'MS_BFF_JAR_SIGNING_ALG',
+    description: 'Request object signing alg.',
+    values: ['PS256', 'ES256'],
+    default: 'PS256',
+  },
+  {
+    name: 'MS_BFF_JAR_ALGS_ALLOWED',
+    description: 'Allowlist for request object algs.',
+    default: 'PS256,ES256',
+  },
   { name: 'MS_BFF_JAR_ENC_ALG', description: 'Request object encryption alg (optional).' },
   { name: 'MS_BFF_JAR_ENC_METHOD', description: 'Request object encryption enc (optional).' },
-  { name: 'BFF_JAR_ENC_KEY', description: "Path to the IdP's public encryption key for request objects.", secret: true },
-  { name: 'MS_BFF_JARM_ENABLED', description: 'JWT-secured authorization responses.', values: ['true', 'false'], default: 'false', planned: 'issue 4 (message signing)' },
-  { name: 'MS_BFF_JARM_MODE', description: 'JARM response mode.', values: ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'], default: 'jwt' },
-  { name: 'MS_BFF_JARM_ENC_ALG', description: 'JARM encryption alg (optional).', values: ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'] },
+  {
+    name: 'BFF_JAR_ENC_KEY',
+    description: "Path to the IdP's public encryption key for request objects.",
+    secret: true,
+  },
+  {
+    name: 'MS_BFF_JARM_ENABLED',
+    description: 'JWT-secured authorization responses.',
+    values: ['true', 'false'],
+    default: 'false',
+    planned: 'issue 4 (message signing)',
+  },
+  {
+    name: 'MS_BFF_JARM_MODE',
+    description: 'JARM response mode.',
+    values: ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'],
+    default: 'jwt',
+  },
+  {
+    name: 'MS_BFF_JARM_ENC_ALG',
+    description: 'JARM encryption alg (optional).',
+    values: ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'],
+  },
   { name: 'MS_BFF_JARM_ENC_ENC', description: 'JARM encryption enc.', values: ['A256GCM', 'A256CBC-HS512'] },
-  { name: 'BFF_JARM_PRIV_KEY', description: 'Path to the private key that decrypts JARM responses.', secret: true },
+  {
+    name: 'BFF_JARM_PRIV_KEY',
+    description: 'Path to the private key that decrypts JARM responses.',
+    secret: true,
+  },
   { name: 'MTLS_CERT', description: 'Client certificate (PEM path) for mTLS.', planned: 'issue 3 (mTLS)' },
   { name: 'MTLS_KEY', description: 'Client certificate key (PEM path) for mTLS.', secret: true },
-  { name: 'FIPS_MODE', description: 'Require Node.js crypto to run with a FIPS 140-3 provider; refuse to start otherwise.', values: ['true', 'false'], default: 'false' },
-  { name: 'REDIS_URL', description: 'redis:// or rediss:// URL of the session store; absent: in-memory store (one instance only).', secret: true },
-  { name: 'MS_BFF_ROUTES', description: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|none","timeoutMs":30000}}.' },
-  { name: 'MS_BFF_SESSION_KEYS', description: 'Comma-separated base64url 32-byte keys for session encryption and cookie MACs; the first is active, all are accepted. Required in production.', secret: true },
-  { name: 'MS_BFF_CONFIG', description: 'Path to a JSON or YAML file holding any of these variables as keys plus `routes`; the environment wins.' },
-  { name: 'MS_BFF_COOKIE_NAME', description: 'Session cookie name (must start with __Host-).', default: '__Host-bff-session' },
-  { name: 'MS_BFF_COOKIE_SAMESITE', description: 'SameSite attribute of the session cookie.', values: ['lax', 'strict'], default: 'lax' },
-  { name: 'MS_BFF_CSRF_ENABLED', description: 'Require the CSRF header and same-origin checks. Refused false in production.', values: ['true', 'false'], default: 'true' },
-  { name: 'MS_BFF_CSRF_HEADER', description: 'Name of the CSRF header; its value must be 1.', default: 'X-CSRF' },
-  { name: 'MS_BFF_SESSION_IDLE_TIMEOUT', description: 'Seconds of inactivity after which a session ends.', default: '1800' },
-  { name: 'MS_BFF_SESSION_ABSOLUTE_TIMEOUT', description: 'Seconds after login after which a session ends regardless of activity.', default: '28800' },
+  {
+    name: 'FIPS_MODE',
+    description: 'Require Node.js crypto to run with a FIPS 140-3 provider; refuse to start otherwise.',
+    values: ['true', 'false'],
+    default: 'false',
+  },
+  {
+    name: 'REDIS_URL',
+    description:
+      'redis:// or rediss:// URL of the session store; absent: in-memory store (one instance only).',
+    secret: true,
+  },
+  {
+    name: 'MS_BFF_ROUTES',
+    description:
+      'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|none","timeoutMs":30000}}.',
+  },
+  {
+    name: 'MS_BFF_SESSION_KEYS',
+    description:
+      'Comma-separated base64url 32-byte keys for session encryption and cookie MACs; the first is active, all are accepted. Required in production.',
+    secret: true,
+  },
+  {
+    name: 'MS_BFF_CONFIG',
+    description:
+      'Path to a JSON or YAML file holding any of these variables as keys plus `routes`; the environment wins.',
+  },
+  {
+    name: 'MS_BFF_COOKIE_NAME',
+    description: 'Session cookie name (must start with __Host-).',
+    default: '__Host-bff-session',
+  },
+  {
+    name: 'MS_BFF_COOKIE_SAMESITE',
+    description: 'SameSite attribute of the session cookie.',
+    values: ['lax', 'strict'],
+    default: 'lax',
+  },
+  {
+    name: 'MS_BFF_CSRF_ENABLED',
+    description: 'Require the CSRF header and same-origin checks. Refused false in production.',
+    values: ['true', 'false'],
+    default: 'true',
+  },
+  {
+    name: 'MS_BFF_CSRF_HEADER',
+    description: 'Name of the CSRF header; its value must be 1.',
+    default: 'X-CSRF',
+  },
+  {
+    name: 'MS_BFF_SESSION_IDLE_TIMEOUT',
+    description: 'Seconds of inactivity after which a session ends.',
+    default: '1800',
+  },
+  {
+    name: 'MS_BFF_SESSION_ABSOLUTE_TIMEOUT',
+    description: 'Seconds after login after which a session ends regardless of activity.',
+    default: '28800',
+  },
   { name: 'MS_BFF_MEMORY_MAX_SESSIONS', description: 'Bound of the in-memory store.', default: '100000' },
-  { name: 'MS_BFF_LOGIN_TIMEOUT', description: 'Seconds a login transaction (state, nonce, PKCE verifier) stays valid.', default: '600' },
-  { name: 'MS_BFF_REFRESH_SKEW', description: 'Refresh the access token this many seconds before it expires.', default: '60' },
-  { name: 'MS_BFF_UPSTREAM_TIMEOUT_MS', description: 'Default upstream timeout (headers and body idle) in milliseconds.', default: '30000' },
-  { name: 'MS_BFF_IDP_TIMEOUT_MS', description: 'Timeout of every call to the IdP in milliseconds.', default: '10000' },
-  { name: 'MS_BFF_DISCOVERY_REFRESH', description: 'Seconds between background refreshes of the IdP metadata.', default: '3600' },
-  { name: 'MS_BFF_POST_LOGOUT_REDIRECT', description: 'Same-origin path the IdP sends the browser back to after logout.', default: '/' },
-  { name: 'LOG_LEVEL', description: 'pino log level.', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+  {
+    name: 'MS_BFF_LOGIN_TIMEOUT',
+    description: 'Seconds a login transaction (state, nonce, PKCE verifier) stays valid.',
+    default: '600',
+  },
+  {
+    name: 'MS_BFF_REFRESH_SKEW',
+    description: 'Refresh the access token this many seconds before it expires.',
+    default: '60',
+  },
+  {
+    name: 'MS_BFF_UPSTREAM_TIMEOUT_MS',
+    description: 'Default upstream timeout (headers and body idle) in milliseconds.',
+    default: '30000',
+  },
+  {
+    name: 'MS_BFF_IDP_TIMEOUT_MS',
+    description: 'Timeout of every call to the IdP in milliseconds.',
+    default: '10000',
+  },
+  {
+    name: 'MS_BFF_DISCOVERY_REFRESH',
+    description: 'Seconds between background refreshes of the IdP metadata.',
+    default: '3600',
+  },
+  {
+    name: 'MS_BFF_POST_LOGOUT_REDIRECT',
+    description: 'Same-origin path the IdP sends the browser back to after logout.',
+    default: '/',
+  },
+  {
+    name: 'LOG_LEVEL',
+    description: 'pino log level.',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+  },
 ] as const satisfies readonly VariableSpec[];
 
 export type VariableName = (typeof VARIABLES)[number]['name'];

@@ -5,7 +5,18 @@ import { hostCookie, readCookie } from '../session/cookies.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 
 /** ID token claims kept for GET /auth/session: protocol-only claims are dropped. */
-const PROTOCOL_CLAIMS = new Set(['nonce', 'at_hash', 'c_hash', 's_hash', 'aud', 'azp', 'iat', 'exp', 'nbf', 'jti']);
+const PROTOCOL_CLAIMS = new Set([
+  'nonce',
+  'at_hash',
+  'c_hash',
+  's_hash',
+  'aud',
+  'azp',
+  'iat',
+  'exp',
+  'nbf',
+  'jti',
+]);
 
 /**
  * GET|POST /auth/callback — the redirect URI. Order matters: RFC 9207 `iss` first (mix-up defence,
@@ -21,7 +32,11 @@ export function registerCallback(app: FastifyInstance, s: BffServices): void {
       s.metrics.callback('success', 'none', (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      s.metrics.callback('failure', isBffError(err) ? err.code : 'BFF_INTERNAL', (performance.now() - started) / 1000);
+      s.metrics.callback(
+        'failure',
+        isBffError(err) ? err.code : 'BFF_INTERNAL',
+        (performance.now() - started) / 1000,
+      );
       throw err;
     }
   };
@@ -40,26 +55,41 @@ function callbackParams(request: FastifyRequest): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : request.url.slice(q + 1));
 }
 
-async function complete(s: BffServices, request: FastifyRequest, reply: FastifyReply, params: URLSearchParams) {
+async function complete(
+  s: BffServices,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  params: URLSearchParams,
+) {
   for (const name of ['iss', 'state', 'code', 'error']) {
     // RFC 9207 §2.4 / RFC 6749 §3.1: a parameter sent twice is a malformed response.
-    if (params.getAll(name).length > 1) throw new BffError('BFF_CALLBACK_INVALID', { reason: 'duplicate', detail: `duplicate ${name}` });
+    if (params.getAll(name).length > 1)
+      throw new BffError('BFF_CALLBACK_INVALID', { reason: 'duplicate', detail: `duplicate ${name}` });
   }
   // RFC 9207 §2.4: required from a FAPI 2.0 AS (§5.3.2.2-7), compared by simple string comparison.
   const iss = params.get('iss');
-  if (iss === null) throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'missing', detail: 'the iss parameter is missing' });
+  if (iss === null)
+    throw new BffError('BFF_CALLBACK_ISS_MISMATCH', {
+      reason: 'missing',
+      detail: 'the iss parameter is missing',
+    });
   if (iss !== s.idp.metadata.issuer) throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'mismatch' });
 
   const state = params.get('state');
-  if (!state) throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
+  if (!state)
+    throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
   const tx = await s.transactions.take(state, readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE));
 
   const error = params.get('error');
   if (error !== null) {
     const safe = /^[A-Za-z0-9_.-]{1,64}$/.test(error) ? error : 'error';
-    throw new BffError('BFF_CALLBACK_ACCESS_DENIED', { reason: 'authorization_error', detail: `The identity provider answered: ${safe}` });
+    throw new BffError('BFF_CALLBACK_ACCESS_DENIED', {
+      reason: 'authorization_error',
+      detail: `The identity provider answered: ${safe}`,
+    });
   }
-  if (!params.get('code')) throw new BffError('BFF_CALLBACK_INVALID', { reason: 'code', detail: 'the code parameter is missing' });
+  if (!params.get('code'))
+    throw new BffError('BFF_CALLBACK_INVALID', { reason: 'code', detail: 'the code parameter is missing' });
 
   // The redirect_uri is ours from configuration, never derived from Host headers (checklist §4).
   const current =
@@ -70,13 +100,20 @@ async function complete(s: BffServices, request: FastifyRequest, reply: FastifyR
           body: params.toString(),
         })
       : new URL(`${s.config.redirectUri}?${params.toString()}`);
-  const tokens = await s.idp.exchangeCode(current, { codeVerifier: tx.codeVerifier, state: tx.state, nonce: tx.nonce });
+  const tokens = await s.idp.exchangeCode(current, {
+    codeVerifier: tx.codeVerifier,
+    state: tx.state,
+    nonce: tx.nonce,
+  });
   const claims = tokens.claims ?? {};
   const sub = claims.sub;
-  if (typeof sub !== 'string' || sub.length === 0) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });
+  if (typeof sub !== 'string' || sub.length === 0)
+    throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });
 
   // Session fixation: whatever session cookie came in is discarded and its session destroyed.
-  const previous = await s.sessions.load(readCookie(request.headers.cookie, s.config.session.cookieName)).catch(() => undefined);
+  const previous = await s.sessions
+    .load(readCookie(request.headers.cookie, s.config.session.cookieName))
+    .catch(() => undefined);
   if (previous) await s.sessions.destroy(previous.key);
 
   const shown: Record<string, unknown> = {};
@@ -94,11 +131,16 @@ async function complete(s: BffServices, request: FastifyRequest, reply: FastifyR
     scope: tokens.scope,
   });
   s.metrics.session('created');
-  return reply
-    .code(302)
-    .header('cache-control', 'no-store')
-    // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
-    .header('set-cookie', hostCookie(s.config.session.cookieName, cookieValue, { sameSite: s.config.session.sameSite }))
-    .header('location', tx.returnTo)
-    .send();
+  return (
+    reply
+      .code(302)
+      .header('cache-control', 'no-store')
+      // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
+      .header(
+        'set-cookie',
+        hostCookie(s.config.session.cookieName, cookieValue, { sameSite: s.config.session.sameSite }),
+      )
+      .header('location', tx.returnTo)
+      .send()
+  );
 }

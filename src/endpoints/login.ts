@@ -22,7 +22,11 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
         throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
       }
       // SP-C12: a cross-site page must not be able to start logins (and PAR requests) for a user.
-      const csrf = checkSameOrigin(request.headers, { ...s.config.csrf, publicOrigin: s.config.publicOrigin }, true);
+      const csrf = checkSameOrigin(
+        request.headers,
+        { ...s.config.csrf, publicOrigin: s.config.publicOrigin },
+        true,
+      );
       if (csrf) throw csrf;
 
       let binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
@@ -30,7 +34,10 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
         binding = s.transactions.newBinding();
         reply.header(
           'set-cookie',
-          hostCookie(LOGIN_BINDING_COOKIE, binding, { sameSite: 'lax', maxAgeSec: s.config.session.loginTimeoutSec }),
+          hostCookie(LOGIN_BINDING_COOKIE, binding, {
+            sameSite: 'lax',
+            maxAgeSec: s.config.session.loginTimeoutSec,
+          }),
         );
       }
       const codeVerifier = oidc.randomPKCECodeVerifier();

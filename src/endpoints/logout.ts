@@ -25,19 +25,27 @@ export function registerLogout(app: FastifyInstance, s: BffServices): void {
     return reply.code(302).header('cache-control', 'no-store').header('location', target).send();
   });
 
-  app.get<{ Querystring: { sid?: string } }>('/auth/logout', { config: { errorFormat: 'html' } }, async (request, reply) => {
-    const session = await currentSession(s, request);
-    if (session) {
-      const sid = typeof request.query.sid === 'string' ? request.query.sid : '';
-      if (!sameString(sid, session.data.sid)) throw new BffError('BFF_LOGOUT_SID_MISMATCH');
-    }
-    const target = await endSession(s, request, session);
-    clearCookie(s, reply);
-    return reply.code(302).header('cache-control', 'no-store').header('location', target).send();
-  });
+  app.get<{ Querystring: { sid?: string } }>(
+    '/auth/logout',
+    { config: { errorFormat: 'html' } },
+    async (request, reply) => {
+      const session = await currentSession(s, request);
+      if (session) {
+        const sid = typeof request.query.sid === 'string' ? request.query.sid : '';
+        if (!sameString(sid, session.data.sid)) throw new BffError('BFF_LOGOUT_SID_MISMATCH');
+      }
+      const target = await endSession(s, request, session);
+      clearCookie(s, reply);
+      return reply.code(302).header('cache-control', 'no-store').header('location', target).send();
+    },
+  );
 }
 
-async function endSession(s: BffServices, request: FastifyRequest, session: LoadedSession | undefined): Promise<string> {
+async function endSession(
+  s: BffServices,
+  request: FastifyRequest,
+  session: LoadedSession | undefined,
+): Promise<string> {
   const postLogout = new URL(s.config.postLogoutRedirect, s.config.publicUrl).href;
   if (!session) return postLogout;
   // Local state goes regardless of the revocation result (checklist REV-4); a failed revocation is logged and counted.
@@ -51,7 +59,10 @@ async function endSession(s: BffServices, request: FastifyRequest, session: Load
       s.metrics.revocation('success');
     } catch (err) {
       s.metrics.revocation('failure');
-      request.log.warn({ code: (err as BffError).code, reason: (err as BffError).reason }, 'token revocation at logout failed');
+      request.log.warn(
+        { code: (err as BffError).code, reason: (err as BffError).reason },
+        'token revocation at logout failed',
+      );
     }
   } else {
     s.metrics.revocation('skipped');

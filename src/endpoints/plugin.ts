@@ -8,8 +8,10 @@ import { registerSession } from './session.js';
 /** The /auth/** endpoints and our JWKS. Thin: parse, call the domain, respond. */
 export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
   // form_post callbacks (RFC 6749 §4.1.2 with response_mode=form_post): kept as a string, parsed with URLSearchParams.
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_r, body, done) =>
-    done(null, body),
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 64 * 1024 },
+    (_r, body, done) => done(null, body),
   );
   registerLogin(app, s);
   registerCallback(app, s);

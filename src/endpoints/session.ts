@@ -5,7 +5,10 @@ import type { LoadedSession } from '../session/session-manager.js';
 import type { BffServices } from '../server/services.js';
 
 /** Resolve the request's session cookie; store outages propagate as 503. */
-export async function currentSession(s: BffServices, request: FastifyRequest): Promise<LoadedSession | undefined> {
+export async function currentSession(
+  s: BffServices,
+  request: FastifyRequest,
+): Promise<LoadedSession | undefined> {
   return s.sessions.load(readCookie(request.headers.cookie, s.config.session.cookieName));
 }
 

@@ -29,7 +29,8 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
   const expectedIssuer = config.oidc.issuer.href.replace(/\/$/, '');
   const actual = typeof md.issuer === 'string' ? md.issuer.replace(/\/$/, '') : undefined;
   // SP-C11: the metadata `issuer` must be the identifier we discovered from (mix-up defence).
-  if (actual !== expectedIssuer) missing.push(`issuer: metadata says ${JSON.stringify(md.issuer)}, expected ${expectedIssuer}`);
+  if (actual !== expectedIssuer)
+    missing.push(`issuer: metadata says ${JSON.stringify(md.issuer)}, expected ${expectedIssuer}`);
   if (typeof md.authorization_endpoint !== 'string' && !config.oidc.authorizationUrl) {
     missing.push('authorization_endpoint');
   }
@@ -45,7 +46,8 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
     missing.push('authorization_response_iss_parameter_supported must be true (RFC 9207 mix-up defence)');
   }
   const responseTypes = list(md.response_types_supported);
-  if (responseTypes && !responseTypes.includes('code')) missing.push('response_types_supported must include code');
+  if (responseTypes && !responseTypes.includes('code'))
+    missing.push('response_types_supported must include code');
   // RFC 8414 §2: absent token_endpoint_auth_methods_supported means client_secret_basic only.
   const methods = list(md.token_endpoint_auth_methods_supported) ?? ['client_secret_basic'];
   const method = config.oidc.tokenAuthMethod;
@@ -58,7 +60,9 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
   }
   const idAlgs = list(md.id_token_signing_alg_values_supported);
   if (!idAlgs?.includes(config.oidc.idTokenAlg)) {
-    missing.push(`id_token_signing_alg_values_supported must include ${config.oidc.idTokenAlg} (MS_BFF_ID_TOKEN_ALG)`);
+    missing.push(
+      `id_token_signing_alg_values_supported must include ${config.oidc.idTokenAlg} (MS_BFF_ID_TOKEN_ALG)`,
+    );
   }
   return missing;
 }

@@ -9,7 +9,11 @@ const ID_TOKEN_CODES = new Set([
   'OAUTH_KEY_SELECTION_FAILED',
 ]);
 
-const NOT_A_PROTOCOL_RESPONSE = new Set(['OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON', 'OAUTH_PARSE_ERROR']);
+const NOT_A_PROTOCOL_RESPONSE = new Set([
+  'OAUTH_RESPONSE_IS_NOT_CONFORM',
+  'OAUTH_RESPONSE_IS_NOT_JSON',
+  'OAUTH_PARSE_ERROR',
+]);
 
 /** Messages of an error and its causes, for classification only (never shown). */
 function messages(err: unknown, depth = 0): string {
@@ -33,7 +37,8 @@ export function translateOAuthError(err: unknown, phase: OAuthPhase): BffError {
   }
   if (err instanceof oidc.ResponseBodyError) {
     // An OAuth error from the IdP (RFC 6749 §5.2). Its `error` code is an enum-like token: safe to show.
-    const code: ErrorCode = phase === 'refresh' && err.error === 'invalid_grant' ? 'BFF_REFRESH_FAILED' : 'BFF_IDP_ERROR';
+    const code: ErrorCode =
+      phase === 'refresh' && err.error === 'invalid_grant' ? 'BFF_REFRESH_FAILED' : 'BFF_IDP_ERROR';
     const status = err.status >= 500 ? 503 : undefined;
     return new BffError(code, {
       cause: err,
@@ -43,7 +48,11 @@ export function translateOAuthError(err: unknown, phase: OAuthPhase): BffError {
     });
   }
   if (err instanceof oidc.AuthorizationResponseError) {
-    return new BffError('BFF_CALLBACK_ACCESS_DENIED', { cause: err, detail: safeToken(err.error), reason: 'authorization_error' });
+    return new BffError('BFF_CALLBACK_ACCESS_DENIED', {
+      cause: err,
+      detail: safeToken(err.error),
+      reason: 'authorization_error',
+    });
   }
   if (err instanceof oidc.ClientError) {
     const code = (err as { code?: string }).code ?? 'invalid';
@@ -56,11 +65,20 @@ export function translateOAuthError(err: unknown, phase: OAuthPhase): BffError {
       // openid-client wraps the specific oauth4webapi error (e.g. 'unexpected JWT "alg" header
       // parameter', 'ID Token "nonce" claim missing') in `cause` under a generic message.
       const chain = messages(err);
-      const aboutIdToken = ID_TOKEN_CODES.has(code) || /id token|\bJWT\b|JWS|signature|"alg"|nonce|"azp"|"aud"|"iss"/i.test(chain);
-      return new BffError(aboutIdToken ? 'BFF_ID_TOKEN_INVALID' : 'BFF_TOKEN_RESPONSE_INVALID', { cause: err, reason: code });
+      const aboutIdToken =
+        ID_TOKEN_CODES.has(code) ||
+        /id token|\bJWT\b|JWS|signature|"alg"|nonce|"azp"|"aud"|"iss"/i.test(chain);
+      return new BffError(aboutIdToken ? 'BFF_ID_TOKEN_INVALID' : 'BFF_TOKEN_RESPONSE_INVALID', {
+        cause: err,
+        reason: code,
+      });
     }
     if (phase === 'discovery') {
-      return new BffError('BFF_IDP_CAPABILITY_MISSING', { cause: err, detail: 'invalid discovery document', reason: 'metadata' });
+      return new BffError('BFF_IDP_CAPABILITY_MISSING', {
+        cause: err,
+        detail: 'invalid discovery document',
+        reason: 'metadata',
+      });
     }
     return new BffError('BFF_IDP_ERROR', { cause: err, reason: code });
   }

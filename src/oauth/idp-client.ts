@@ -103,7 +103,10 @@ export class IdpClient {
       return true;
     } catch (err) {
       this.events.discoveryRefreshed(false);
-      this.logger.warn({ err: describe(err) }, 'IdP metadata refresh failed; serving on the last good metadata');
+      this.logger.warn(
+        { err: describe(err) },
+        'IdP metadata refresh failed; serving on the last good metadata',
+      );
       return false;
     }
   }
@@ -177,7 +180,8 @@ export class IdpClient {
 
   /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (REV-4). */
   async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void> {
-    if (!this.current.serverMetadata().revocation_endpoint) throw new BffError('BFF_IDP_ERROR', { reason: 'no_revocation_endpoint' });
+    if (!this.current.serverMetadata().revocation_endpoint)
+      throw new BffError('BFF_IDP_ERROR', { reason: 'no_revocation_endpoint' });
     try {
       await oidc.tokenRevocation(this.current, token, { token_type_hint: hint });
     } catch (err) {
@@ -188,7 +192,10 @@ export class IdpClient {
   /** OIDC RP-Initiated Logout 1.0 §2; undefined when the IdP has no end_session_endpoint. */
   endSessionUrl(idTokenHint: string | undefined, postLogoutRedirectUri: string): URL | undefined {
     if (!this.current.serverMetadata().end_session_endpoint) return undefined;
-    const params: Record<string, string> = { post_logout_redirect_uri: postLogoutRedirectUri, client_id: this.config.oidc.clientId };
+    const params: Record<string, string> = {
+      post_logout_redirect_uri: postLogoutRedirectUri,
+      client_id: this.config.oidc.clientId,
+    };
     if (idTokenHint) params.id_token_hint = idTokenHint;
     return oidc.buildEndSessionUrl(this.current, params);
   }
@@ -225,7 +232,12 @@ async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Co
       ...(config.oidc.authorizationUrl ? { authorization_endpoint: config.oidc.authorizationUrl.href } : {}),
       ...(config.oidc.tokenUrl ? { token_endpoint: config.oidc.tokenUrl.href } : {}),
     };
-    configuration = new oidc.Configuration(overridden as oidc.ServerMetadata, config.oidc.clientId, metadata, clientAuth);
+    configuration = new oidc.Configuration(
+      overridden as oidc.ServerMetadata,
+      config.oidc.clientId,
+      metadata,
+      clientAuth,
+    );
     if (config.oidc.allowInsecureIssuer) oidc.allowInsecureRequests(configuration);
   }
   configuration[oidc.customFetch] = fetchImpl;
@@ -238,7 +250,8 @@ async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Co
 function clientAuthentication(config: BffConfig): oidc.ClientAuth {
   switch (config.oidc.tokenAuthMethod) {
     case 'private_key_jwt': {
-      if (!config.signingKey) throw new BffError('BFF_CONFIG_INVALID', { detail: 'BFF_JWT_SIGNING_KEY missing' });
+      if (!config.signingKey)
+        throw new BffError('BFF_CONFIG_INVALID', { detail: 'BFF_JWT_SIGNING_KEY missing' });
       return oidc.PrivateKeyJwt({ key: config.signingKey.privateKey, kid: config.signingKey.kid });
     }
     case 'client_secret_basic':
@@ -270,7 +283,8 @@ function checkIdTokenFreshness(claims: Record<string, unknown>): void {
   const iat = claims.iat;
   const now = Math.floor(Date.now() / 1000);
   if (typeof iat !== 'number') throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_missing' });
-  if (iat > now + ID_TOKEN_FUTURE_SKEW_SEC) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_future' });
+  if (iat > now + ID_TOKEN_FUTURE_SKEW_SEC)
+    throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_future' });
   if (iat < now - ID_TOKEN_MAX_AGE_SEC) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_too_old' });
 }
 

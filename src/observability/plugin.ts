@@ -33,6 +33,9 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
   });
 
   app.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', s.metrics.contentType()).header('cache-control', 'no-store').send(await s.metrics.render()),
+    reply
+      .header('content-type', s.metrics.contentType())
+      .header('cache-control', 'no-store')
+      .send(await s.metrics.render()),
   );
 }

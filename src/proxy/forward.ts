@@ -20,7 +20,15 @@ const HOP_BY_HOP = new Set([
   'proxy-authorization',
   'proxy-authenticate',
 ]);
-const REQUEST_DROP = new Set([...HOP_BY_HOP, 'host', 'cookie', 'authorization', 'dpop', 'content-length', 'expect']);
+const REQUEST_DROP = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  'cookie',
+  'authorization',
+  'dpop',
+  'content-length',
+  'expect',
+]);
 /** Upstreams never set cookies on our origin: the browser's only cookies are ours. */
 const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'set-cookie', 'content-length']);
 
@@ -92,10 +100,16 @@ export function upstreamPath(base: URL, rest: string, query: string): string {
     try {
       decoded = decodeURIComponent(s);
     } catch {
-      throw new BffError('BFF_REQUEST_INVALID', { reason: 'path_encoding', detail: 'malformed percent-encoding in path' });
+      throw new BffError('BFF_REQUEST_INVALID', {
+        reason: 'path_encoding',
+        detail: 'malformed percent-encoding in path',
+      });
     }
     if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\')) {
-      throw new BffError('BFF_REQUEST_INVALID', { reason: 'path_traversal', detail: 'dot segments are not allowed' });
+      throw new BffError('BFF_REQUEST_INVALID', {
+        reason: 'path_traversal',
+        detail: 'dot segments are not allowed',
+      });
     }
   }
   const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
@@ -112,7 +126,13 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
   const out: Record<string, string | string[]> = {};
   const connectionListed = listed(req.headers.connection);
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || REQUEST_DROP.has(name) || name === req.csrfHeader || connectionListed.has(name)) continue;
+    if (
+      value === undefined ||
+      REQUEST_DROP.has(name) ||
+      name === req.csrfHeader ||
+      connectionListed.has(name)
+    )
+      continue;
     out[name] = value;
   }
   if (requestHasBody(req.headers) && req.headers['content-length'] !== undefined) {

@@ -49,7 +49,11 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
         requestId: request.id,
       });
     } catch (err) {
-      s.metrics.proxied(route.name, (err as BffError).statusCode ?? 502, (performance.now() - started) / 1000);
+      s.metrics.proxied(
+        route.name,
+        (err as BffError).statusCode ?? 502,
+        (performance.now() - started) / 1000,
+      );
       throw err;
     }
     s.metrics.proxied(route.name, upstream.status, (performance.now() - started) / 1000);

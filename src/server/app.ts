@@ -34,7 +34,9 @@ export interface BuildAppOptions {
  * Build the Fastify app: no env reads, no listen (fastify's build()/listen() split). Everything the
  * handlers use is created here and passed down explicitly.
  */
-export async function buildApp(options: BuildAppOptions): Promise<{ app: FastifyInstance; services: BffServices }> {
+export async function buildApp(
+  options: BuildAppOptions,
+): Promise<{ app: FastifyInstance; services: BffServices }> {
   const { config, store, idp } = options;
   const metrics = options.metrics ?? new Metrics();
   const sealer = new SessionSealer(config.session.keys);

@@ -8,7 +8,12 @@ import { errorPage, STRICT_PAGE_CSP } from './pages.js';
  * browser navigations (routes with `config.errorFormat = 'html'`). Bodies carry the stable code, a
  * safe detail and the request id; never a library message, stack or token.
  */
-export function renderError(err: unknown, request: FastifyRequest, reply: FastifyReply, metrics: Metrics): FastifyReply {
+export function renderError(
+  err: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  metrics: Metrics,
+): FastifyReply {
   const bff = toBffError(err);
   metrics.error(bff.code);
   const level = bff.statusCode >= 500 ? 'error' : 'info';
@@ -44,7 +49,11 @@ function toBffError(err: unknown): BffError {
   if (isBffError(err)) return err;
   const fe = err as Partial<FastifyError>;
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new BffError('BFF_REQUEST_INVALID', { cause: err, status: fe.statusCode, reason: fe.code ?? 'invalid' });
+    return new BffError('BFF_REQUEST_INVALID', {
+      cause: err,
+      status: fe.statusCode,
+      reason: fe.code ?? 'invalid',
+    });
   }
   return new BffError('BFF_INTERNAL', { cause: err });
 }
@@ -57,6 +66,8 @@ function describeCause(err: BffError): object | undefined {
     name: cause.name,
     message: cause.message,
     code: (cause as { code?: unknown }).code,
-    ...(inner instanceof Error ? { cause: { name: inner.name, message: inner.message, code: (inner as { code?: unknown }).code } } : {}),
+    ...(inner instanceof Error
+      ? { cause: { name: inner.name, message: inner.message, code: (inner as { code?: unknown }).code } }
+      : {}),
   };
 }

@@ -3,7 +3,13 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function errorPage(p: { status: number; code: string; title: string; detail?: string; requestId: string }): string {
+export function errorPage(p: {
+  status: number;
+  code: string;
+  title: string;
+  detail?: string;
+  requestId: string;
+}): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(p.title)}</title></head>
@@ -19,4 +25,5 @@ export function errorPage(p: { status: number; code: string; title: string; deta
 }
 
 /** No scripts, no styles, no framing: for pages that are only text. */
-export const STRICT_PAGE_CSP = "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const STRICT_PAGE_CSP =
+  "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

@@ -5,8 +5,14 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { clientMetadata, freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
-import { apiCall, fullLogin, loginUntilCallback, startLogin } from '../helpers/flows.js';
+import {
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
+import { apiCall, fullLogin, loginUntilCallback, } from '../helpers/flows.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
@@ -14,7 +20,8 @@ const CLIENT_ID = 'bff-attacks';
 
 async function problemCode(res: TestResponse): Promise<string | undefined> {
   const text = await res.text();
-  if ((res.headers.get('content-type') ?? '').includes('json')) return (JSON.parse(text) as { code?: string }).code;
+  if ((res.headers.get('content-type') ?? '').includes('json'))
+    return (JSON.parse(text) as { code?: string }).code;
   return /<code>(BFF_[A-Z_]+)<\/code>/.exec(text)?.[1];
 }
 
@@ -122,7 +129,15 @@ describe('callback and session attacks', () => {
     }
   });
 
-  for (const returnTo of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', 'javascript:alert(1)', '/\r\nSet-Cookie:x=1', '/\t/evil.example', 'relative']) {
+  for (const returnTo of [
+    '//evil.example/x',
+    'https://evil.example/',
+    '/\\evil.example',
+    'javascript:alert(1)',
+    '/\r\nSet-Cookie:x=1',
+    '/\t/evil.example',
+    'relative',
+  ]) {
     it(`refuses returnTo=${JSON.stringify(returnTo)} (no open redirect)`, async () => {
       const browser = new TestBrowser();
       const pushes = idp.provider.listenerCount('pushed_authorization_request.success');
@@ -145,7 +160,9 @@ describe('callback and session attacks', () => {
 
   it('refuses a login started from a cross-site page (SP-C12)', async () => {
     const browser = new TestBrowser();
-    const res = await browser.request(`${bff.url}/auth/login?returnTo=/`, { headers: { 'sec-fetch-site': 'cross-site' } });
+    const res = await browser.request(`${bff.url}/auth/login?returnTo=/`, {
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
     assert.equal(res.status, 403);
     assert.equal(await problemCode(res), 'BFF_CSRF_FAILED');
   });
@@ -159,7 +176,9 @@ describe('callback and session attacks', () => {
 
     it('refuses an API call without the CSRF header', async () => {
       upstream.requests.length = 0;
-      const res = await browser.request(`${bff.url}/api/echo/x`, { headers: { 'sec-fetch-site': 'same-origin' } });
+      const res = await browser.request(`${bff.url}/api/echo/x`, {
+        headers: { 'sec-fetch-site': 'same-origin' },
+      });
       assert.equal(res.status, 403);
       assert.equal(await problemCode(res), 'BFF_CSRF_FAILED');
       assert.equal(upstream.requests.length, 0);
@@ -188,7 +207,10 @@ describe('callback and session attacks', () => {
     });
 
     it('refuses POST /auth/logout without the CSRF header and keeps the session', async () => {
-      const res = await browser.request(`${bff.url}/auth/logout`, { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
+      const res = await browser.request(`${bff.url}/auth/logout`, {
+        method: 'POST',
+        headers: { 'sec-fetch-site': 'same-origin' },
+      });
       assert.equal(res.status, 403);
       assert.equal((await apiCall(browser, bff.url, '/auth/session')).status, 200);
     });

@@ -29,9 +29,19 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
     before(async () => {
       const port = await freePort();
       key = await makeClientKey('ES256');
-      idp = await startDevIdp({ clients: [clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key)], resourceAudience: AUDIENCE });
+      idp = await startDevIdp({
+        clients: [clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key)],
+        resourceAudience: AUDIENCE,
+      });
       upstream = await startRecordingUpstream();
-      bff = await startBff({ port, issuer: idp.issuer, clientId: CLIENT_ID, key, storeKind, routes: { echo: upstream.url } });
+      bff = await startBff({
+        port,
+        issuer: idp.issuer,
+        clientId: CLIENT_ID,
+        key,
+        storeKind,
+        routes: { echo: upstream.url },
+      });
     });
     after(async () => {
       await bff?.close();
@@ -55,7 +65,9 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
       assert.equal(callback.headers.get('location'), '/after-login?tab=2');
 
       const setCookie = callback.headers.get('set-cookie') ?? '';
-      const sessionCookie = setCookie.split(/,(?=\s*__Host-)/).find((c) => c.trim().startsWith('__Host-bff-session='));
+      const sessionCookie = setCookie
+        .split(/,(?=\s*__Host-)/)
+        .find((c) => c.trim().startsWith('__Host-bff-session='));
       assert.ok(sessionCookie, 'session cookie set');
       const attrs = sessionCookie
         .split(';')
@@ -67,7 +79,11 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
 
       const session = await apiCall(browser, bff.url, '/auth/session');
       assert.equal(session.status, 200);
-      const body = (await session.json()) as { claims: Record<string, unknown>; expiresAt: string; logoutUrl: string };
+      const body = (await session.json()) as {
+        claims: Record<string, unknown>;
+        expiresAt: string;
+        logoutUrl: string;
+      };
       assert.equal(body.claims.sub, 'alice');
       assert.equal(body.claims.email, 'alice@example.com');
       assert.match(body.logoutUrl, /^\/auth\/logout\?sid=/);
@@ -115,9 +131,15 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
       assert.equal(((await apiAfter.json()) as { code: string }).code, 'BFF_SESSION_REQUIRED');
 
       // RFC 7009: the refresh token no longer works at the IdP.
-      const direct = await oidc.discovery(new URL(idp.issuer), CLIENT_ID, { id_token_signed_response_alg: 'PS256' }, oidc.PrivateKeyJwt(await importKey(key)), {
-        execute: [oidc.allowInsecureRequests],
-      });
+      const direct = await oidc.discovery(
+        new URL(idp.issuer),
+        CLIENT_ID,
+        { id_token_signed_response_alg: 'PS256' },
+        oidc.PrivateKeyJwt(await importKey(key)),
+        {
+          execute: [oidc.allowInsecureRequests],
+        },
+      );
       await assert.rejects(oidc.refreshTokenGrant(direct, refreshToken), (err: unknown) => {
         assert.equal((err as { error?: string }).error, 'invalid_grant');
         return true;
@@ -151,5 +173,8 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
 
 async function importKey(key: ClientKey) {
   const { importJWK } = await import('jose');
-  return { key: (await importJWK(key.privateJwk, key.privateJwk.alg)) as CryptoKey, kid: key.privateJwk.kid as string };
+  return {
+    key: (await importJWK(key.privateJwk, key.privateJwk.alg)) as CryptoKey,
+    kid: key.privateJwk.kid as string,
+  };
 }

@@ -9,7 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { createRedisStore } from '../../src/session/redis-store.js';
-import { clientMetadata, freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import {
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
@@ -17,11 +23,20 @@ import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstr
 const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 
 async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   for (let i = 0; i < 50; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().includes('PONG')) return child;
+    if (
+      spawnSync('redis-cli', ['-p', String(port), 'ping'])
+        .stdout?.toString()
+        .includes('PONG')
+    )
+      return child;
     await sleep(100);
   }
   child.kill('SIGKILL');
@@ -43,7 +58,14 @@ describe('Redis outage', { skip: hasRedis ? false : 'redis-server is not install
     idp = await startDevIdp({ clients: [clientMetadata('bff-redis-down', `http://127.0.0.1:${port}`, key)] });
     upstream = await startRecordingUpstream();
     const store = await createRedisStore({ url: `redis://127.0.0.1:${redisPort}`, keyPrefix: 'down:' });
-    bff = await startBff({ port, issuer: idp.issuer, clientId: 'bff-redis-down', key, store, routes: { echo: upstream.url } });
+    bff = await startBff({
+      port,
+      issuer: idp.issuer,
+      clientId: 'bff-redis-down',
+      key,
+      store,
+      routes: { echo: upstream.url },
+    });
   });
   after(async () => {
     redis?.kill('SIGCONT');

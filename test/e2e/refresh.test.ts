@@ -63,7 +63,9 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
       const before = refreshes();
       skewMs += 301_000;
       upstream.requests.length = 0;
-      const results = await Promise.all(Array.from({ length: 12 }, (_, i) => apiCall(browser, bff.url, `/api/echo/c/${i}`)));
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => apiCall(browser, bff.url, `/api/echo/c/${i}`)),
+      );
       assert.deepEqual(
         results.map((r) => r.status),
         Array(12).fill(200),
@@ -96,7 +98,10 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
         new URL(idp.issuer),
         CLIENT_ID,
         { id_token_signed_response_alg: 'PS256' },
-        oidc.PrivateKeyJwt({ key: (await importJWK(key.privateJwk, 'ES256')) as CryptoKey, kid: String(key.privateJwk.kid) }),
+        oidc.PrivateKeyJwt({
+          key: (await importJWK(key.privateJwk, 'ES256')) as CryptoKey,
+          kid: String(key.privateJwk.kid),
+        }),
         { execute: [oidc.allowInsecureRequests] },
       );
       await oidc.refreshTokenGrant(direct, stolen);

@@ -4,7 +4,12 @@ import { loginAtDevIdp, type TestBrowser, type TestResponse } from './test-brows
 export const ALICE = { username: 'alice', password: 'alice-password' } as const;
 
 /** Start a login at the BFF and stop at the IdP's authorization URL (returned unrequested). */
-export async function startLogin(browser: TestBrowser, bffUrl: string, issuer: string, returnTo = '/after-login') {
+export async function startLogin(
+  browser: TestBrowser,
+  bffUrl: string,
+  issuer: string,
+  returnTo = '/after-login',
+) {
   const idpOrigin = new URL(issuer).origin;
   const result = await browser.navigate(`${bffUrl}/auth/login?returnTo=${encodeURIComponent(returnTo)}`, {
     stopWhen: (u) => u.origin === idpOrigin,
@@ -13,9 +18,17 @@ export async function startLogin(browser: TestBrowser, bffUrl: string, issuer: s
 }
 
 /** Log in at the dev IdP and return the callback URL the IdP sent the browser to (not yet requested). */
-export async function loginUntilCallback(browser: TestBrowser, bffUrl: string, idp: DevIdp, returnTo?: string): Promise<URL> {
+export async function loginUntilCallback(
+  browser: TestBrowser,
+  bffUrl: string,
+  idp: DevIdp,
+  returnTo?: string,
+): Promise<URL> {
   const start = await startLogin(browser, bffUrl, idp.issuer, returnTo);
-  if (!start.stopped) throw new Error(`login did not redirect to the IdP: ${start.response.status} ${await start.response.text()}`);
+  if (!start.stopped)
+    throw new Error(
+      `login did not redirect to the IdP: ${start.response.status} ${await start.response.text()}`,
+    );
   const done = await loginAtDevIdp(browser, start.url, ALICE.username, ALICE.password, (u) =>
     u.href.startsWith(`${bffUrl}/auth/callback`),
   );
@@ -23,7 +36,12 @@ export async function loginUntilCallback(browser: TestBrowser, bffUrl: string, i
 }
 
 /** A complete login: returns the callback response (a 302 to returnTo with the session cookie). */
-export async function fullLogin(browser: TestBrowser, bffUrl: string, idp: DevIdp, returnTo?: string): Promise<TestResponse> {
+export async function fullLogin(
+  browser: TestBrowser,
+  bffUrl: string,
+  idp: DevIdp,
+  returnTo?: string,
+): Promise<TestResponse> {
   const callback = await loginUntilCallback(browser, bffUrl, idp, returnTo);
   return browser.request(callback);
 }

@@ -5,7 +5,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { clientMetadata, freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import {
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
 import { type HostileIdp, type Misbehaviour, startHostileIdp } from '../helpers/hostile-idp.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
@@ -66,7 +72,11 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
     ['alg none', { idTokenAlg: 'none' }, 'BFF_ID_TOKEN_INVALID'],
     ['alg HS256 keyed with the client id', { idTokenAlg: 'HS256' }, 'BFF_ID_TOKEN_INVALID'],
     ['bad signature', { idTokenBadSignature: true }, 'BFF_ID_TOKEN_INVALID'],
-    ['signed by an unpublished key with a known kid', { idTokenSignWithUnpublishedKey: true }, 'BFF_ID_TOKEN_INVALID'],
+    [
+      'signed by an unpublished key with a known kid',
+      { idTokenSignWithUnpublishedKey: true },
+      'BFF_ID_TOKEN_INVALID',
+    ],
     ['unknown kid', { idTokenKid: 'unknown-kid' }, 'BFF_ID_TOKEN_INVALID'],
     ['expired', { idTokenExp: Math.floor(Date.now() / 1000) - 600 }, 'BFF_ID_TOKEN_INVALID'],
     ['issued a week ago', { idTokenIat: Math.floor(Date.now() / 1000) - 7 * 86400 }, 'BFF_ID_TOKEN_INVALID'],
