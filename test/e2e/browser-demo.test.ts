@@ -1,0 +1,367 @@
+/**
+ * The development setup a newcomer gets from `npm start`, driven by a real headless Chromium: the
+ * real entry point (`node dist/src/main.js`, no OIDC_ISSUER) with its embedded IdP, demo API and
+ * demo SPA; login at the IdP's own form, the session cookie as the browser stored it, an API call
+ * through the BFF, and RP-initiated logout through the IdP's confirmation page.
+ *
+ * The BFF is reached at http://localhost:<port>: browsers treat http://localhost as a secure
+ * context, so they accept its `Secure` (`__Host-`) cookies over plain HTTP. The IdP stays on
+ * 127.0.0.1, a different site, as a real IdP would be.
+ *
+ * Skipped, with a message, only when no Chromium binary is installed. A screenshot of the signed-in
+ * SPA is written to test-results/demo-signed-in.png.
+ */
+import { strict as assert } from 'node:assert';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, type Cookie, chromium, type Page } from 'playwright-core';
+import { freePort } from '../helpers/bff-harness.js';
+
+/** The repository root (this file runs as dist/test/e2e/browser-demo.test.js). */
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SCREENSHOT = join(ROOT, 'test-results', 'demo-signed-in.png');
+const SESSION_COOKIE = '__Host-bff-session';
+/** Every Playwright action and wait. */
+const ACTION_TIMEOUT_MS = 15_000;
+const BANNER_TIMEOUT_MS = 20_000;
+const KILL_GRACE_MS = 5_000;
+/**
+ * A JWT or JWE in compact serialisation: base64url of `{"…` (so `eyJ`), then dot-separated parts.
+ * The dots matter: the session cookie is `v1.<random>.<mac>` in base64url, where a bare `eyJ` can
+ * occur by chance, but never followed by two more dots.
+ */
+const COMPACT_TOKEN = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\./;
+/** Variables that would steer the BFF away from what a newcomer's `npm start` does (e.g. CI's REDIS_URL). */
+const CONFIG_ENV =
+  /^(OIDC_|MS_BFF_|BFF_|MTLS_|FIPS_MODE$|HOST$|PORT$|REDIS_URL$|LOG_LEVEL$|NODE_TEST_CONTEXT$)/;
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+function findChromium(): string | undefined {
+  const candidates = ['/usr/bin/chromium'];
+  for (const name of ['chromium', 'chromium-browser']) {
+    try {
+      const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+      if (found.trim()) candidates.push(found.trim());
+    } catch {
+      // not on PATH
+    }
+  }
+  return candidates.find((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const CHROMIUM = findChromium();
+
+/** The child's output, bounded, for failure messages. */
+class OutputTail {
+  #text = '';
+  add(chunk: Buffer | string): void {
+    this.#text = (this.#text + chunk.toString()).slice(-20_000);
+  }
+  get text(): string {
+    return this.#text;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves when `text` appears on the child's stdout; rejects if it exits or the time runs out. */
+function waitForOutput(child: ChildProcess, stdout: OutputTail, text: string, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    const onData = () => {
+      if (stdout.text.includes(text)) {
+        cleanup();
+        resolve();
+      }
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      cleanup();
+      reject(
+        new Error(`the BFF exited (code ${code}, signal ${signal}) before printing ${JSON.stringify(text)}`),
+      );
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`the BFF did not print ${JSON.stringify(text)} within ${ms} ms`));
+    }, ms);
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+    onData();
+  });
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after the grace period. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  try {
+    await withTimeout(exited, KILL_GRACE_MS, 'BFF shutdown after SIGTERM');
+  } catch {
+    child.kill('SIGKILL');
+    await withTimeout(exited, KILL_GRACE_MS, 'BFF exit after SIGKILL').catch(() => undefined);
+  }
+}
+
+describe('demo SPA in headless Chromium against `npm start` (development setup)', {
+  skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
+}, () => {
+  let child: ChildProcess | undefined;
+  const stdout = new OutputTail();
+  const stderr = new OutputTail();
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  let page: Page;
+  let base: string;
+  let port: number;
+  /** The session cookie's value while signed in, to show the server forgot it at logout. */
+  let sessionValue: string | undefined;
+  const pageErrors: string[] = [];
+  const killOnExit = () => child?.kill('SIGKILL');
+
+  /** Context for a failed assertion: where the browser is, what it shows, what the BFF printed. */
+  async function diagnostics(): Promise<string> {
+    const text = await page
+      ?.evaluate(() => document.body?.textContent ?? '')
+      .catch((err: unknown) => `(page text unavailable: ${String(err)})`);
+    return [
+      `page URL: ${page?.url()}`,
+      `page text: ${String(text).slice(0, 2000)}`,
+      `page errors: ${pageErrors.join(' | ') || '(none)'}`,
+      `BFF stdout (tail): ${stdout.text.slice(-3000)}`,
+      `BFF stderr (tail): ${stderr.text.slice(-3000)}`,
+    ].join('\n');
+  }
+
+  /** Runs a step; a failure carries the diagnostics. */
+  async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new Error(`${name} failed: ${(err as Error)?.message ?? String(err)}\n${await diagnostics()}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async function cookies(): Promise<Cookie[]> {
+    return context.cookies(base);
+  }
+
+  async function state(): Promise<string | undefined> {
+    return page.evaluate(() => document.body.dataset.state);
+  }
+
+  before(async () => {
+    port = await freePort();
+    base = `http://localhost:${port}`;
+    const env: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(process.env)) if (!CONFIG_ENV.test(key)) env[key] = value;
+    Object.assign(env, { PORT: String(port), MS_BFF_PUBLIC_URL: base, LOG_LEVEL: 'warn' });
+
+    // Exactly what `npm start` runs once `prestart` has built.
+    child = spawn(process.execPath, ['dist/src/main.js'], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    process.once('exit', killOnExit);
+    child.stdout?.on('data', (chunk: Buffer) => stdout.add(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
+    try {
+      await waitForOutput(child, stdout, `Open ${base}/`, BANNER_TIMEOUT_MS);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`);
+    }
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: CHROMIUM_ARGS,
+      timeout: 30_000,
+    });
+    context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+    context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+    page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
+    });
+  });
+
+  after(async () => {
+    await withTimeout(browser?.close() ?? Promise.resolve(), 10_000, 'closing Chromium').catch(
+      () => undefined,
+    );
+    if (child) await stopChild(child);
+    process.off('exit', killOnExit);
+  });
+
+  it('shows the signed-out SPA at /', async () => {
+    await step('opening the SPA', async () => {
+      await page.goto(`${base}/`);
+      await page.locator('body[data-state="signed-out"]').waitFor();
+      assert.equal(await page.locator('#login').isVisible(), true, 'the Log in button is shown');
+      assert.equal(await page.locator('#logout').isVisible(), false, 'the Log out button is hidden');
+    });
+  });
+
+  it('logs alice in through the embedded IdP and shows her claims', async () => {
+    await step('login', async () => {
+      assert.equal(await state(), 'signed-out', 'the previous step left the SPA signed out');
+      await page.locator('#login').click();
+      // /auth/login → PAR → the IdP's login page on 127.0.0.1.
+      await page.waitForURL(
+        (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
+      );
+      await page.locator('#username').fill('alice');
+      await page.locator('#password').fill('alice-password');
+      await page.locator('#sign-in').click();
+      // Consent is automatic for the first-party client; then /auth/callback → returnTo=/.
+      await page.waitForURL(`${base}/`);
+      await page.locator('body[data-state="signed-in"]').waitFor();
+    });
+
+    const shown = await page.locator('#session').textContent();
+    const session = JSON.parse(shown ?? '') as { claims?: Record<string, unknown>; expiresAt?: unknown };
+    assert.equal(session.claims?.sub, 'alice');
+    assert.equal(session.claims?.preferred_username, 'alice');
+    assert.equal(session.claims?.name, 'Alice Example');
+    assert.equal(session.claims?.email, 'alice@example.com');
+    assert.equal(typeof session.expiresAt, 'string');
+    assert.match((await page.locator('#status').textContent()) ?? '', /Signed in as Alice Example/);
+    assert.equal(await page.locator('#logout').isVisible(), true, 'the Log out button is shown');
+    assert.equal(await page.locator('#login').isVisible(), false, 'the Log in button is hidden');
+  });
+
+  it('keeps the session in an HttpOnly __Host- cookie and no token anywhere in the browser', async () => {
+    assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
+    const jar = await cookies();
+    const session = jar.find((c) => c.name === SESSION_COOKIE);
+    assert.ok(
+      session,
+      `Chromium holds a ${SESSION_COOKIE} cookie for ${base} (has: ${jar.map((c) => c.name).join(', ')})`,
+    );
+    assert.equal(session.httpOnly, true, 'HttpOnly');
+    assert.equal(session.secure, true, 'Secure');
+    assert.equal(session.path, '/', 'Path=/');
+    assert.equal(session.sameSite, 'Lax', 'SameSite=Lax');
+    // Host-only: Playwright reports a host-only cookie by its bare host; a Domain cookie gets a dot.
+    assert.equal(session.domain, 'localhost', 'no Domain attribute: host-only for localhost');
+    assert.ok(session.value.length > 0);
+    sessionValue = session.value;
+
+    // Every cookie the browser holds, for the BFF and for the IdP alike.
+    for (const cookie of await context.cookies()) {
+      assert.doesNotMatch(
+        cookie.value,
+        COMPACT_TOKEN,
+        `cookie ${cookie.name} (${cookie.domain}) holds a token`,
+      );
+    }
+    const pageText = await page.evaluate(() => document.documentElement.outerHTML);
+    assert.doesNotMatch(pageText, COMPACT_TOKEN, 'the page shows a token');
+    const storage = await page.evaluate(
+      () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+    );
+    assert.doesNotMatch(storage, COMPACT_TOKEN, 'Web Storage holds a token');
+
+    const documentCookie = await page.evaluate(() => document.cookie);
+    assert.ok(
+      !documentCookie.includes(SESSION_COOKIE),
+      `document.cookie exposes the session: ${documentCookie}`,
+    );
+    assert.ok(!documentCookie.includes(session.value), 'document.cookie exposes the session value');
+  });
+
+  it('calls the demo API through the BFF with alice’s access token', async () => {
+    assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
+    await step('calling the API', async () => {
+      await page.locator('#call-api').click();
+      await page.locator('body[data-api="ok"]').waitFor();
+    });
+    const result = JSON.parse((await page.locator('#api-result').textContent()) ?? '') as Record<
+      string,
+      unknown
+    >;
+    // The demo API answers 200 only after verifying a JWT access token (RFC 9068) from the dev IdP.
+    assert.equal(result.sub, 'alice');
+    assert.equal(result.aud, 'urn:fapi-bff:demo-api');
+    assert.equal(result.client_id, 'fapi-bff-dev');
+    assert.doesNotMatch(
+      await page.evaluate(() => document.documentElement.outerHTML),
+      COMPACT_TOKEN,
+      'the page shows a token after the API call',
+    );
+
+    mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true, timeout: ACTION_TIMEOUT_MS });
+  });
+
+  it('logs out through the IdP’s end-session confirmation and ends signed out', async () => {
+    assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
+    await step('logout', async () => {
+      await page.locator('#logout').click();
+      // GET /auth/logout?sid=… → the IdP's end_session_endpoint, which always asks for confirmation.
+      await page.waitForURL((url) => url.hostname === '127.0.0.1');
+      await page.locator('#logout-yes').click();
+      // Back at post_logout_redirect_uri.
+      await page.waitForURL(`${base}/`);
+      await page.locator('body[data-state="signed-out"]').waitFor();
+    });
+    assert.equal(await page.locator('#login').isVisible(), true, 'the Log in button is shown again');
+    assert.equal(
+      (await cookies()).find((c) => c.name === SESSION_COOKIE),
+      undefined,
+      'the session cookie is gone',
+    );
+
+    const status = await page.evaluate(async () => {
+      const response = await fetch('/auth/session', {
+        headers: { 'X-CSRF': '1', Accept: 'application/json' },
+        credentials: 'same-origin',
+        cache: 'no-store',
+      });
+      return response.status;
+    });
+    assert.equal(status, 401, 'GET /auth/session after logout');
+
+    // Not only the cookie is gone: the server destroyed the session, so replaying it fails too.
+    assert.ok(sessionValue, 'the cookie step recorded the session value');
+    const replay = await fetch(`http://127.0.0.1:${port}/auth/session`, {
+      headers: { cookie: `${SESSION_COOKIE}=${sessionValue}`, 'x-csrf': '1', accept: 'application/json' },
+      signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
+    });
+    assert.equal(replay.status, 401, 'the old session cookie, replayed after logout');
+  });
+});
