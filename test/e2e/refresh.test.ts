@@ -86,6 +86,27 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
       assert.equal(refreshes() - before, 4);
     });
 
+    it('a request that read the session before a sibling refreshed reuses that refresh (no replay of the rotated token)', async () => {
+      const browser = new TestBrowser();
+      await fullLogin(browser, bff.url, idp);
+      const cookie = browser.cookie(bff.url, '__Host-bff-session')?.value;
+      skewMs += 301_000;
+      const stale = await bff.services.sessions.load(cookie);
+      assert.ok(stale);
+      const before = refreshes();
+      assert.equal((await apiCall(browser, bff.url, '/api/echo/sibling')).status, 200);
+      assert.equal(refreshes() - before, 1);
+      const reused = await bff.services.tokens.ensureFresh(stale);
+      assert.equal(refreshes() - before, 1, 'no second refresh_token grant');
+      assert.notEqual(reused.data.accessToken, stale.data.accessToken);
+      assert.notEqual(reused.data.refreshToken, stale.data.refreshToken);
+      assert.equal(
+        (await apiCall(browser, bff.url, '/api/echo/after')).status,
+        200,
+        'the grant is still alive',
+      );
+    });
+
     it('ends the session with 401 when the refresh token is rejected (invalid_grant)', async () => {
       const browser = new TestBrowser();
       await fullLogin(browser, bff.url, idp);
