@@ -12,7 +12,7 @@ import {
   type RunningBff,
   startBff,
 } from '../helpers/bff-harness.js';
-import { apiCall, fullLogin, loginUntilCallback, } from '../helpers/flows.js';
+import { apiCall, fullLogin, loginUntilCallback } from '../helpers/flows.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
