@@ -134,6 +134,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 describe('demo SPA in headless Chromium against `npm start` (development setup)', {
+  // Every wait inside is bounded; this only stops a hang nobody foresaw.
+  timeout: 180_000,
   skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
 }, () => {
   let child: ChildProcess | undefined;
@@ -272,6 +274,7 @@ describe('demo SPA in headless Chromium against `npm start` (development setup)'
       session,
       `Chromium holds a ${SESSION_COOKIE} cookie for ${base} (has: ${jar.map((c) => c.name).join(', ')})`,
     );
+    sessionValue = session.value;
     assert.equal(session.httpOnly, true, 'HttpOnly');
     assert.equal(session.secure, true, 'Secure');
     assert.equal(session.path, '/', 'Path=/');
@@ -279,7 +282,6 @@ describe('demo SPA in headless Chromium against `npm start` (development setup)'
     // Host-only: Playwright reports a host-only cookie by its bare host; a Domain cookie gets a dot.
     assert.equal(session.domain, 'localhost', 'no Domain attribute: host-only for localhost');
     assert.ok(session.value.length > 0);
-    sessionValue = session.value;
 
     // Every cookie the browser holds, for the BFF and for the IdP alike.
     for (const cookie of await context.cookies()) {
@@ -363,5 +365,17 @@ describe('demo SPA in headless Chromium against `npm start` (development setup)'
       signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
     });
     assert.equal(replay.status, 401, 'the old session cookie, replayed after logout');
+  });
+
+  it('asks for credentials again on the next login (the IdP session ended too)', async () => {
+    assert.equal(await state(), 'signed-out', 'the logout step left the SPA signed out');
+    // Had the IdP kept its session (e.g. "No, stay signed in"), it would sign alice in silently.
+    await step('starting a new login', async () => {
+      await page.locator('#login').click();
+      await page.waitForURL(
+        (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
+      );
+      await page.locator('#username').waitFor();
+    });
   });
 });
