@@ -44,6 +44,8 @@ export async function startDevSetup(publicUrl: string): Promise<DevSetup> {
     env: {
       OIDC_ISSUER: idp.issuer,
       OIDC_CLIENT_ID: DEV_CLIENT_ID,
+      // api:read is the demo API's scope (startDevIdp's default resourceScope): least privilege, FAPI 2.0 §5.3.3.1-13.
+      OIDC_SCOPES: 'openid profile email offline_access api:read',
       BFF_JWT_SIGNING_KEY: JSON.stringify(privateJwk),
       MS_BFF_PROFILE: 'development',
       MS_BFF_PUBLIC_URL: publicUrl,
