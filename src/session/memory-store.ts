@@ -1,27 +1,6 @@
 import { BffError } from '../errors.js';
 import { type Clock, type KeyValueStore, systemClock } from './store.js';
 
-/**
- * In-process store for a single replica (development, tests, small deployments). Values and
- * indexes live in separate maps, exactly as in RedisStore where they live under separate key
- * namespaces, so a key and an index with the same name never collide.
- *
- * Expiry is enforced on every read against the injected clock; the periodic sweep only reclaims
- * memory held by entries nobody reads again.
- *
- * Bound: when a new entry would exceed `maxEntries`, the entry that expires soonest is evicted
- * (already-expired entries come first, so they are always reclaimed before anything live).
- * Why soonest-expiry rather than LRU:
- * - The cheapest records to create without authenticating are short-lived login transactions
- *   (unauthenticated /login). A flood of them evicts other short-lived records and never a
- *   long-lived session; under LRU the same flood would push out every session idle for longer
- *   than the flood took.
- * - The evicted entry is the one that loses the least remaining lifetime.
- * - Reads stay a single Map lookup: LRU would reorder the map on every read of the hot path.
- * The order is kept in a binary min-heap with lazy deletion (stale nodes are skipped on pop and
- * the heap is rebuilt when stale nodes outnumber live ones), so set/touch are O(log n) and
- * eviction and the sweep are O(log n) per removed entry.
- */
 export interface MemoryStoreOptions {
   /** Upper bound on values plus indexes held at once. */
   maxEntries?: number;
@@ -58,6 +37,27 @@ function checkTtl(ttlMs: number): void {
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('ttlMs must be a finite number > 0');
 }
 
+/**
+ * In-process store for a single replica (development, tests, small deployments). Values and
+ * indexes live in separate maps, exactly as in RedisStore where they live under separate key
+ * namespaces, so a key and an index with the same name never collide.
+ *
+ * Expiry is enforced on every read against the injected clock; the periodic sweep only reclaims
+ * memory held by entries nobody reads again.
+ *
+ * Bound: when a new entry would exceed `maxEntries`, the entry that expires soonest is evicted
+ * (already-expired entries come first, so they are always reclaimed before anything live).
+ * Why soonest-expiry rather than LRU:
+ * - The cheapest records to create without authenticating are short-lived login transactions
+ *   (unauthenticated /login). A flood of them evicts other short-lived records and never a
+ *   long-lived session; under LRU the same flood would push out every session idle for longer
+ *   than the flood took.
+ * - The evicted entry is the one that loses the least remaining lifetime.
+ * - Reads stay a single Map lookup: LRU would reorder the map on every read of the hot path.
+ * The order is kept in a binary min-heap with lazy deletion (stale nodes are skipped on pop and
+ * the heap is rebuilt when stale nodes outnumber live ones), so set/touch are O(log n) and
+ * eviction and the sweep are O(log n) per removed entry.
+ */
 export class MemoryStore implements KeyValueStore {
   readonly kind = 'memory' as const;
 

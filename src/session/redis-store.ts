@@ -2,39 +2,6 @@ import { Redis } from 'ioredis';
 import { BffError } from '../errors.js';
 import type { KeyValueStore } from './store.js';
 
-/**
- * KeyValueStore over Redis (standalone, 6.2+ for GETDEL) for deployments with several replicas.
- *
- * Failure model: a Redis outage must cost a 503, never a hang or a crash.
- * - `enableOfflineQueue: false`: while disconnected, commands fail at once instead of queueing
- *   until Redis returns (a queued request would hang).
- * - `commandTimeout`: a connected but unresponsive Redis fails each command after the timeout;
- *   after a few consecutive timeouts the connection is dropped and rebuilt, because a socket to a
- *   vanished host can stay "open" for many minutes.
- * - `maxRetriesPerRequest: 1`: a command in flight when the connection drops is retried at most
- *   once after reconnecting, still within its timeout.
- * - `retryStrategy` reconnects forever with capped backoff, so the store recovers without a
- *   restart once Redis answers again.
- * - Connection errors go to a rate-limited log line, never to an unhandled 'error' event.
- * Every failed command rejects with `BffError('BFF_STORE_UNAVAILABLE', { cause })`.
- *
- * Startup: the constructor opens nothing (`lazyConnect`). `createRedisStore` (or `connect()`)
- * starts connecting and waits up to `connectTimeoutMs` for Redis to be ready, so the first request
- * does not fail merely because the handshake is still running. If Redis is down at startup the
- * factory still resolves (with a warning): the BFF starts, `ping()` rejects so /readyz reports not
- * ready, requests get 503, and the background reconnection makes everything work as soon as
- * Redis answers.
- *
- * TLS: `rediss://` URLs connect over TLS with Node's default certificate verification (hostname
- * and CA checks stay on).
- *
- * Key layout (several deployments can share one Redis through distinct prefixes):
- *   `<keyPrefix>v:<key>`   string values
- *   `<keyPrefix>i:<index>` set-valued indexes
- * Separate namespaces keep a value and an index with the same name apart (as in MemoryStore)
- * instead of failing with WRONGTYPE.
- */
-
 export interface RedisStoreLogger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
@@ -95,6 +62,38 @@ function isTimeout(err: unknown): boolean {
   return err instanceof Error && err.message === 'Command timed out';
 }
 
+/**
+ * KeyValueStore over Redis (standalone, 6.2+ for GETDEL) for deployments with several replicas.
+ *
+ * Failure model: a Redis outage must cost a 503, never a hang or a crash.
+ * - `enableOfflineQueue: false`: while disconnected, commands fail at once instead of queueing
+ *   until Redis returns (a queued request would hang).
+ * - `commandTimeout`: a connected but unresponsive Redis fails each command after the timeout;
+ *   after a few consecutive timeouts the connection is dropped and rebuilt, because a socket to a
+ *   vanished host can stay "open" for many minutes.
+ * - `maxRetriesPerRequest: 1`: a command in flight when the connection drops is retried at most
+ *   once after reconnecting, still within its timeout.
+ * - `retryStrategy` reconnects forever with capped backoff, so the store recovers without a
+ *   restart once Redis answers again.
+ * - Connection errors go to a rate-limited log line, never to an unhandled 'error' event.
+ * Every failed command rejects with `BffError('BFF_STORE_UNAVAILABLE', { cause })`.
+ *
+ * Startup: the constructor opens nothing (`lazyConnect`). `createRedisStore` (or `connect()`)
+ * starts connecting and waits up to `connectTimeoutMs` for Redis to be ready, so the first request
+ * does not fail merely because the handshake is still running. If Redis is down at startup the
+ * factory still resolves (with a warning): the BFF starts, `ping()` rejects so /readyz reports not
+ * ready, requests get 503, and the background reconnection makes everything work as soon as
+ * Redis answers.
+ *
+ * TLS: `rediss://` URLs connect over TLS with Node's default certificate verification (hostname
+ * and CA checks stay on).
+ *
+ * Key layout (several deployments can share one Redis through distinct prefixes):
+ *   `<keyPrefix>v:<key>`   string values
+ *   `<keyPrefix>i:<index>` set-valued indexes
+ * Separate namespaces keep a value and an index with the same name apart (as in MemoryStore)
+ * instead of failing with WRONGTYPE.
+ */
 export class RedisStore implements KeyValueStore {
   readonly kind = 'redis' as const;
 
