@@ -78,7 +78,8 @@
       loginButton.hidden = true;
       logoutButton.hidden = logoutUrl === null;
       show(sessionOutput, { claims: body.claims, expiresAt: body.expiresAt });
-      const who = (body.claims && (body.claims.name || body.claims.email || body.claims.sub)) || 'unknown user';
+      const who =
+        (body.claims && (body.claims.name || body.claims.email || body.claims.sub)) || 'unknown user';
       setStatus(`Signed in as ${who}; the session expires at ${body.expiresAt}.`);
       document.body.dataset.state = 'signed-in';
     } catch (error) {

@@ -108,6 +108,7 @@ function filterExpectedWarnings(): () => void {
   };
 }
 
+// eslint-disable-next-line @typescript-eslint/consistent-type-imports -- a type-only view of a lazily imported module (loaded on demand to keep its runtime warning out of non-dev starts)
 type OidcProviderModule = typeof import('oidc-provider');
 let oidcProviderModule: Promise<OidcProviderModule> | undefined;
 

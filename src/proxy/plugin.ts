@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
 import { currentSession } from '../endpoints/session.js';
 import type { BffServices } from '../server/services.js';
@@ -17,8 +17,8 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
 
   const policy = { ...s.config.csrf, publicOrigin: s.config.publicOrigin };
   const handler = async (
-    request: import('fastify').FastifyRequest<{ Params: { route: string; '*': string } }>,
-    reply: import('fastify').FastifyReply,
+    request: FastifyRequest<{ Params: { route: string; '*': string } }>,
+    reply: FastifyReply,
   ) => {
     const started = performance.now();
     const csrf = checkCsrf(request.headers, policy);

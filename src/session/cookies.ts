@@ -29,5 +29,12 @@ export function hostCookie(
 }
 
 export function clearedHostCookie(name: string, sameSite: 'lax' | 'strict' | 'none'): string {
-  return serialize(name, '', { httpOnly: true, secure: true, path: '/', sameSite, maxAge: 0, expires: new Date(0) });
+  return serialize(name, '', {
+    httpOnly: true,
+    secure: true,
+    path: '/',
+    sameSite,
+    maxAge: 0,
+    expires: new Date(0),
+  });
 }

@@ -32,12 +32,19 @@ export function checkCsrf(headers: Headers, policy: CsrfPolicy): BffError | unde
  * Same-origin check alone, for navigations that cannot carry a custom header (GET /auth/login).
  * `allowNavigation` also accepts `Sec-Fetch-Site: none` (the user typed the URL or used a bookmark).
  */
-export function checkSameOrigin(headers: Headers, policy: CsrfPolicy, allowNavigation: boolean): BffError | undefined {
+export function checkSameOrigin(
+  headers: Headers,
+  policy: CsrfPolicy,
+  allowNavigation: boolean,
+): BffError | undefined {
   if (!policy.enabled) return undefined;
   const site = first(headers['sec-fetch-site']);
   if (site !== undefined) {
     if (site === 'same-origin' || (allowNavigation && site === 'none')) return undefined;
-    return new BffError('BFF_CSRF_FAILED', { reason: 'fetch_site', detail: `Sec-Fetch-Site: ${sanitize(site)}` });
+    return new BffError('BFF_CSRF_FAILED', {
+      reason: 'fetch_site',
+      detail: `Sec-Fetch-Site: ${sanitize(site)}`,
+    });
   }
   const origin = first(headers.origin);
   if (origin !== undefined && origin !== policy.publicOrigin) {

@@ -189,7 +189,7 @@ export class MemoryStore implements KeyValueStore {
   /** Reclaims expired entries (called by the timer; public so callers can force it). */
   sweep(): void {
     const now = this.#clock();
-    for (let removed = 0; removed < SWEEP_BATCH; ) {
+    for (let removed = 0; removed < SWEEP_BATCH;) {
       const top = this.#heap[0];
       if (top === undefined || top.expiresAt > now) break;
       this.#pop();

@@ -63,10 +63,17 @@ export class SessionManager {
    * Create a session under a brand-new random id (256 bits): the id is never taken from the
    * request, so a pre-set cookie cannot fix the session (session fixation, OWASP ASVS 3.2.1).
    */
-  async create(fields: Omit<SessionData, 'v' | 'createdAt' | 'absoluteExpiresAt'>): Promise<{ cookieValue: string; session: LoadedSession }> {
+  async create(
+    fields: Omit<SessionData, 'v' | 'createdAt' | 'absoluteExpiresAt'>,
+  ): Promise<{ cookieValue: string; session: LoadedSession }> {
     const id = randomBytes(32).toString('base64url');
     const now = this.clock();
-    const data: SessionData = { ...fields, v: 1, createdAt: now, absoluteExpiresAt: now + this.timeouts.absoluteTimeoutSec * 1000 };
+    const data: SessionData = {
+      ...fields,
+      v: 1,
+      createdAt: now,
+      absoluteExpiresAt: now + this.timeouts.absoluteTimeoutSec * 1000,
+    };
     const key = storeKey(id);
     const sealed = this.sealer.seal(JSON.stringify(data), key);
     await this.store.set(key, sealed, this.ttlMs(data, now));
@@ -106,7 +113,12 @@ export class SessionManager {
    */
   async replace(current: LoadedSession, next: SessionData): Promise<LoadedSession | undefined> {
     const sealed = this.sealer.seal(JSON.stringify(next), current.key);
-    const ok = await this.store.compareAndSet(current.key, current.sealed, sealed, this.ttlMs(next, this.clock()));
+    const ok = await this.store.compareAndSet(
+      current.key,
+      current.sealed,
+      sealed,
+      this.ttlMs(next, this.clock()),
+    );
     return ok ? { key: current.key, sealed, data: next } : undefined;
   }
 

@@ -218,78 +218,82 @@ async function assertWorks(store: RedisStore, label: string): Promise<void> {
   assert.equal(await store.take('k'), `${label}!`);
 }
 
-describe('RedisStore when Redis fails', {
-  skip: haveRedisServer ? false : 'redis-server is not on PATH',
-}, () => {
-  it('starts without Redis, fails fast while it is down, and recovers each time it returns', async () => {
-    const port = await freePort();
-    const { lines, logger } = recordingLogger();
-    const connectTimeoutMs = 400;
-    const startedAt = Date.now();
-    const store = await createRedisStore({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs, logger });
-    try {
-      const startup = Date.now() - startedAt;
-      assert.ok(startup < connectTimeoutMs + 1000, `factory resolved after ${startup} ms`);
-      assert.ok(
-        lines.some((l) => l.level === 'warn' && /not ready at startup/.test(l.msg)),
-        'startup without Redis is logged',
-      );
-      await assertAllUnavailable(store, 1000);
+describe(
+  'RedisStore when Redis fails',
+  {
+    skip: haveRedisServer ? false : 'redis-server is not on PATH',
+  },
+  () => {
+    it('starts without Redis, fails fast while it is down, and recovers each time it returns', async () => {
+      const port = await freePort();
+      const { lines, logger } = recordingLogger();
+      const connectTimeoutMs = 400;
+      const startedAt = Date.now();
+      const store = await createRedisStore({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs, logger });
+      try {
+        const startup = Date.now() - startedAt;
+        assert.ok(startup < connectTimeoutMs + 1000, `factory resolved after ${startup} ms`);
+        assert.ok(
+          lines.some((l) => l.level === 'warn' && /not ready at startup/.test(l.msg)),
+          'startup without Redis is logged',
+        );
+        await assertAllUnavailable(store, 1000);
 
-      let server = await startRedis(port);
-      await eventually(() => store.ping(), 5000);
-      await assertWorks(store, 'first');
+        let server = await startRedis(port);
+        await eventually(() => store.ping(), 5000);
+        await assertWorks(store, 'first');
 
-      await killRedis(server);
-      const warnsBefore = lines.filter((l) => l.level === 'warn').length;
-      await assertAllUnavailable(store, 1000);
-      await sleep(800); // several reconnection attempts fail meanwhile (100, 200, 300… ms apart)
-      const warnsWhileDown = lines.filter((l) => l.level === 'warn').length - warnsBefore;
-      assert.ok(warnsWhileDown <= 2, `connection errors are rate-limited (${warnsWhileDown} warnings)`);
+        await killRedis(server);
+        const warnsBefore = lines.filter((l) => l.level === 'warn').length;
+        await assertAllUnavailable(store, 1000);
+        await sleep(800); // several reconnection attempts fail meanwhile (100, 200, 300… ms apart)
+        const warnsWhileDown = lines.filter((l) => l.level === 'warn').length - warnsBefore;
+        assert.ok(warnsWhileDown <= 2, `connection errors are rate-limited (${warnsWhileDown} warnings)`);
 
-      server = await startRedis(port);
-      await eventually(() => store.ping(), 5000);
-      await assertWorks(store, 'second');
-      assert.ok(
-        lines.some((l) => l.level === 'info' && /ready/.test(l.msg)),
-        'recovery is logged',
-      );
-      await killRedis(server);
-    } finally {
-      await store.close();
-    }
-  });
-
-  it('times out commands against a Redis that accepts but does not answer, then recovers', async () => {
-    const port = await freePort();
-    const server = await startRedis(port);
-    const { logger } = recordingLogger();
-    const commandTimeoutMs = 300;
-    const store = await createRedisStore({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs, logger });
-    try {
-      await assertWorks(store, 'before');
-      server.kill('SIGSTOP');
-      for (let i = 0; i < 3; i++) {
-        const started = Date.now();
-        await assert.rejects(store.get('k'), isUnavailable);
-        const elapsed = Date.now() - started;
-        assert.ok(elapsed < commandTimeoutMs + 700, `get failed after ${elapsed} ms`);
+        server = await startRedis(port);
+        await eventually(() => store.ping(), 5000);
+        await assertWorks(store, 'second');
+        assert.ok(
+          lines.some((l) => l.level === 'info' && /ready/.test(l.msg)),
+          'recovery is logged',
+        );
+        await killRedis(server);
+      } finally {
+        await store.close();
       }
-      server.kill('SIGCONT');
-      await eventually(() => assertWorks(store, 'after'), 5000);
-    } finally {
-      server.kill('SIGCONT');
-      await store.close();
-      await killRedis(server);
-    }
-  });
+    });
 
-  it('closes promptly while Redis is down', async () => {
-    const port = await freePort();
-    const store = await createRedisStore({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 200 });
-    const started = Date.now();
-    await store.close();
-    assert.ok(Date.now() - started < 500, 'close does not wait for a Redis that is not there');
-    await assert.rejects(store.ping(), isUnavailable);
-  });
-});
+    it('times out commands against a Redis that accepts but does not answer, then recovers', async () => {
+      const port = await freePort();
+      const server = await startRedis(port);
+      const { logger } = recordingLogger();
+      const commandTimeoutMs = 300;
+      const store = await createRedisStore({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs, logger });
+      try {
+        await assertWorks(store, 'before');
+        server.kill('SIGSTOP');
+        for (let i = 0; i < 3; i++) {
+          const started = Date.now();
+          await assert.rejects(store.get('k'), isUnavailable);
+          const elapsed = Date.now() - started;
+          assert.ok(elapsed < commandTimeoutMs + 700, `get failed after ${elapsed} ms`);
+        }
+        server.kill('SIGCONT');
+        await eventually(() => assertWorks(store, 'after'), 5000);
+      } finally {
+        server.kill('SIGCONT');
+        await store.close();
+        await killRedis(server);
+      }
+    });
+
+    it('closes promptly while Redis is down', async () => {
+      const port = await freePort();
+      const store = await createRedisStore({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 200 });
+      const started = Date.now();
+      await store.close();
+      assert.ok(Date.now() - started < 500, 'close does not wait for a Redis that is not there');
+      await assert.rejects(store.ping(), isUnavailable);
+    });
+  },
+);

@@ -2,7 +2,13 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { MemoryStore } from '../../src/session/memory-store.js';
-import { clientMetadata, freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import {
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 

@@ -497,8 +497,7 @@ export function parseForms(html: string, baseUrl: URL): ParsedForm[] {
   let open: ParsedForm | undefined;
   let textarea: { name: string; start: number; target: ParsedForm | string | undefined } | undefined;
   let select:
-    | { name: string; first?: string; chosen?: string; target: ParsedForm | string | undefined }
-    | undefined;
+    { name: string; first?: string; chosen?: string; target: ParsedForm | string | undefined } | undefined;
 
   const owner = (attrs: Map<string, string>): ParsedForm | string | undefined => attrs.get('form') ?? open;
   const add = (target: ParsedForm | string | undefined, field: [string, string]) => {
