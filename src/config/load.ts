@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { getFips } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { JWE_ALGS, JWE_ENCS, type JweAlg, type JweEnc, loadDecryptionKey, loadEncryptionPublicKey } from './enc-keys.js';
 import { loadSigningKey, parseSessionKeys } from './keys.js';
-import { VARIABLES, VARIABLE_NAMES } from './schema.js';
-import type { BffConfig, FapiAlg, Profile, RouteConfig, SigningKey, TokenAuthMethod } from './types.js';
+import { VARIABLES, VARIABLE_NAMES, type VariableSpec } from './schema.js';
+import type { BffConfig, FapiAlg, JarmMode, Profile, RouteConfig, SigningKey, TokenAuthMethod } from './types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -186,7 +187,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   // Planned features: validate the switch now so a deployment never believes it is on when it is not.
   for (const v of VARIABLES) {
-    if ('planned' in v && bool(v.name, false)) {
+    const isSwitch = (v as VariableSpec).values?.includes('true') ?? false;
+    if ('planned' in v && isSwitch && bool(v.name, false)) {
       problem(
         v.name,
         `is not available in this release (planned: ${v.planned}); refusing rather than running without it`,
@@ -201,6 +203,55 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   for (const alg of jarAllowed) {
     if (!['PS256', 'ES256'].includes(alg))
       problem('MS_BFF_JAR_ALGS_ALLOWED', `alg ${alg} is not allowed (PS256, ES256)`);
+  }
+
+  // JAR (RFC 9101; seed 002 §1): the allowlist is validated even while JAR is off.
+  const jarEnabled = bool('MS_BFF_JAR_ENABLED', false);
+  const jarSigningAlgRaw = get('MS_BFF_JAR_SIGNING_ALG');
+  const jarSigningAlg =
+    jarSigningAlgRaw === undefined
+      ? (signingKey?.alg ?? 'PS256')
+      : oneOf('MS_BFF_JAR_SIGNING_ALG', ['PS256', 'ES256'] as const, 'PS256');
+  if (jarEnabled) {
+    if (!signingKey) problem('BFF_JWT_SIGNING_KEY', 'is required to sign request objects (MS_BFF_JAR_ENABLED=true)');
+    else if (signingKey.alg !== jarSigningAlg) {
+      problem('MS_BFF_JAR_SIGNING_ALG', `${jarSigningAlg} does not match the ${signingKey.alg} key in BFF_JWT_SIGNING_KEY`);
+    }
+    if (!jarAllowed.includes(jarSigningAlg)) {
+      problem('MS_BFF_JAR_SIGNING_ALG', `${jarSigningAlg} is not in MS_BFF_JAR_ALGS_ALLOWED`);
+    }
+  }
+  let jarEncryption: BffConfig['jar']['encryption'];
+  const jarEncAlg = get('MS_BFF_JAR_ENC_ALG');
+  if (jarEncAlg !== undefined) {
+    const alg = oneOf<JweAlg>('MS_BFF_JAR_ENC_ALG', JWE_ALGS, 'RSA-OAEP-256');
+    const enc = oneOf<JweEnc>('MS_BFF_JAR_ENC_METHOD', JWE_ENCS, 'A256GCM');
+    if (!jarEnabled) problem('MS_BFF_JAR_ENC_ALG', 'encrypting request objects needs MS_BFF_JAR_ENABLED=true');
+    const text = readKeyMaterial('BFF_JAR_ENC_KEY', get, problem);
+    if (text === undefined) problem('BFF_JAR_ENC_KEY', 'is required when MS_BFF_JAR_ENC_ALG is set');
+    else {
+      const loaded = await loadEncryptionPublicKey(text, alg);
+      if (typeof loaded === 'string') problem('BFF_JAR_ENC_KEY', loaded);
+      else jarEncryption = { alg, enc, key: loaded };
+    }
+  }
+
+  // JARM (seed 002 §2, Milestones 2 and 3).
+  const jarmEnabled = bool('MS_BFF_JARM_ENABLED', false);
+  const jarmMode = oneOf<JarmMode>('MS_BFF_JARM_MODE', ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'], 'jwt');
+  let jarmEncryption: BffConfig['jarm']['encryption'];
+  const jarmEncAlg = get('MS_BFF_JARM_ENC_ALG');
+  if (jarmEncAlg !== undefined) {
+    const alg = oneOf<JweAlg>('MS_BFF_JARM_ENC_ALG', JWE_ALGS, 'RSA-OAEP-256');
+    const enc = oneOf<JweEnc>('MS_BFF_JARM_ENC_ENC', JWE_ENCS, 'A256GCM');
+    if (!jarmEnabled) problem('MS_BFF_JARM_ENC_ALG', 'encrypted JARM needs MS_BFF_JARM_ENABLED=true');
+    const text = readKeyMaterial('BFF_JARM_PRIV_KEY', get, problem);
+    if (text === undefined) problem('BFF_JARM_PRIV_KEY', 'is required when MS_BFF_JARM_ENC_ALG is set');
+    else {
+      const loaded = await loadDecryptionKey(text, alg);
+      if (typeof loaded === 'string') problem('BFF_JARM_PRIV_KEY', loaded);
+      else jarmEncryption = { alg, enc, key: loaded };
+    }
   }
 
   // Session keys: required in production; development gets ephemeral keys, loudly.
@@ -314,6 +365,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       allowInsecureIssuer: issuer.protocol === 'http:' && (!production || allowHttpHosts.includes(host0)),
     },
     signingKey,
+    jar: { enabled: jarEnabled, signingAlg: jarSigningAlg, algsAllowed: jarAllowed, encryption: jarEncryption },
+    jarm: { enabled: jarmEnabled, mode: jarmMode, algsAllowed: ['PS256', 'ES256'], encryption: jarmEncryption },
     session: {
       keys: sessionKeys,
       cookieName,

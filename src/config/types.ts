@@ -1,4 +1,5 @@
 import type { CryptoKey, JWK } from 'jose';
+import type { DecryptionKey, EncryptionKey, JweAlg, JweEnc } from './enc-keys.js';
 
 export type Profile = 'production' | 'development';
 
@@ -21,6 +22,8 @@ export interface SigningKey {
 }
 
 export type TokenPolicy = 'user' | 'none';
+
+export type JarmMode = 'jwt' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt';
 
 export interface RouteConfig {
   readonly name: string;
@@ -55,6 +58,21 @@ export interface BffConfig {
     readonly allowInsecureIssuer: boolean;
   };
   readonly signingKey: SigningKey | undefined;
+  /** Signed (and optionally encrypted) request objects, RFC 9101 (seed 002 §1). */
+  readonly jar: {
+    readonly enabled: boolean;
+    readonly signingAlg: 'PS256' | 'ES256';
+    readonly algsAllowed: readonly string[];
+    readonly encryption: { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: EncryptionKey } | undefined;
+  };
+  /** JWT-secured authorization responses (seed 002 §2, Appendix A). */
+  readonly jarm: {
+    readonly enabled: boolean;
+    readonly mode: JarmMode;
+    /** Signing algs accepted on JARM responses (FAPI 2.0 §5.4.1). */
+    readonly algsAllowed: readonly string[];
+    readonly encryption: { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: DecryptionKey } | undefined;
+  };
   readonly session: {
     readonly keys: readonly Uint8Array[];
     readonly cookieName: string;

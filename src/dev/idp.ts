@@ -51,6 +51,8 @@ export interface DevIdpOptions {
   resourceAudience?: string;
   /** Scopes the resource server defines (space separated); default 'api:read'. Only with resourceAudience. */
   resourceScope?: string;
+  /** Enable JWE: encrypted request objects and encrypted JARM responses (the IdP gets enc keys). */
+  encryption?: boolean;
   /** Default 'auto': first-party consent granted right after login. 'form' shows a consent page. */
   consent?: 'auto' | 'form';
 }
@@ -121,15 +123,27 @@ function loadOidcProvider(): Promise<OidcProviderModule> {
   return oidcProviderModule;
 }
 
-async function signingKeys(): Promise<JWKS> {
+async function signingKeys(withEncryption: boolean): Promise<JWKS> {
   const keys: JWK[] = [];
   for (const alg of SIGNING_ALGS) {
     const { privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
     const jwk = await exportJWK(privateKey);
     keys.push({ ...jwk, alg, use: 'sig', kid: await calculateJwkThumbprint(jwk) });
   }
+  // Decryption keys for encrypted request objects (RFC 9101 §6.1): the client encrypts to these.
+  if (withEncryption) {
+    for (const alg of ['RSA-OAEP-256', 'ECDH-ES'] as const) {
+      const { privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
+      const jwk = await exportJWK(privateKey);
+      keys.push({ ...jwk, alg, use: 'enc', kid: await calculateJwkThumbprint(jwk) });
+    }
+  }
   return { keys } as JWKS;
 }
+
+/** Strong JWE algorithms only (seed 002 §1, §2: pinned strong alg/enc). */
+const ENCRYPTION_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'] as const;
+const ENCRYPTION_ENCS = ['A256GCM', 'A256CBC-HS512'] as const;
 
 function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
@@ -376,7 +390,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const refreshTokenTtl = options.refreshTokenTtlSec ?? 86_400;
   const consentMode = options.consent ?? 'auto';
   const { default: Provider, errors } = await loadOidcProvider();
-  const jwks = await signingKeys();
+  const jwks = await signingKeys(options.encryption ?? false);
 
   let provider: OidcProvider | undefined;
   let providerCallback: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;
@@ -486,6 +500,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         introspectionSigningAlgValues: [...SIGNING_ALGS],
         authorizationSigningAlgValues: [...SIGNING_ALGS],
         dPoPSigningAlgValues: ['ES256', 'PS256'],
+        authorizationEncryptionAlgValues: [...ENCRYPTION_ALGS],
+        authorizationEncryptionEncValues: [...ENCRYPTION_ENCS],
+        requestObjectEncryptionAlgValues: [...ENCRYPTION_ALGS],
+        requestObjectEncryptionEncValues: [...ENCRYPTION_ENCS],
       },
       claims: {
         acr: null,
@@ -518,6 +536,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         },
         requestObjects: { enabled: true, requireSignedRequestObject: false },
         jwtResponseModes: { enabled: true },
+        encryption: { enabled: options.encryption ?? false },
         dPoP: { enabled: true },
         revocation: {
           enabled: true,

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
+import { type JarmOptions, peekJarmState, verifyJarm } from '../oauth/jarm.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
+import type { LoginTransaction } from '../session/login-transaction.js';
 
 /** ID token claims kept for GET /auth/session: protocol-only claims are dropped. */
 const PROTOCOL_CLAIMS = new Set([
@@ -55,31 +57,73 @@ function callbackParams(request: FastifyRequest): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : request.url.slice(q + 1));
 }
 
-async function complete(
+async function complete(s: BffServices, request: FastifyRequest, reply: FastifyReply, params: URLSearchParams) {
+  for (const name of ['iss', 'state', 'code', 'error', 'response']) {
+    // RFC 9207 §2.4 / RFC 6749 §3.1: a parameter sent twice is a malformed response.
+    if (params.getAll(name).length > 1) {
+      throw new BffError('BFF_CALLBACK_INVALID', { reason: 'duplicate', detail: `duplicate ${name}` });
+    }
+  }
+  const binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
+  const issuer = s.idp.metadata.issuer;
+  if (s.config.jarm.enabled) {
+    const response = params.get('response');
+    if (response === null) {
+      // fragment.jwt: the browser keeps the fragment; a relay page posts it back (JARM §2.3.2).
+      if (request.method === 'GET' && s.config.jarm.mode === 'fragment.jwt' && [...params.keys()].length === 0) {
+        return relayPage(reply);
+      }
+      // With JARM on, a plain response is refused: it would skip every signature check.
+      throw new BffError('BFF_CALLBACK_INVALID', { reason: 'jarm_required', detail: 'expected a signed authorization response' });
+    }
+    // RFC 9207 §2.4 / JARM-12: an outer iss must be ours (and equal the signed one, checked by verifyJarm).
+    const outerIss = params.get('iss');
+    if (outerIss !== null && outerIss !== issuer) throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'outer' });
+    const decryption = s.config.jarm.encryption;
+    const peeked = await peekJarmState(response, {
+      ...(decryption ? { decryption: { key: decryption.key.key, alg: decryption.alg, enc: decryption.enc } } : {}),
+    });
+    if (!peeked) throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'no state in the response' });
+    const tx = await s.transactions.take(peeked, binding);
+    const inner = await verifyJarm(response, { outerIss, expectedState: tx.state }, jarmOptions(s));
+    inner.set('iss', issuer);
+    return finish(s, request, reply, tx, inner);
+  }
+
+  // RFC 9207 §2.4: required from a FAPI 2.0 AS (§5.3.2.2-7), compared by simple string comparison.
+  const iss = params.get('iss');
+  if (iss === null) {
+    throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'missing', detail: 'the iss parameter is missing' });
+  }
+  if (iss !== issuer) throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'mismatch' });
+  const state = params.get('state');
+  if (!state) throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
+  const tx = await s.transactions.take(state, binding);
+  return finish(s, request, reply, tx, params);
+}
+
+function jarmOptions(s: BffServices): JarmOptions {
+  const enc = s.config.jarm.encryption;
+  return {
+    issuer: s.idp.metadata.issuer,
+    clientId: s.config.oidc.clientId,
+    mode: s.config.jarm.mode,
+    algorithms: s.config.jarm.algsAllowed,
+    ...(enc ? { decryption: { key: enc.key.key, alg: enc.alg, enc: enc.enc } } : {}),
+    keys: s.jwks,
+    replay: s.store,
+    events: s.metrics.jarm,
+    clock: s.clock,
+  };
+}
+
+async function finish(
   s: BffServices,
   request: FastifyRequest,
   reply: FastifyReply,
+  tx: LoginTransaction,
   params: URLSearchParams,
 ) {
-  for (const name of ['iss', 'state', 'code', 'error']) {
-    // RFC 9207 §2.4 / RFC 6749 §3.1: a parameter sent twice is a malformed response.
-    if (params.getAll(name).length > 1)
-      throw new BffError('BFF_CALLBACK_INVALID', { reason: 'duplicate', detail: `duplicate ${name}` });
-  }
-  // RFC 9207 §2.4: required from a FAPI 2.0 AS (§5.3.2.2-7), compared by simple string comparison.
-  const iss = params.get('iss');
-  if (iss === null)
-    throw new BffError('BFF_CALLBACK_ISS_MISMATCH', {
-      reason: 'missing',
-      detail: 'the iss parameter is missing',
-    });
-  if (iss !== s.idp.metadata.issuer) throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'mismatch' });
-
-  const state = params.get('state');
-  if (!state)
-    throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
-  const tx = await s.transactions.take(state, readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE));
-
   const error = params.get('error');
   if (error !== null) {
     const safe = /^[A-Za-z0-9_.-]{1,64}$/.test(error) ? error : 'error';
@@ -88,18 +132,12 @@ async function complete(
       detail: `The identity provider answered: ${safe}`,
     });
   }
-  if (!params.get('code'))
+  if (!params.get('code')) {
     throw new BffError('BFF_CALLBACK_INVALID', { reason: 'code', detail: 'the code parameter is missing' });
-
+  }
   // The redirect_uri is ours from configuration, never derived from Host headers (checklist §4).
-  const current =
-    request.method === 'POST'
-      ? new Request(s.config.redirectUri, {
-          method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: params.toString(),
-        })
-      : new URL(`${s.config.redirectUri}?${params.toString()}`);
+  const current = new URL(s.config.redirectUri);
+  current.search = params.toString();
   const tokens = await s.idp.exchangeCode(current, {
     codeVerifier: tx.codeVerifier,
     state: tx.state,
@@ -107,8 +145,7 @@ async function complete(
   });
   const claims = tokens.claims ?? {};
   const sub = claims.sub;
-  if (typeof sub !== 'string' || sub.length === 0)
-    throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });
+  if (typeof sub !== 'string' || sub.length === 0) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });
 
   // Session fixation: whatever session cookie came in is discarded and its session destroyed.
   const previous = await s.sessions
@@ -136,11 +173,43 @@ async function complete(
       .code(302)
       .header('cache-control', 'no-store')
       // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
-      .header(
-        'set-cookie',
-        hostCookie(s.config.session.cookieName, cookieValue, { sameSite: s.config.session.sameSite }),
-      )
+      .header('set-cookie', hostCookie(s.config.session.cookieName, cookieValue, { sameSite: s.config.session.sameSite }))
       .header('location', tx.returnTo)
       .send()
   );
+}
+
+/**
+ * fragment.jwt relay: a page whose only script (allowed by a per-response CSP nonce) copies the
+ * fragment's parameters into a form and posts it to this same endpoint. Same-origin POST, so the
+ * Lax binding cookie goes along; the fragment never reaches a log or a Referer.
+ */
+function relayPage(reply: FastifyReply) {
+  const nonce = randomBytes(16).toString('base64');
+  return reply
+    .code(200)
+    .type('text/html; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .header(
+      'content-security-policy',
+      `default-src 'none'; script-src 'nonce-${nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
+    )
+    .send(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signing in…</title></head>
+<body><noscript>JavaScript is needed to finish signing in.</noscript>
+<form id="relay" method="post" action="/auth/callback"></form>
+<script nonce="${nonce}">
+(function () {
+  var params = new URLSearchParams(location.hash.slice(1));
+  history.replaceState(null, '', location.pathname);
+  var form = document.getElementById('relay');
+  params.forEach(function (value, name) {
+    var input = document.createElement('input');
+    input.type = 'hidden'; input.name = name; input.value = value;
+    form.appendChild(input);
+  });
+  form.submit();
+})();
+</script></body></html>
+`);
 }

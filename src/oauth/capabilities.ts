@@ -13,6 +13,14 @@ export interface IdpMetadata {
   id_token_signing_alg_values_supported?: unknown;
   response_types_supported?: unknown;
   jwks_uri?: unknown;
+  request_object_signing_alg_values_supported?: unknown;
+  request_object_encryption_alg_values_supported?: unknown;
+  request_object_encryption_enc_values_supported?: unknown;
+  request_parameter_supported?: unknown;
+  response_modes_supported?: unknown;
+  authorization_signing_alg_values_supported?: unknown;
+  authorization_encryption_alg_values_supported?: unknown;
+  authorization_encryption_enc_values_supported?: unknown;
 }
 
 /**
@@ -63,6 +71,42 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
     missing.push(
       `id_token_signing_alg_values_supported must include ${config.oidc.idTokenAlg} (MS_BFF_ID_TOKEN_ALG)`,
     );
+  }
+  // Seed 002 §8: JAR and JARM capabilities, only when the features are on.
+  if (config.jar.enabled) {
+    if (!list(md.request_object_signing_alg_values_supported)?.includes(config.jar.signingAlg)) {
+      missing.push(`request_object_signing_alg_values_supported must include ${config.jar.signingAlg} (MS_BFF_JAR_ENABLED)`);
+    }
+    if (!config.oidc.parEnabled && md.request_parameter_supported !== true) {
+      missing.push('request_parameter_supported must be true (JAR without PAR sends request= inline)');
+    }
+    const enc = config.jar.encryption;
+    if (enc) {
+      if (!list(md.request_object_encryption_alg_values_supported)?.includes(enc.alg)) {
+        missing.push(`request_object_encryption_alg_values_supported must include ${enc.alg}`);
+      }
+      if (!list(md.request_object_encryption_enc_values_supported)?.includes(enc.enc)) {
+        missing.push(`request_object_encryption_enc_values_supported must include ${enc.enc}`);
+      }
+    }
+  }
+  if (config.jarm.enabled) {
+    if (!list(md.response_modes_supported)?.includes(config.jarm.mode)) {
+      missing.push(`response_modes_supported must include ${config.jarm.mode} (MS_BFF_JARM_MODE)`);
+    }
+    const algs = list(md.authorization_signing_alg_values_supported) ?? [];
+    if (!config.jarm.algsAllowed.some((a) => algs.includes(a))) {
+      missing.push(`authorization_signing_alg_values_supported must include one of ${config.jarm.algsAllowed.join(', ')}`);
+    }
+    const enc = config.jarm.encryption;
+    if (enc) {
+      if (!list(md.authorization_encryption_alg_values_supported)?.includes(enc.alg)) {
+        missing.push(`authorization_encryption_alg_values_supported must include ${enc.alg}`);
+      }
+      if (!list(md.authorization_encryption_enc_values_supported)?.includes(enc.enc)) {
+        missing.push(`authorization_encryption_enc_values_supported must include ${enc.enc}`);
+      }
+    }
   }
   return missing;
 }

@@ -3,12 +3,15 @@ import type { BffConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
+import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch } from './http.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
 export interface OAuthEvents {
   parRequest(outcome: 'success' | 'failure'): void;
   discoveryRefreshed(ok: boolean): void;
+  jarRequestObjectCreated(alg: string): void;
+  jarPushFailed(reason: string): void;
 }
 
 export interface OAuthLogger {
@@ -124,14 +127,47 @@ export class IdpClient {
       code_challenge: params.codeChallenge,
       code_challenge_method: 'S256',
     };
-    if (!this.config.oidc.parEnabled) return oidc.buildAuthorizationUrl(this.current, parameters);
+    // JARM (seed 002 §2): the mode goes inside the pushed request (checklist MS-J1); openid-client's
+    // useJwtResponseMode would force plain `jwt`, so it is set here for every mode.
+    if (this.config.jarm.enabled) parameters.response_mode = this.config.jarm.mode;
+    const jar = this.config.jar;
+    let request: Record<string, string> = parameters;
+    if (jar.enabled && this.config.signingKey) {
+      // RFC 9101 §4 / FAPI 2.0 Message Signing §5.3.2-1: every parameter inside the signed object; the
+      // PAR body (or the URL without PAR) then carries only client_id and request (checklist PAR-3).
+      const object = await buildRequestObject(
+        { ...parameters, response_type: 'code', client_id: this.config.oidc.clientId },
+        {
+          clientId: this.config.oidc.clientId,
+          audience: this.current.serverMetadata().issuer,
+          signingKey: this.config.signingKey,
+          alg: jar.signingAlg,
+          allowedAlgs: jar.algsAllowed,
+          ...(jar.encryption
+            ? {
+                encryption: {
+                  key: jar.encryption.key.key,
+                  ...(jar.encryption.key.kid ? { kid: jar.encryption.key.kid } : {}),
+                  alg: jar.encryption.alg,
+                  enc: jar.encryption.enc,
+                },
+              }
+            : {}),
+        },
+      );
+      this.events.jarRequestObjectCreated(jar.signingAlg);
+      request = { request: object };
+    }
+    if (!this.config.oidc.parEnabled) return oidc.buildAuthorizationUrl(this.current, request);
     try {
-      const url = await oidc.buildAuthorizationUrlWithPAR(this.current, parameters);
+      const url = await oidc.buildAuthorizationUrlWithPAR(this.current, request);
       this.events.parRequest('success');
       return url;
     } catch (err) {
       this.events.parRequest('failure');
-      throw translateOAuthError(err, 'par');
+      const translated = translateOAuthError(err, 'par');
+      if (jar.enabled) this.events.jarPushFailed(translated.reason ?? 'error');
+      throw translated;
     }
   }
 

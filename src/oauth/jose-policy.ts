@@ -1,4 +1,11 @@
-import { type CryptoKey, decodeProtectedHeader, errors, type JWSHeaderParameters, type JWTPayload, jwtVerify } from 'jose';
+import {
+  type CryptoKey,
+  decodeProtectedHeader,
+  errors,
+  type JWSHeaderParameters,
+  type JWTPayload,
+  jwtVerify,
+} from 'jose';
 
 /**
  * One verification policy for every JWT the BFF accepts itself (JARM, logout tokens, service-caller
@@ -81,7 +88,7 @@ export function normalizeTyp(value: string): string {
   return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }
 
-/** Symmetric (HS*) and PKCS#1 v1.5 (RS*) algorithms are outside FAPI 2.0 SP §5.4.1 whatever the allowlist says. */
+/** HS* (symmetric) and RS* (PKCS#1 v1.5) are outside FAPI 2.0 SP §5.4.1, whatever the allowlist says. */
 function isForbiddenAlg(alg: string): boolean {
   return /^(HS|RS)\d+$/i.test(alg);
 }
@@ -129,7 +136,8 @@ function checkPolicy(policy: JwtPolicy): void {
 
 /** Maps jose's errors onto our bounded reasons; anything unexpected is rethrown as is. */
 function translate(err: unknown): never {
-  if (err instanceof errors.JWSSignatureVerificationFailed) throw new JwtPolicyError('signature', { cause: err });
+  if (err instanceof errors.JWSSignatureVerificationFailed)
+    throw new JwtPolicyError('signature', { cause: err });
   if (err instanceof errors.JWTExpired) throw new JwtPolicyError('expired', { cause: err });
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.reason === 'invalid') throw new JwtPolicyError('malformed', { cause: err });

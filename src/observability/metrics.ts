@@ -90,6 +90,66 @@ export class Metrics {
     help: 'Background IdP metadata refreshes that failed (the last good metadata stays in use).',
     registers: [this.registry],
   });
+  // Seed 002 §1, §2, §7: names exactly as the design gives them.
+  private readonly jarCreated = new Counter({
+    name: 'jar_request_objects_created_total',
+    help: 'Signed request objects created (RFC 9101), by alg.',
+    labelNames: ['alg'] as const,
+    registers: [this.registry],
+  });
+  private readonly jarPushFailures = new Counter({
+    name: 'jar_request_push_failures_total',
+    help: 'Request objects the IdP refused or that could not be pushed, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly jarmVerified = new Counter({
+    name: 'jarm_responses_verified_total',
+    help: 'JARM responses that passed every check, by response mode.',
+    labelNames: ['mode'] as const,
+    registers: [this.registry],
+  });
+  private readonly jarmDecryptionFailures = new Counter({
+    name: 'jarm_decryption_failures_total',
+    help: 'Encrypted JARM responses that could not be decrypted, by alg.',
+    labelNames: ['alg'] as const,
+    registers: [this.registry],
+  });
+  private readonly jarmValidationFailures = new Counter({
+    name: 'jarm_validation_failures_total',
+    help: 'JARM responses refused, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly jarmReplays = new Counter({
+    name: 'jarm_replay_denied_total',
+    help: 'JARM responses refused because they were already used.',
+    registers: [this.registry],
+  });
+  private readonly jarmTypInvalid = new Counter({
+    name: 'jarm_typ_invalid_total',
+    help: 'JARM responses refused for their typ header.',
+    registers: [this.registry],
+  });
+  private readonly jarmAudMismatch = new Counter({
+    name: 'jarm_aud_mismatch_total',
+    help: 'JARM responses refused because aud is not our client_id.',
+    registers: [this.registry],
+  });
+  private readonly jwksRefreshFailures = new Counter({
+    name: 'jwks_refresh_failures_total',
+    help: "Failed refreshes of the IdP's JWKS (stale keys stay in use).",
+    registers: [this.registry],
+  });
+  private jwksAgeSource: () => number = () => 0;
+  private readonly jwksAge = new Gauge({
+    name: 'jwks_cache_age_seconds',
+    help: "Age of the cached IdP JWKS.",
+    registers: [this.registry],
+    collect: () => {
+      this.jwksAge.set(this.jwksAgeSource());
+    },
+  });
   private discoveryFetchedAt = Date.now();
   private readonly discoveryAge = new Gauge({
     name: 'bff_discovery_metadata_age_seconds',
@@ -135,6 +195,30 @@ export class Metrics {
   discoveryRefreshed(ok: boolean): void {
     if (ok) this.discoveryFetchedAt = Date.now();
     else this.discoveryRefreshFailures.inc();
+  }
+
+  jarRequestObjectCreated(alg: string): void {
+    this.jarCreated.inc({ alg });
+  }
+  jarPushFailed(reason: string): void {
+    this.jarPushFailures.inc({ reason });
+  }
+  /** The JarmEvents view (src/oauth/jarm.ts) over the seed's JARM metrics. */
+  readonly jarm = {
+    verified: (mode: string) => this.jarmVerified.inc({ mode }),
+    decryptionFailed: (alg: string) => this.jarmDecryptionFailures.inc({ alg }),
+    validationFailed: (reason: string) => this.jarmValidationFailures.inc({ reason }),
+    replayDenied: () => this.jarmReplays.inc(),
+    typInvalid: () => this.jarmTypInvalid.inc(),
+    audMismatch: () => this.jarmAudMismatch.inc(),
+  };
+  /** The JwksCacheEvents view (src/oauth/jwks-cache.ts). */
+  readonly jwks = {
+    refreshFailed: () => this.jwksRefreshFailures.inc(),
+    refreshed: () => undefined,
+  };
+  jwksAgeFrom(source: () => number): void {
+    this.jwksAgeSource = source;
   }
 
   contentType(): string {

@@ -3,7 +3,9 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
+import { sizeCappedFetch } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
+import { JwksCache } from '../oauth/jwks-cache.js';
 import { loggerOptions } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { observabilityPlugin } from '../observability/plugin.js';
@@ -52,7 +54,15 @@ export async function buildApp(
     tokens: new AccessTokens(idp, sessions, config.session.refreshSkewSec, metrics, clock),
     forwarder: new Forwarder(),
     clock,
+    jwks: new JwksCache({
+      jwksUri: String(idp.metadata.jwks_uri),
+      fetch: sizeCappedFetch(),
+      events: metrics.jwks,
+      timeoutMs: config.oidc.timeoutMs,
+    }),
   };
+  metrics.jwksAgeFrom(() => services.jwks.ageSeconds());
+  if (config.jarm.enabled) services.jwks.start();
 
   const app = Fastify({
     logger: options.logger === undefined ? loggerOptions(config.logLevel) : options.logger,
@@ -83,6 +93,7 @@ export async function buildApp(
 
   app.addHook('onClose', async () => {
     idp.stop();
+    services.jwks.stop();
     await services.forwarder.close();
   });
   return { app, services };

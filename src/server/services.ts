@@ -1,5 +1,6 @@
 import type { BffConfig } from '../config/types.js';
 import type { IdpClient } from '../oauth/idp-client.js';
+import type { JwksCache } from '../oauth/jwks-cache.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokens } from '../proxy/access-token.js';
 import type { Forwarder } from '../proxy/forward.js';
@@ -18,6 +19,8 @@ export interface BffServices {
   readonly tokens: AccessTokens;
   readonly forwarder: Forwarder;
   readonly clock: () => number;
+  /** The IdP's JWKS for the JWTs we verify ourselves (JARM). */
+  readonly jwks: JwksCache;
 }
 
 /** Name of the browser-binding cookie for login transactions (one per browser, shared by tabs). */

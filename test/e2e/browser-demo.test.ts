@@ -133,8 +133,22 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
 }
 
-describe(
-  'demo SPA in headless Chromium against `npm start` (development setup)',
+/**
+ * The same flow twice: as `npm start` gives it, and with FAPI 2.0 Message Signing switched on through
+ * the environment (PAR + signed JAR, JARM in fragment.jwt: the response travels in the URL fragment,
+ * which only a browser keeps, and the BFF's relay page posts it back under a nonce CSP).
+ */
+const VARIANTS: { name: string; env: Record<string, string>; screenshot: string }[] = [
+  { name: 'development setup', env: {}, screenshot: SCREENSHOT },
+  {
+    name: 'with JAR and JARM fragment.jwt',
+    env: { MS_BFF_JAR_ENABLED: 'true', MS_BFF_JARM_ENABLED: 'true', MS_BFF_JARM_MODE: 'fragment.jwt' },
+    screenshot: join(ROOT, 'test-results', 'demo-signed-in-jarm-fragment.png'),
+  },
+];
+
+for (const variant of VARIANTS) describe(
+  `demo SPA in headless Chromium against \`npm start\` (${variant.name})`,
   {
     // Every wait inside is bounded; this only stops a hang nobody foresaw.
     timeout: 180_000,
@@ -192,7 +206,7 @@ describe(
       base = `http://localhost:${port}`;
       const env: NodeJS.ProcessEnv = {};
       for (const [key, value] of Object.entries(process.env)) if (!CONFIG_ENV.test(key)) env[key] = value;
-      Object.assign(env, { PORT: String(port), MS_BFF_PUBLIC_URL: base, LOG_LEVEL: 'warn' });
+      Object.assign(env, { PORT: String(port), MS_BFF_PUBLIC_URL: base, LOG_LEVEL: 'warn' }, variant.env);
 
       // Exactly what `npm start` runs once `prestart` has built.
       child = spawn(process.execPath, ['dist/src/main.js'], {
@@ -332,7 +346,7 @@ describe(
       );
 
       mkdirSync(join(ROOT, 'test-results'), { recursive: true });
-      await page.screenshot({ path: SCREENSHOT, fullPage: true, timeout: ACTION_TIMEOUT_MS });
+      await page.screenshot({ path: variant.screenshot, fullPage: true, timeout: ACTION_TIMEOUT_MS });
     });
 
     it('logs out through the IdP’s end-session confirmation and ends signed out', async () => {

@@ -16,20 +16,28 @@ import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
 
 const silent = { warn() {}, info() {} };
 
-function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+function runMain(
+  env: Record<string, string>,
+  script = 'dist/src/main.js',
+  args: string[] = [],
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
+    const child = spawn(process.execPath, [script, ...args], {
       env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (d) => {
       stderr += d;
+    });
+    child.stdout.on('data', (d) => {
+      stdout += d;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stderr });
+      resolve({ code, stderr, stdout });
     });
   });
 }
@@ -95,6 +103,39 @@ describe('startup', () => {
     } finally {
       idp.misbehave({});
     }
+  });
+
+  it('prints the compliance matrix and fails the gate when the IdP lacks a capability (npm run check)', async () => {
+    const ok = await runMain({ ...env, MS_BFF_JAR_ENABLED: 'true' }, 'dist/src/cli/check.js');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /\| PAR \| Required \| Required \| .* \| enforced \|/);
+    assert.match(ok.stdout, /\| JAR \| Recommended \| Required \| Signed request objects \(ES256\) \| enforced \|/);
+    assert.match(ok.stdout, /\| JARM \| .* \| off \|/);
+    idp.misbehave({ omitMetadata: ['pushed_authorization_request_endpoint'] });
+    try {
+      const gate = await runMain(env, 'dist/src/cli/check.js');
+      assert.equal(gate.code, 1);
+      assert.match(gate.stdout, /\| PAR \| .* \| missing at IdP \|/);
+    } finally {
+      idp.misbehave({});
+    }
+    const offline = await runMain({ ...env, OIDC_ISSUER: 'http://127.0.0.1:1' }, 'dist/src/cli/check.js', ['--offline']);
+    assert.equal(offline.code, 0, offline.stderr);
+  });
+
+  it('prints the registration metadata the IdP needs (npm run client-metadata)', async () => {
+    const run = await runMain(
+      { ...env, MS_BFF_JAR_ENABLED: 'true', MS_BFF_JARM_ENABLED: 'true', MS_BFF_JARM_MODE: 'form_post.jwt' },
+      'dist/src/cli/client-metadata.js',
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const md = JSON.parse(run.stdout) as Record<string, unknown>;
+    assert.equal(md.token_endpoint_auth_method, 'private_key_jwt');
+    assert.equal(md.require_signed_request_object, true);
+    assert.equal(md.request_object_signing_alg, 'ES256');
+    assert.deepEqual(md.response_modes, ['form_post.jwt']);
+    assert.equal(md.authorization_signed_response_alg, 'PS256');
+    assert.match(String(md.jwks_uri), /\/\.well-known\/jwks\.json$/);
   });
 
   it('refuses an IdP whose metadata names another issuer (mix-up, SP-C11)', async () => {

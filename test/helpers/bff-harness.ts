@@ -73,6 +73,31 @@ export interface RunningBff {
   close(): Promise<void>;
 }
 
+/** The environment startBff configures a BFF with: the same variables an operator sets. */
+export function bffEnv(opts: {
+  port: number;
+  issuer: string;
+  clientId: string;
+  key?: ClientKey;
+  routes?: Record<string, unknown>;
+  env?: Record<string, string>;
+  sessionKey?: string;
+}): Record<string, string> {
+  return {
+    OIDC_ISSUER: opts.issuer,
+    OIDC_CLIENT_ID: opts.clientId,
+    ...(opts.key ? { BFF_JWT_SIGNING_KEY: JSON.stringify(opts.key.privateJwk) } : {}),
+    MS_BFF_PROFILE: 'development',
+    MS_BFF_PUBLIC_URL: `http://127.0.0.1:${opts.port}`,
+    HOST: '127.0.0.1',
+    PORT: String(opts.port),
+    MS_BFF_ROUTES: JSON.stringify(opts.routes ?? {}),
+    MS_BFF_SESSION_KEYS: opts.sessionKey ?? randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'silent',
+    ...opts.env,
+  };
+}
+
 /**
  * Start a real BFF (config → IdP client → app → listen) on 127.0.0.1:`port`, configured only
  * through the same variables an operator sets.
@@ -89,19 +114,7 @@ export async function startBff(opts: {
   clock?: () => number;
 }): Promise<RunningBff> {
   const publicUrl = `http://127.0.0.1:${opts.port}`;
-  const config = await loadConfig({
-    OIDC_ISSUER: opts.issuer,
-    OIDC_CLIENT_ID: opts.clientId,
-    ...(opts.key ? { BFF_JWT_SIGNING_KEY: JSON.stringify(opts.key.privateJwk) } : {}),
-    MS_BFF_PROFILE: 'development',
-    MS_BFF_PUBLIC_URL: publicUrl,
-    HOST: '127.0.0.1',
-    PORT: String(opts.port),
-    MS_BFF_ROUTES: JSON.stringify(opts.routes ?? {}),
-    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    LOG_LEVEL: 'silent',
-    ...opts.env,
-  });
+  const config = await loadConfig(bffEnv(opts));
   const metrics = new Metrics({ defaultMetrics: false });
   const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
   const silent = { warn() {}, info() {} };

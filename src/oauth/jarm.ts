@@ -1,0 +1,327 @@
+import { createHash } from 'node:crypto';
+import { type CryptoKey, compactDecrypt, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import { BffError } from '../errors.js';
+import type { KeyValueStore } from '../session/store.js';
+import {
+  JWT_REFUSALS,
+  type JwtPolicy,
+  JwtPolicyError,
+  type KeyResolver,
+  MAX_JWT_LENGTH,
+  normalizeTyp,
+  verifyJws,
+} from './jose-policy.js';
+
+/**
+ * JARM verification (JWT Secured Authorization Response Mode, Final; seed 002 §2 and Appendix A;
+ * checklist JARM-1..12). Every check has its own bounded reason (a metric label). Nothing from the
+ * response is returned until every check passed (JARM-8), and `error` responses are returned, not
+ * thrown, only then.
+ */
+
+export type JarmMode = 'jwt' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt';
+export const JARM_MODES: readonly JarmMode[] = ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'];
+
+export interface JarmEvents {
+  /** jarm_responses_verified_total{mode} */
+  verified(mode: JarmMode): void;
+  /** jarm_decryption_failures_total{alg}; alg is bounded (a known JWE alg or 'unknown'). */
+  decryptionFailed(alg: string): void;
+  /** jarm_validation_failures_total{reason}: fires for EVERY refusal, beside the specific counters. */
+  validationFailed(reason: string): void;
+  /** jarm_replay_denied_total */
+  replayDenied(): void;
+  /** jarm_typ_invalid_total */
+  typInvalid(): void;
+  /** jarm_aud_mismatch_total */
+  audMismatch(): void;
+}
+
+export type JarmEncAlg = 'RSA-OAEP-256' | 'ECDH-ES' | 'ECDH-ES+A256KW';
+export type JarmEncEnc = 'A256GCM' | 'A256CBC-HS512';
+
+export interface JarmOptions {
+  issuer: string;
+  clientId: string;
+  mode: JarmMode;
+  /** Signing allowlist, e.g. ['PS256', 'ES256']. */
+  algorithms: readonly string[];
+  /** When set, a plain JWS is refused (checklist JARM-2 BFF policy). */
+  decryption?: { key: CryptoKey; alg: JarmEncAlg; enc: JarmEncEnc };
+  keys: KeyResolver;
+  replay: KeyValueStore;
+  events: JarmEvents;
+  clock?: () => number;
+  /** iat must be within ± this of now. Default 120, at most 120 (seed 002 §2). */
+  iatSkewSec?: number;
+  /** exp - iat must not exceed this. Default 600. */
+  maxLifetimeSec?: number;
+  /** Tolerance on exp (and nbf). Default 30, at most 30. */
+  expToleranceSec?: number;
+}
+
+export const JARM_REFUSALS = [
+  ...JWT_REFUSALS,
+  'jwe_unexpected',
+  'encryption_required',
+  'jwe_alg',
+  'jwe_enc',
+  'jwe_cty',
+  'decryption',
+  'nested_not_signed',
+  'iss_mismatch',
+  'state_missing',
+  'state_mismatch',
+  'replay',
+] as const;
+
+export type JarmRefusal = (typeof JARM_REFUSALS)[number];
+
+/** A refused JARM: always BFF_CALLBACK_INVALID (400) with the bounded reason. */
+export class JarmError extends BffError {
+  override readonly reason: JarmRefusal;
+  constructor(reason: JarmRefusal, cause?: unknown) {
+    super('BFF_CALLBACK_INVALID', { reason, cause, detail: 'the signed authorization response was refused' });
+    this.name = 'JarmError';
+    this.reason = reason;
+  }
+}
+
+const TYP_ALLOWED = ['oauth-authz-resp+jwt', 'JWT'] as const; // JARM §2.1 + seed Appendix A
+const DEFAULT_IAT_SKEW_SEC = 120;
+const DEFAULT_MAX_LIFETIME_SEC = 600;
+/**
+ * 30 s on exp, the tolerance oauth4webapi applies to JARM (checklist JARM-6): switching to our
+ * verifier must not reject what the library accepted, while a response 6 min past exp (the suite's
+ * case) still fails. The replay entry lives until exp + this, so the extra window is covered.
+ */
+const DEFAULT_EXP_TOLERANCE_SEC = 30;
+const ENC_ALGS: readonly string[] = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'];
+const ENC_ENCS: readonly string[] = ['A256GCM', 'A256CBC-HS512'];
+/** Labels for jarm_decryption_failures_total{alg}: a header alg outside this set becomes 'unknown'. */
+const KNOWN_JWE_ALGS = new Set([
+  'RSA1_5',
+  'RSA-OAEP',
+  'RSA-OAEP-256',
+  'RSA-OAEP-384',
+  'RSA-OAEP-512',
+  'ECDH-ES',
+  'ECDH-ES+A128KW',
+  'ECDH-ES+A192KW',
+  'ECDH-ES+A256KW',
+  'A128KW',
+  'A192KW',
+  'A256KW',
+  'A128GCMKW',
+  'A192GCMKW',
+  'A256GCMKW',
+  'dir',
+  'PBES2-HS256+A128KW',
+  'PBES2-HS384+A192KW',
+  'PBES2-HS512+A256KW',
+]);
+/** JWT bookkeeping claims; everything else that is a string is an authorization response parameter. */
+const NOT_RESPONSE_PARAMS = new Set(['aud', 'exp', 'iat', 'nbf', 'jti']);
+const MAX_JTI_LENGTH = 512;
+const MAX_STATE_LENGTH = 1024;
+
+function checkOptions(opts: JarmOptions): void {
+  if (!JARM_MODES.includes(opts.mode)) throw new TypeError(`unknown JARM mode ${String(opts.mode)}`);
+  if (opts.decryption) {
+    if (!ENC_ALGS.includes(opts.decryption.alg) || !ENC_ENCS.includes(opts.decryption.enc))
+      throw new TypeError('JARM decryption alg/enc must be a strong pair');
+  }
+  const skew = opts.iatSkewSec ?? DEFAULT_IAT_SKEW_SEC;
+  if (!(Number.isFinite(skew) && skew > 0 && skew <= 120))
+    throw new RangeError('iatSkewSec must be in (0, 120]');
+  const tolerance = opts.expToleranceSec ?? DEFAULT_EXP_TOLERANCE_SEC;
+  if (!(Number.isFinite(tolerance) && tolerance >= 0 && tolerance <= 30))
+    throw new RangeError('expToleranceSec must be in [0, 30]');
+  const lifetime = opts.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC;
+  if (!(Number.isFinite(lifetime) && lifetime > 0)) throw new RangeError('maxLifetimeSec must be > 0');
+}
+
+function segments(token: string): number {
+  return token.split('.').length;
+}
+
+/** Decrypts a JWE whose protected alg/enc equal the configured pair; returns the inner compact JWS. */
+async function decrypt(
+  response: string,
+  decryption: NonNullable<JarmOptions['decryption']>,
+  events: JarmEvents,
+): Promise<string> {
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  try {
+    header = decodeProtectedHeader(response);
+  } catch (cause) {
+    events.decryptionFailed('unknown');
+    throw new JarmError('malformed', cause);
+  }
+  const label = typeof header.alg === 'string' && KNOWN_JWE_ALGS.has(header.alg) ? header.alg : 'unknown';
+  const failed = (reason: JarmRefusal, cause?: unknown): JarmError => {
+    events.decryptionFailed(label);
+    return new JarmError(reason, cause);
+  };
+  // Pinned pair, exact match (seed 002 Milestone 3): no downgrade to another alg or enc.
+  if (header.alg !== decryption.alg) throw failed('jwe_alg');
+  if (header.enc !== decryption.enc) throw failed('jwe_enc');
+  if (Object.hasOwn(header, 'crit')) throw failed('crit');
+  // Nested JWT: cty 'JWT' (RFC 7519 §5.2); absent is tolerated, the inner must still be a JWS.
+  if (header.cty !== undefined && (typeof header.cty !== 'string' || normalizeTyp(header.cty) !== 'jwt'))
+    throw new JarmError('jwe_cty');
+  let plaintext: Uint8Array;
+  try {
+    ({ plaintext } = await compactDecrypt(response, decryption.key, {
+      keyManagementAlgorithms: [decryption.alg],
+      contentEncryptionAlgorithms: [decryption.enc],
+    }));
+  } catch (cause) {
+    throw failed('decryption', cause);
+  }
+  // RFC 8725 §3.3: validate every layer. A JWE around unsigned JSON is not a JARM (JARM-2).
+  let inner: string;
+  try {
+    inner = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+  } catch (cause) {
+    throw new JarmError('nested_not_signed', cause);
+  }
+  if (segments(inner) !== 3) throw new JarmError('nested_not_signed');
+  return inner;
+}
+
+/**
+ * Replay key: the jti if any, else a hash of the signed claims. Not of the token text: an ECDSA
+ * signature (r, s) has a twin (r, n - s) that also verifies, so the text can change while the claims do not.
+ */
+function replayKey(payload: JWTPayload): string {
+  if (payload.jti !== undefined) {
+    if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_LENGTH)
+      throw new JarmError('malformed');
+    return `jarm:${payload.jti}`;
+  }
+  return `jarm:${createHash('sha256').update(JSON.stringify(payload)).digest('base64url')}`;
+}
+
+async function verify(
+  response: string,
+  ctx: { outerIss: string | null; expectedState?: string },
+  opts: JarmOptions,
+): Promise<URLSearchParams> {
+  if (typeof response !== 'string' || response.length === 0 || response.length > MAX_JWT_LENGTH)
+    throw new JarmError('malformed');
+  const parts = segments(response);
+  if (parts !== 3 && parts !== 5) throw new JarmError('malformed');
+  let jws = response;
+  if (opts.decryption) {
+    if (parts === 3) throw new JarmError('encryption_required');
+    jws = await decrypt(response, opts.decryption, opts.events);
+  } else if (parts === 5) {
+    throw new JarmError('jwe_unexpected');
+  }
+
+  const tolerance = opts.expToleranceSec ?? DEFAULT_EXP_TOLERANCE_SEC;
+  const skew = opts.iatSkewSec ?? DEFAULT_IAT_SKEW_SEC;
+  const policy: JwtPolicy = {
+    algorithms: opts.algorithms,
+    issuer: opts.issuer,
+    audience: opts.clientId,
+    typ: { allowed: TYP_ALLOWED, required: false },
+    requiredClaims: ['iss', 'aud', 'exp', 'iat'], // JARM §2.1 (JARM-1) + Appendix A (iat)
+    clockToleranceSec: tolerance,
+    maxIatFutureSec: skew,
+    maxIatAgeSec: skew,
+    maxLifetimeSec: opts.maxLifetimeSec ?? DEFAULT_MAX_LIFETIME_SEC,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  };
+  let payload: JWTPayload;
+  try {
+    ({ payload } = await verifyJws(jws, opts.keys, policy));
+  } catch (err) {
+    if (err instanceof JwtPolicyError) throw new JarmError(err.reason, err);
+    throw err; // e.g. the JWKS cannot be fetched: BFF_IDP_UNAVAILABLE / BFF_IDP_ERROR, not a refusal
+  }
+
+  // RFC 9207 §2.4 / JARM-12: an outer iss beside `response` must name the same issuer.
+  if (ctx.outerIss !== null && ctx.outerIss !== payload.iss) throw new JarmError('iss_mismatch');
+  const state = payload.state;
+  if (typeof state !== 'string' || state.length === 0 || state.length > MAX_STATE_LENGTH)
+    throw new JarmError('state_missing');
+  if (ctx.expectedState !== undefined && state !== ctx.expectedState) throw new JarmError('state_mismatch');
+
+  // Last, so a refused response never burns a replay entry. Held until exp (+ tolerance): after
+  // that the exp check refuses the response anyway.
+  const key = replayKey(payload);
+  const nowMs = (opts.clock ?? Date.now)();
+  const ttlMs = Math.max(1000, ((payload.exp as number) + tolerance) * 1000 - nowMs);
+  if (!(await opts.replay.setIfAbsent(key, '1', ttlMs))) throw new JarmError('replay');
+
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(payload)) {
+    if (!NOT_RESPONSE_PARAMS.has(name) && typeof value === 'string') params.append(name, value);
+  }
+  return params;
+}
+
+/**
+ * Verify a JARM `response` and return the authorization response parameters it carries (code,
+ * state, iss, error, error_description, ...). `outerIss` is an `iss` parameter sent beside
+ * `response` (RFC 9207); `expectedState` is the state of the login transaction the caller looked up.
+ * Throws JarmError (BFF_CALLBACK_INVALID) on any refusal; JWKS outages surface as the JwksCache's
+ * BFF_IDP_UNAVAILABLE / BFF_IDP_ERROR.
+ */
+export async function verifyJarm(
+  response: string,
+  ctx: { outerIss: string | null; expectedState?: string },
+  opts: JarmOptions,
+): Promise<URLSearchParams> {
+  checkOptions(opts);
+  try {
+    const params = await verify(response, ctx, opts);
+    opts.events.verified(opts.mode);
+    return params;
+  } catch (err) {
+    if (err instanceof JarmError) {
+      opts.events.validationFailed(err.reason);
+      if (err.reason === 'typ') opts.events.typInvalid();
+      else if (err.reason === 'aud') opts.events.audMismatch();
+      else if (err.reason === 'replay') opts.events.replayDenied();
+    }
+    throw err;
+  }
+}
+
+/**
+ * The state inside a JARM response, NOT verified: only to find the login transaction, after which
+ * verifyJarm must run. Undefined for anything malformed. Decrypts a JWE when decryption is configured
+ * (with the same pinned alg/enc).
+ */
+export async function peekJarmState(
+  response: string,
+  opts: Pick<JarmOptions, 'decryption'>,
+): Promise<string | undefined> {
+  try {
+    if (typeof response !== 'string' || response.length > MAX_JWT_LENGTH) return undefined;
+    let jws = response;
+    const parts = segments(response);
+    if (parts === 5) {
+      const d = opts.decryption;
+      if (!d) return undefined;
+      const header = decodeProtectedHeader(response);
+      if (header.alg !== d.alg || header.enc !== d.enc) return undefined;
+      const { plaintext } = await compactDecrypt(response, d.key, {
+        keyManagementAlgorithms: [d.alg],
+        contentEncryptionAlgorithms: [d.enc],
+      });
+      jws = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+    } else if (parts !== 3) {
+      return undefined;
+    }
+    const { state } = decodeJwt(jws);
+    return typeof state === 'string' && state.length > 0 && state.length <= MAX_STATE_LENGTH
+      ? state
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
