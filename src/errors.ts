@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   BFF_TOKEN_RESPONSE_INVALID: { status: 502, title: 'The token response failed validation' },
   BFF_REFRESH_FAILED: { status: 401, title: 'The session could not be refreshed' },
   BFF_LOGOUT_SID_MISMATCH: { status: 403, title: 'The logout request does not match the session' },
+  BFF_LOGOUT_TOKEN_INVALID: { status: 400, title: 'The back-channel logout token is invalid' },
   BFF_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
   BFF_UPSTREAM_UNAVAILABLE: { status: 502, title: 'The upstream API could not be reached' },
   BFF_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream API timed out' },

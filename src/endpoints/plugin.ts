@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { BffServices } from '../server/services.js';
+import { registerBackchannelLogout } from './backchannel-logout.js';
 import { registerCallback } from './callback.js';
 import { registerLogin } from './login.js';
 import { registerLogout } from './logout.js';
@@ -17,6 +18,7 @@ export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Pro
   registerCallback(app, s);
   registerSession(app, s);
   registerLogout(app, s);
+  registerBackchannelLogout(app, s);
 
   /** Our public keys (client authentication; request objects and encryption later). Public parts only. */
   app.get('/.well-known/jwks.json', async (_request, reply) =>

@@ -214,7 +214,7 @@ export async function verifyJws(
   const now = Math.floor(nowMs / 1000);
   const iat = payload.iat;
   const exp = payload.exp;
-  if (typeof exp !== 'number') throw new JwtPolicyError('exp_missing'); // unreachable: required above
+  if (typeof exp !== 'number') throw new JwtPolicyError('exp_missing'); // backstop: jose already required it
   if (iat !== undefined) {
     if (iat > now + (policy.maxIatFutureSec ?? clockToleranceSec)) throw new JwtPolicyError('iat_future');
     if (policy.maxIatAgeSec !== undefined && now - iat > policy.maxIatAgeSec)

@@ -150,6 +150,12 @@ export class Metrics {
       this.jwksAge.set(this.jwksAgeSource());
     },
   });
+  private readonly backchannelLogouts = new Counter({
+    name: 'bff_backchannel_logouts_total',
+    help: 'Back-channel logout requests (OIDC BCL 1.0), by outcome.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private discoveryFetchedAt = Date.now();
   private readonly discoveryAge = new Gauge({
     name: 'bff_discovery_metadata_age_seconds',
@@ -197,6 +203,9 @@ export class Metrics {
     else this.discoveryRefreshFailures.inc();
   }
 
+  backchannelLogout(outcome: 'success' | 'invalid'): void {
+    this.backchannelLogouts.inc({ outcome });
+  }
   jarRequestObjectCreated(alg: string): void {
     this.jarCreated.inc({ alg });
   }

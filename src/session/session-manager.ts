@@ -76,7 +76,13 @@ export class SessionManager {
     };
     const key = storeKey(id);
     const sealed = this.sealer.seal(JSON.stringify(data), key);
-    await this.store.set(key, sealed, this.ttlMs(data, now));
+    const ttl = this.ttlMs(data, now);
+    await this.store.set(key, sealed, ttl);
+    // Indexes for back-channel logout (OIDC BCL 1.0 §2.7): every session of an IdP sid or sub, on
+    // every instance sharing the store. They live as long as the longest possible session.
+    const indexTtl = data.absoluteExpiresAt - now;
+    await this.store.addToIndex(sidIndex(data.sid), key, indexTtl);
+    await this.store.addToIndex(subIndex(data.sub), key, indexTtl);
     this.lastTouch.set(key, now);
     const body = `${COOKIE_VERSION}.${id}`;
     return { cookieValue: `${body}.${this.sealer.mac(body)}`, session: { key, sealed, data } };
@@ -127,6 +133,24 @@ export class SessionManager {
     await this.store.delete(key);
   }
 
+  /**
+   * End every session of an IdP session id and/or subject (back-channel logout). With both, only
+   * sessions matching both end (BCL §2.6: sid narrows sub). Returns how many ended.
+   */
+  async destroyBy(selector: { sid?: string; sub?: string }): Promise<number> {
+    const bySid = selector.sid !== undefined ? await this.store.indexMembers(sidIndex(selector.sid)) : undefined;
+    const bySub = selector.sub !== undefined ? await this.store.indexMembers(subIndex(selector.sub)) : undefined;
+    const keys = bySid && bySub ? bySid.filter((k) => bySub.includes(k)) : (bySid ?? bySub ?? []);
+    let ended = 0;
+    for (const key of keys) {
+      if ((await this.store.get(key)) !== undefined) ended++;
+      await this.destroy(key);
+      if (selector.sid !== undefined) await this.store.removeFromIndex(sidIndex(selector.sid), key);
+      if (selector.sub !== undefined) await this.store.removeFromIndex(subIndex(selector.sub), key);
+    }
+    return ended;
+  }
+
   private parseTicket(value: string | undefined): string | undefined {
     if (!value || value.length > 200) return undefined;
     const parts = value.split('.');
@@ -161,6 +185,14 @@ export class SessionManager {
     const alive = await this.store.touch(session.key, this.ttlMs(session.data, now));
     if (!alive) throw new BffError('BFF_SESSION_EXPIRED');
   }
+}
+
+function sidIndex(sid: string): string {
+  return `sid:${createHash('sha256').update(sid).digest('base64url')}`;
+}
+
+function subIndex(sub: string): string {
+  return `sub:${createHash('sha256').update(sub).digest('base64url')}`;
 }
 
 function storeKey(id: string): string {

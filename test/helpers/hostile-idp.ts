@@ -22,6 +22,7 @@ import {
   importJWK,
   type JSONWebKeySet,
   type JWK,
+  type JWTHeaderParameters,
   type JWTPayload,
   jwtVerify,
   SignJWT,
@@ -71,6 +72,15 @@ export interface HostileIdp {
   misbehave(m: Misbehaviour): void; // replaces the current misbehaviour (empty object = behave)
   requests: RecordedRequest[]; // every request received, oldest first
   issuedCodes: string[];
+  /**
+   * Sign any payload with the IdP's published key for `alg` (or an unpublished one with the same
+   * kid), for JWTs the IdP sends outside a flow: logout tokens, JARM responses. `header` is merged
+   * into the protected header (to set typ, kid, crit, jku…).
+   */
+  signJwt(
+    payload: Record<string, unknown>,
+    opts?: { alg?: 'PS256' | 'ES256' | 'RS256'; header?: Record<string, unknown>; unpublishedKey?: boolean },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -754,6 +764,13 @@ export async function startHostileIdp(opts: HostileIdpOptions): Promise<HostileI
     },
     requests,
     issuedCodes,
+    async signJwt(payload, opts = {}) {
+      const alg = opts.alg ?? defaultAlg;
+      const key = await signingKey(alg, opts.unpublishedKey ?? false);
+      return new SignJWT(payload as JWTPayload)
+        .setProtectedHeader({ alg, kid: key.kid, ...opts.header } as JWTHeaderParameters)
+        .sign(key.key);
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

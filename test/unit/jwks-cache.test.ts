@@ -206,12 +206,25 @@ describe('JwksCache: unknown kid and rollover', () => {
     const c = cache({ clock: () => now });
     await c.refresh();
     now += 120_000;
+    const rolled = await signer('ES256', 'k-rolled');
+    server.answer = { keys: [es.jwk, rolled.jwk] };
     server.delayMs = 50;
-    const results = await Promise.allSettled(
+    const tokens = await Promise.all(Array.from({ length: 20 }, () => token(rolled)));
+    // Every caller waits for the one refresh and then finds the new key.
+    await Promise.all(tokens.map((t) => verifyJws(t, c, policy)));
+    assert.equal(server.hits, 2);
+    const ghosts = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) => c.resolve({ alg: 'ES256', kid: `ghost-${i}` })),
     );
-    assert.ok(results.every((r) => r.status === 'rejected'));
-    assert.equal(server.hits, 2);
+    assert.ok(ghosts.every((r) => r.status === 'rejected'));
+    assert.equal(server.hits, 2, 'rate-limited right after the refresh');
+  });
+
+  it('refresh() itself is single-flight', async () => {
+    server.delayMs = 50;
+    const c = cache();
+    assert.deepEqual(await Promise.all([c.refresh(), c.refresh(), c.refresh()]), [true, true, true]);
+    assert.equal(server.hits, 1);
   });
 
   it('finds a rolled-over key after one refresh', async () => {

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import { isBffError } from '../errors.js';
+import { verifyLogoutToken } from '../oauth/logout-token.js';
+import type { BffServices } from '../server/services.js';
+
+/**
+ * POST /auth/backchannel-logout — OpenID Connect Back-Channel Logout 1.0 §2.5/§2.8: the IdP posts a
+ * `logout_token`; every session it names ends, on every instance sharing the store. 200 on
+ * success, 400 with an OAuth-style error otherwise, always `Cache-Control: no-store`. No CSRF
+ * header: the caller is the IdP, authenticated by the token's signature.
+ */
+export function registerBackchannelLogout(app: FastifyInstance, s: BffServices): void {
+  app.post('/auth/backchannel-logout', async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    const body = typeof request.body === 'string' ? new URLSearchParams(request.body) : new URLSearchParams();
+    const tokens = body.getAll('logout_token');
+    if (tokens.length !== 1 || !tokens[0]) {
+      s.metrics.backchannelLogout('invalid');
+      return reply.code(400).send({ error: 'invalid_request', error_description: 'exactly one logout_token is required' });
+    }
+    try {
+      const { sid, sub } = await verifyLogoutToken(tokens[0], {
+        issuer: s.idp.metadata.issuer,
+        clientId: s.config.oidc.clientId,
+        algorithms: [s.config.oidc.idTokenAlg],
+        keys: s.jwks,
+        replay: s.store,
+        clock: s.clock,
+      });
+      const ended = await s.sessions.destroyBy({ ...(sid ? { sid } : {}), ...(sub ? { sub } : {}) });
+      for (let i = 0; i < ended; i++) s.metrics.session('ended');
+      s.metrics.backchannelLogout('success');
+      request.log.info({ ended }, 'back-channel logout');
+      return reply.code(200).send();
+    } catch (err) {
+      if (isBffError(err) && err.code === 'BFF_LOGOUT_TOKEN_INVALID') {
+        s.metrics.backchannelLogout('invalid');
+        s.metrics.error(err.code);
+        request.log.info({ reason: err.reason }, 'back-channel logout token refused');
+        return reply.code(400).send({ error: 'invalid_request', error_description: err.reason });
+      }
+      throw err;
+    }
+  });
+}
