@@ -96,10 +96,16 @@ export const VARIABLES = [
   },
   {
     name: 'MS_BFF_DPOP_ENABLED',
-    description: 'Sender-constrain tokens with DPoP (RFC 9449).',
+    description:
+      'Sender-constrain tokens with DPoP (RFC 9449): one key pair per session, proofs at PAR, token, refresh and every proxied call. Exclusive with mTLS-bound tokens.',
     values: ['true', 'false'],
     default: 'false',
-    planned: 'issue 3 (sender-constrained tokens)',
+  },
+  {
+    name: 'MS_BFF_DPOP_ALG',
+    description: 'Alg of the per-session DPoP keys.',
+    values: ['ES256', 'PS256'],
+    default: 'ES256',
   },
   {
     name: 'MS_BFF_JAR_ENABLED',

@@ -52,6 +52,7 @@ export interface BffConfig {
     readonly idTokenAlg: FapiAlg;
     readonly parEnabled: boolean;
     readonly dpopEnabled: boolean;
+    readonly dpopAlg: 'ES256' | 'PS256';
     readonly timeoutMs: number;
     readonly discoveryRefreshSec: number;
     /** http:// allowed for this issuer (development, or host in MS_BFF_ALLOW_HTTP_HOSTS). */

@@ -51,6 +51,8 @@ export interface DevIdpOptions {
   resourceAudience?: string;
   /** Scopes the resource server defines (space separated); default 'api:read'. Only with resourceAudience. */
   resourceScope?: string;
+  /** DPoP (RFC 9449): require server nonces at PAR and token (default false). */
+  dpop?: { requireNonce?: boolean };
   /** Enable JWE: encrypted request objects and encrypted JARM responses (the IdP gets enc keys). */
   encryption?: boolean;
   /** Default 'auto': first-party consent granted right after login. 'form' shows a consent page. */
@@ -537,7 +539,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         requestObjects: { enabled: true, requireSignedRequestObject: false },
         jwtResponseModes: { enabled: true },
         encryption: { enabled: options.encryption ?? false },
-        dPoP: { enabled: true },
+        // RFC 9449 §8: with requireNonce, every first PAR and token call gets 400 use_dpop_nonce.
+        dPoP: {
+          enabled: true,
+          nonceSecret: randomBytes(32),
+          requireNonce: () => options.dpop?.requireNonce ?? false,
+        },
         revocation: {
           enabled: true,
           // Only the client a token was issued to may revoke it (RFC 7009 §2.1).

@@ -138,11 +138,11 @@ async function finish(
   // The redirect_uri is ours from configuration, never derived from Host headers (checklist §4).
   const current = new URL(s.config.redirectUri);
   current.search = params.toString();
-  const tokens = await s.idp.exchangeCode(current, {
-    codeVerifier: tx.codeVerifier,
-    state: tx.state,
-    nonce: tx.nonce,
-  });
+  const tokens = await s.idp.exchangeCode(
+    current,
+    { codeVerifier: tx.codeVerifier, state: tx.state, nonce: tx.nonce },
+    tx.dpop ? await s.dpopKeys.get(tx.dpop) : undefined,
+  );
   const claims = tokens.claims ?? {};
   const sub = claims.sub;
   if (typeof sub !== 'string' || sub.length === 0) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });
@@ -166,6 +166,7 @@ async function finish(
     accessTokenExpiresAt: s.clock() + tokens.expiresIn * 1000,
     refreshToken: tokens.refreshToken,
     scope: tokens.scope,
+    dpop: tx.dpop,
   });
   s.metrics.session('created');
   return (

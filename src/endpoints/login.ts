@@ -3,6 +3,7 @@ import * as oidc from 'openid-client';
 import { isSafeRelativePath } from '../config/load.js';
 import { BffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
+import { generateDpopKey } from '../oauth/dpop.js';
 import { checkSameOrigin } from '../session/csrf.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 
@@ -44,11 +45,13 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
       const state = oidc.randomState();
       const nonce = oidc.randomNonce();
       try {
-        await s.transactions.save({ state, nonce, codeVerifier, returnTo }, binding);
+        const dpop = s.config.oidc.dpopEnabled ? await generateDpopKey(s.config.oidc.dpopAlg) : undefined;
+        await s.transactions.save({ state, nonce, codeVerifier, returnTo, dpop }, binding);
         const url = await s.idp.authorizationUrl({
           state,
           nonce,
           codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+          dpop: dpop ? await s.dpopKeys.get(dpop) : undefined,
         });
         s.metrics.loginStarted('success', (performance.now() - started) / 1000);
         return reply.code(302).header('cache-control', 'no-store').header('location', url.href).send();

@@ -3,6 +3,8 @@ import type { BffConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { DpopKey, DpopNonceCache } from './dpop.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch } from './http.js';
 
@@ -52,6 +54,7 @@ export class IdpClient {
   private current: oidc.Configuration;
   private timer: NodeJS.Timeout | undefined;
   private lastRefreshOk = Date.now();
+  private nonces: DpopNonceCache | undefined;
 
   private constructor(
     private readonly config: BffConfig,
@@ -59,18 +62,45 @@ export class IdpClient {
     private readonly events: OAuthEvents,
     private readonly logger: OAuthLogger,
     private readonly fetchImpl: IdpFetch,
+    hooks: FetchHooks,
   ) {
     this.current = initial;
+    hooks.onNonce = (origin, nonce) => void this.nonces?.set(origin, nonce);
   }
 
   static async create(
     config: BffConfig,
     events: OAuthEvents,
     logger: OAuthLogger,
-    fetchImpl: IdpFetch = sizeCappedFetch(),
+    baseFetch: IdpFetch = sizeCappedFetch(),
   ): Promise<IdpClient> {
+    const hooks: FetchHooks = {};
+    const fetchImpl = dpopAwareFetch(baseFetch, hooks);
     const configuration = await discover(config, fetchImpl);
-    return new IdpClient(config, configuration, events, logger, fetchImpl);
+    return new IdpClient(config, configuration, events, logger, fetchImpl, hooks);
+  }
+
+  /** Share the AS's DPoP nonces through the store (RFC 9449 §8): another instance skips the 400 round trip. */
+  useDpopNonces(cache: DpopNonceCache): void {
+    this.nonces = cache;
+  }
+
+  /** An openid-client DPoP handle for this key, seeded with the last nonce the AS sent any instance. */
+  private async handle(key: DpopKey): Promise<oidc.DPoPHandle> {
+    const handle = oidc.getDPoPHandle(this.current, key.keyPair);
+    const md = this.current.serverMetadata();
+    for (const endpoint of [md.pushed_authorization_request_endpoint, md.token_endpoint]) {
+      if (!endpoint || !this.nonces) continue;
+      const url = new URL(endpoint);
+      const nonce = await this.nonces.get(url.origin);
+      // oauth4webapi's handle learns nonces from responses (cacheNonce, untyped but stable since
+      // 3.x); feeding it the shared one seeds it. If the method ever goes away, only the saving goes.
+      const seed = (handle as unknown as { cacheNonce?: (r: Response, u: URL) => void }).cacheNonce;
+      if (nonce && typeof seed === 'function') {
+        seed.call(handle, new Response(null, { headers: { 'dpop-nonce': nonce } }), url);
+      }
+    }
+    return handle;
   }
 
   get configuration(): oidc.Configuration {
@@ -118,7 +148,12 @@ export class IdpClient {
    * Build the authorization redirect. With PAR (RFC 9126) every parameter goes to the IdP over the
    * back channel and the browser carries only `client_id` and `request_uri` (FAPI 2.0 §5.3.3.2-6).
    */
-  async authorizationUrl(params: { state: string; nonce: string; codeChallenge: string }): Promise<URL> {
+  async authorizationUrl(params: {
+    state: string;
+    nonce: string;
+    codeChallenge: string;
+    dpop?: DpopKey | undefined;
+  }): Promise<URL> {
     const parameters: Record<string, string> = {
       redirect_uri: this.config.redirectUri,
       scope: this.config.oidc.scopes,
@@ -130,6 +165,8 @@ export class IdpClient {
     // JARM (seed 002 §2): the mode goes inside the pushed request (checklist MS-J1); openid-client's
     // useJwtResponseMode would force plain `jwt`, so it is set here for every mode.
     if (this.config.jarm.enabled) parameters.response_mode = this.config.jarm.mode;
+    // RFC 9449 §10: bind the authorization code to the session's DPoP key (also proven at PAR below).
+    if (params.dpop) parameters.dpop_jkt = params.dpop.jkt;
     const jar = this.config.jar;
     let request: Record<string, string> = parameters;
     if (jar.enabled && this.config.signingKey) {
@@ -160,7 +197,11 @@ export class IdpClient {
     }
     if (!this.config.oidc.parEnabled) return oidc.buildAuthorizationUrl(this.current, request);
     try {
-      const url = await oidc.buildAuthorizationUrlWithPAR(this.current, request);
+      const url = await oidc.buildAuthorizationUrlWithPAR(
+        this.current,
+        request,
+        params.dpop ? { DPoP: await this.handle(params.dpop) } : undefined,
+      );
       this.events.parRequest('success');
       return url;
     } catch (err) {
@@ -175,19 +216,25 @@ export class IdpClient {
    * Exchange the code (PKCE verifier, state and nonce checked by openid-client; the ID token
    * signature too, because non-repudiation checks are on: FAPI 2.0 Message Signing §5.6.2).
    */
-  async exchangeCode(callback: URL | Request, checks: AuthorizationChecks): Promise<TokenSet> {
+  async exchangeCode(callback: URL | Request, checks: AuthorizationChecks, dpop?: DpopKey): Promise<TokenSet> {
     let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
-      response = await oidc.authorizationCodeGrant(this.current, callback, {
-        pkceCodeVerifier: checks.codeVerifier,
-        expectedState: checks.state,
-        expectedNonce: checks.nonce,
-        idTokenExpected: true,
-      });
+      response = await oidc.authorizationCodeGrant(
+        this.current,
+        callback,
+        {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          expectedNonce: checks.nonce,
+          idTokenExpected: true,
+        },
+        undefined,
+        dpop ? { DPoP: await this.handle(dpop) } : undefined,
+      );
     } catch (err) {
       throw translateOAuthError(err, 'token');
     }
-    const tokens = normalise(response);
+    const tokens = normalise(response, dpop !== undefined);
     if (!tokens.claims) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'missing' });
     checkIdTokenFreshness(tokens.claims);
     return tokens;
@@ -196,14 +243,19 @@ export class IdpClient {
   /**
    * refresh_token grant. A refreshed ID token must keep the original identity (OIDC Core §12.2).
    */
-  async refresh(refreshToken: string, original: Record<string, unknown>): Promise<TokenSet> {
+  async refresh(refreshToken: string, original: Record<string, unknown>, dpop?: DpopKey): Promise<TokenSet> {
     let response: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
     try {
-      response = await oidc.refreshTokenGrant(this.current, refreshToken);
+      response = await oidc.refreshTokenGrant(
+        this.current,
+        refreshToken,
+        undefined,
+        dpop ? { DPoP: await this.handle(dpop) } : undefined,
+      );
     } catch (err) {
       throw translateOAuthError(err, 'refresh');
     }
-    const tokens = normalise(response);
+    const tokens = normalise(response, dpop !== undefined);
     if (tokens.claims) {
       for (const claim of ['iss', 'sub', 'aud', 'azp', 'auth_time']) {
         if (JSON.stringify(tokens.claims[claim]) !== JSON.stringify(original[claim])) {
@@ -215,11 +267,14 @@ export class IdpClient {
   }
 
   /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (REV-4). */
-  async revoke(token: string, hint: 'refresh_token' | 'access_token'): Promise<void> {
-    if (!this.current.serverMetadata().revocation_endpoint)
+  async revoke(token: string, hint: 'refresh_token' | 'access_token', dpop?: DpopKey): Promise<void> {
+    if (!this.current.serverMetadata().revocation_endpoint) {
       throw new BffError('BFF_IDP_ERROR', { reason: 'no_revocation_endpoint' });
+    }
     try {
-      await oidc.tokenRevocation(this.current, token, { token_type_hint: hint });
+      // openid-client takes no DPoP handle here; the fetch adds a proof for this call only.
+      const run = () => oidc.tokenRevocation(this.current, token, { token_type_hint: hint });
+      await (dpop ? revocationProof.run({ key: dpop, nonces: this.nonces }, run) : run());
     } catch (err) {
       throw translateOAuthError(err, 'revoke');
     }
@@ -235,6 +290,33 @@ export class IdpClient {
     if (idTokenHint) params.id_token_hint = idTokenHint;
     return oidc.buildEndSessionUrl(this.current, params);
   }
+}
+
+interface FetchHooks {
+  onNonce?: (origin: string, nonce: string) => void;
+}
+
+/** The DPoP key (and nonces) of a revocation call in flight, for the fetch below. */
+const revocationProof = new AsyncLocalStorage<{ key: DpopKey; nonces: DpopNonceCache | undefined }>();
+
+/**
+ * Every IdP call goes through here: records each `DPoP-Nonce` the AS sends (RFC 9449 §8.2: also on
+ * success), and adds a proof to a revocation call made inside `revocationProof`.
+ */
+function dpopAwareFetch(base: IdpFetch, hooks: FetchHooks): IdpFetch {
+  return async (url, init) => {
+    const ctx = revocationProof.getStore();
+    const headers = init.headers as Record<string, string>;
+    if (ctx && !headers.dpop) {
+      const target = new URL(url);
+      const nonce = await ctx.nonces?.get(target.origin);
+      headers.dpop = await ctx.key.proof({ htm: init.method ?? 'POST', htu: target, nonce });
+    }
+    const response = await base(url, init);
+    const nonce = response.headers.get('dpop-nonce');
+    if (nonce) hooks.onNonce?.(new URL(url).origin, nonce);
+    return response;
+  };
 }
 
 async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
@@ -299,10 +381,17 @@ function clientAuthentication(config: BffConfig): oidc.ClientAuth {
   }
 }
 
-function normalise(response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): TokenSet {
+function normalise(
+  response: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+  expectDpop: boolean,
+): TokenSet {
   const tokenType = String(response.token_type).toLowerCase();
   if (tokenType !== 'bearer' && tokenType !== 'dpop') {
     throw new BffError('BFF_TOKEN_RESPONSE_INVALID', { reason: 'token_type' });
+  }
+  // RFC 9449 §5 (checklist DP-7): after a proof, anything but a DPoP token is a downgrade.
+  if (expectDpop && tokenType !== 'dpop') {
+    throw new BffError('BFF_TOKEN_RESPONSE_INVALID', { reason: 'dpop_downgrade', detail: 'a Bearer token was issued for a DPoP request' });
   }
   return {
     accessToken: response.access_token,

@@ -91,7 +91,7 @@ function checkOptions(opts: RequestObjectOptions): number {
 }
 
 /** Builds the claims of a request object from authorization parameters (exported for tests and PAR). */
-export function requestObjectClaims(
+export function buildRequestObjectClaims(
   params: Record<string, string>,
   clientId: string,
 ): Record<string, unknown> {
@@ -115,7 +115,7 @@ export async function buildRequestObject(
   opts: RequestObjectOptions,
 ): Promise<string> {
   const lifetime = checkOptions(opts);
-  const claims = requestObjectClaims(params, opts.clientId);
+  const claims = buildRequestObjectClaims(params, opts.clientId);
   const iat = Math.floor((opts.clock ?? Date.now)() / 1000);
   const jws = await new SignJWT(claims)
     .setProtectedHeader({ alg: opts.alg, kid: opts.signingKey.kid, typ: TYP })

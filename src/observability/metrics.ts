@@ -156,6 +156,11 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  private readonly dpopRetriesSkipped = new Counter({
+    name: 'bff_dpop_nonce_retries_skipped_total',
+    help: 'Upstream use_dpop_nonce challenges not retried because the request body could not be replayed.',
+    registers: [this.registry],
+  });
   private discoveryFetchedAt = Date.now();
   private readonly discoveryAge = new Gauge({
     name: 'bff_discovery_metadata_age_seconds',
@@ -203,6 +208,9 @@ export class Metrics {
     else this.discoveryRefreshFailures.inc();
   }
 
+  dpopRetrySkipped(): void {
+    this.dpopRetriesSkipped.inc();
+  }
   backchannelLogout(outcome: 'success' | 'invalid'): void {
     this.backchannelLogouts.inc({ outcome });
   }

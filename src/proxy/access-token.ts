@@ -1,4 +1,5 @@
 import { BffError, isBffError } from '../errors.js';
+import type { DpopKeyCache } from '../oauth/dpop.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import type { LoadedSession, SessionData, SessionManager } from '../session/session-manager.js';
 
@@ -21,6 +22,7 @@ export class AccessTokens {
     private readonly sessions: SessionManager,
     private readonly skewSec: number,
     private readonly events: RefreshEvents,
+    private readonly dpopKeys: DpopKeyCache,
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -61,7 +63,11 @@ export class AccessTokens {
     const refreshToken = session.data.refreshToken as string;
     let tokens: Awaited<ReturnType<IdpClient['refresh']>>;
     try {
-      tokens = await this.idp.refresh(refreshToken, session.data.identity);
+      tokens = await this.idp.refresh(
+        refreshToken,
+        session.data.identity,
+        session.data.dpop ? await this.dpopKeys.get(session.data.dpop) : undefined,
+      );
     } catch (err) {
       if (isBffError(err) && err.code === 'BFF_REFRESH_FAILED') {
         this.events.refresh('invalid_grant');

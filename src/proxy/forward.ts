@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RouteConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
+import { isUseDpopNonceChallenge } from './dpop-challenge.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection only and are never forwarded; nor are
@@ -30,7 +31,7 @@ const REQUEST_DROP = new Set([
   'expect',
 ]);
 /** Upstreams never set cookies on our origin: the browser's only cookies are ours. */
-const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'set-cookie', 'content-length']);
+const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'set-cookie', 'content-length', 'dpop-nonce']);
 
 export interface ForwardRequest {
   readonly route: RouteConfig;
@@ -45,7 +46,24 @@ export interface ForwardRequest {
   readonly raw: IncomingMessage;
   readonly authorization: string | undefined;
   readonly requestId: string;
+  /** For DPoP-bound tokens: a fresh proof per upstream request (RFC 9449 §7), with the RS's nonce. */
+  readonly dpop?: UpstreamDpop | undefined;
 }
+
+export interface UpstreamDpop {
+  readonly accessToken: string;
+  proof(htm: string, htu: URL, nonce: string | undefined): Promise<string>;
+  nonce(origin: string): Promise<string | undefined>;
+  rememberNonce(origin: string, nonce: string): void;
+  /** Told when a nonce retry could not be made because the body cannot be replayed. */
+  retrySkipped(): void;
+}
+
+/**
+ * Bodies up to this size are buffered for DPoP routes so a `use_dpop_nonce` challenge can be retried
+ * with the same body (RFC 9449 §9); larger or unsized bodies stream and are not retried.
+ */
+export const MAX_REPLAYABLE_BODY = 64 * 1024;
 
 export interface ForwardResponse {
   readonly status: number;
@@ -68,13 +86,55 @@ export class Forwarder {
     const path = upstreamPath(req.route.url, req.rest, req.query);
     const headers = requestHeaders(req);
     const hasBody = requestHasBody(req.headers);
+    const dpop = req.dpop;
+    if (!dpop) return this.send(req, path, headers, hasBody ? req.raw : null);
+
+    // RFC 9449 §7.1: the token goes as `DPoP`, with a proof for this exact method and URL.
+    const origin = req.route.url.origin;
+    const htu = new URL(path.split('?')[0] as string, origin);
+    headers.authorization = `DPoP ${dpop.accessToken}`;
+    let body: Buffer | IncomingMessage | null = null;
+    let replayable = true;
+    if (hasBody) {
+      const length = Number(req.headers['content-length']);
+      if (Number.isFinite(length) && length <= MAX_REPLAYABLE_BODY) body = await readBody(req.raw, MAX_REPLAYABLE_BODY);
+      else {
+        body = req.raw;
+        replayable = false;
+      }
+    }
+    headers.dpop = await dpop.proof(req.method, htu, await dpop.nonce(origin));
+    let res = await this.send(req, path, headers, body);
+    const nonce = res.headers['dpop-nonce'];
+    if (typeof nonce === 'string') dpop.rememberNonce(origin, nonce);
+    if (res.status === 401 && typeof nonce === 'string' && (await isUseDpopNonceChallenge(res.headers['www-authenticate']))) {
+      if (!replayable) {
+        dpop.retrySkipped();
+        return res;
+      }
+      // Exactly one retry (checklist DP-15), with a new proof (new jti) carrying the nonce.
+      res.body.resume();
+      headers.dpop = await dpop.proof(req.method, htu, nonce);
+      res = await this.send(req, path, headers, body);
+      const next = res.headers['dpop-nonce'];
+      if (typeof next === 'string') dpop.rememberNonce(origin, next);
+    }
+    return res;
+  }
+
+  private async send(
+    req: ForwardRequest,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+  ): Promise<ForwardResponse> {
     try {
       const res = await this.agent.request({
         origin: req.route.url.origin,
         path,
         method: req.method as Dispatcher.HttpMethod,
         headers,
-        body: hasBody ? req.raw : null,
+        body,
         headersTimeout: req.route.timeoutMs,
         bodyTimeout: req.route.timeoutMs,
       });
@@ -114,6 +174,17 @@ export function upstreamPath(base: URL, rest: string, query: string): string {
   }
   const prefix = base.pathname.endsWith('/') ? base.pathname.slice(0, -1) : base.pathname;
   return `${prefix}/${rest}${query ? `?${query}` : ''}`;
+}
+
+async function readBody(stream: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    total += (chunk as Buffer).length;
+    if (total > limit) throw new BffError('BFF_REQUEST_INVALID', { status: 413, reason: 'body_too_large' });
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
 }
 
 function requestHasBody(headers: IncomingHttpHeaders): boolean {

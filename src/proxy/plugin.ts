@@ -3,6 +3,7 @@ import { BffError } from '../errors.js';
 import { currentSession } from '../endpoints/session.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
+import type { UpstreamDpop } from './forward.js';
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
 
@@ -27,12 +28,29 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
     if (!route) throw new BffError('BFF_ROUTE_NOT_FOUND', { detail: 'no API route with that name' });
 
     let authorization: string | undefined;
+    let dpop: UpstreamDpop | undefined;
     if (route.token === 'user') {
       const loaded = await currentSession(s, request);
       if (!loaded) throw new BffError('BFF_SESSION_REQUIRED');
       const session = await s.tokens.ensureFresh(loaded);
-      // RFC 6750 §2.1 (FAPI 2.0 §5.3.3.1-3: only ever in the Authorization header).
-      authorization = `Bearer ${session.data.accessToken}`;
+      const stored = session.data.dpop;
+      if (stored && session.data.tokenType === 'dpop') {
+        const key = await s.dpopKeys.get(stored);
+        const accessToken = session.data.accessToken;
+        dpop = {
+          accessToken,
+          proof: (htm, htu, nonce) => key.proof({ htm, htu, nonce, accessToken }),
+          nonce: (origin) => s.dpopNonces.get(origin),
+          rememberNonce: (origin, nonce) => void s.dpopNonces.set(origin, nonce),
+          retrySkipped: () => {
+            s.metrics.dpopRetrySkipped();
+            request.log.warn({ route: route.name }, 'DPoP nonce retry skipped: the request body cannot be replayed');
+          },
+        };
+      } else {
+        // RFC 6750 §2.1 (FAPI 2.0 §5.3.3.1-3: only ever in the Authorization header).
+        authorization = `Bearer ${session.data.accessToken}`;
+      }
     }
     const q = request.url.indexOf('?');
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
@@ -47,6 +65,7 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
         raw: request.raw,
         authorization,
         requestId: request.id,
+        dpop,
       });
     } catch (err) {
       s.metrics.proxied(

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
+import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
 import { sizeCappedFetch } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import { JwksCache } from '../oauth/jwks-cache.js';
@@ -43,6 +44,7 @@ export async function buildApp(
   const metrics = options.metrics ?? new Metrics();
   const sealer = new SessionSealer(config.session.keys);
   const clock = options.clock ?? Date.now;
+  const dpopKeys = new DpopKeyCache();
   const sessions = new SessionManager(store, sealer, config.session, clock);
   const services: BffServices = {
     config,
@@ -51,7 +53,7 @@ export async function buildApp(
     metrics,
     sessions,
     transactions: new LoginTransactions(store, sealer, config.session.loginTimeoutSec, clock),
-    tokens: new AccessTokens(idp, sessions, config.session.refreshSkewSec, metrics, clock),
+    tokens: new AccessTokens(idp, sessions, config.session.refreshSkewSec, metrics, dpopKeys, clock),
     forwarder: new Forwarder(),
     clock,
     jwks: new JwksCache({
@@ -60,8 +62,11 @@ export async function buildApp(
       events: metrics.jwks,
       timeoutMs: config.oidc.timeoutMs,
     }),
+    dpopKeys,
+    dpopNonces: new DpopNonceCache(store),
   };
   metrics.jwksAgeFrom(() => services.jwks.ageSeconds());
+  if (config.oidc.dpopEnabled) idp.useDpopNonces(services.dpopNonces);
   if (config.jarm.enabled) services.jwks.start();
 
   const app = Fastify({

@@ -1,5 +1,6 @@
 import type { BffConfig } from '../config/types.js';
 import type { IdpClient } from '../oauth/idp-client.js';
+import type { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
 import type { JwksCache } from '../oauth/jwks-cache.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokens } from '../proxy/access-token.js';
@@ -21,6 +22,9 @@ export interface BffServices {
   readonly clock: () => number;
   /** The IdP's JWKS for the JWTs we verify ourselves (JARM). */
   readonly jwks: JwksCache;
+  readonly dpopKeys: DpopKeyCache;
+  /** DPoP nonces of the AS and of upstream APIs, per origin, shared through the store. */
+  readonly dpopNonces: DpopNonceCache;
 }
 
 /** Name of the browser-binding cookie for login transactions (one per browser, shared by tabs). */

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BffError } from '../errors.js';
+import type { StoredDpopKey } from '../oauth/dpop.js';
 import type { SessionSealer } from './sealing.js';
 import type { Clock, KeyValueStore } from './store.js';
 
@@ -14,6 +15,8 @@ export interface LoginTransaction {
   createdAt: number;
   /** SHA-256 of the browser-binding cookie value of the browser that started the login. */
   binding: string;
+  /** The session's DPoP key, made at login so PAR and the code are bound to it (RFC 9449 §10). */
+  dpop?: StoredDpopKey | undefined;
 }
 
 /**

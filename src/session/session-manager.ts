@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BffError } from '../errors.js';
+import type { StoredDpopKey } from '../oauth/dpop.js';
 import type { SessionSealer } from './sealing.js';
 import type { Clock, KeyValueStore } from './store.js';
 
@@ -20,6 +21,8 @@ export interface SessionData {
   accessTokenExpiresAt: number;
   refreshToken: string | undefined;
   scope: string | undefined;
+  /** The session's DPoP key pair (private part sealed with the record); absent for Bearer sessions. */
+  dpop?: StoredDpopKey | undefined;
   /** Epoch ms. */
   createdAt: number;
   /** Epoch ms; the session ends then, whatever the activity. */

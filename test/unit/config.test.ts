@@ -110,7 +110,7 @@ describe('configuration', () => {
       MS_BFF_SESSION_KEYS: 'short,also-short',
       MS_BFF_COOKIE_NAME: 'bff-session',
       MS_BFF_SESSION_IDLE_TIMEOUT: 'soon',
-      MS_BFF_DPOP_ENABLED: 'true',
+      MTLS_CERT: '/etc/bff/client.pem',
       MS_BFF_JAR_ALGS_ALLOWED: 'PS256,none',
       BFF_JWT_SIGNING_ALG: 'RS256',
       MS_BFF_ROUTES: '{"bad name":"https://x.example.com"}',
@@ -119,7 +119,7 @@ describe('configuration', () => {
     assert.match(found.get('MS_BFF_SESSION_KEYS') ?? '', /32 are required/);
     assert.match(found.get('MS_BFF_COOKIE_NAME') ?? '', /__Host-/);
     assert.match(found.get('MS_BFF_SESSION_IDLE_TIMEOUT') ?? '', /integer/);
-    assert.match(found.get('MS_BFF_DPOP_ENABLED') ?? '', /not available in this release/);
+    assert.match(found.get('MTLS_CERT') ?? '', /not available in this release/);
     assert.match(found.get('MS_BFF_JAR_ALGS_ALLOWED') ?? '', /none is not allowed/);
     assert.match(found.get('BFF_JWT_SIGNING_ALG') ?? '', /PS256, ES256/);
     assert.match(found.get('MS_BFF_ROUTES.bad name') ?? '', /route names/);
