@@ -51,7 +51,7 @@ async function main(): Promise<void> {
 
   const metrics = new Metrics();
   const store: KeyValueStore = config.redisUrl
-    ? await createRedisStore({ url: config.redisUrl, logger: log })
+    ? await createRedisStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: log })
     : new MemoryStore({ maxEntries: config.session.memoryMaxSessions });
   if (store.kind === 'memory' && config.profile === 'production') {
     log.warn(

@@ -26,6 +26,8 @@ try {
   process.stdout.write(renderMatrix(rows, `${config.profile} — ${config.oidc.issuer.href}`));
   if (rows.some((r) => r.status === 'missing at IdP')) process.exit(1);
 } catch (err) {
-  process.stderr.write(`${err instanceof ConfigError ? err.toString() : `fapi-bff check: ${(err as Error).message}`}\n`);
+  process.stderr.write(
+    `${err instanceof ConfigError ? err.toString() : `fapi-bff check: ${(err as Error).message}`}\n`,
+  );
   process.exit(1);
 }

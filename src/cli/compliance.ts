@@ -32,7 +32,11 @@ export function complianceMatrix(config: BffConfig, metadata: IdpMetadata | unde
       baseline: 'Required',
       advanced: 'Required',
       control: 'PAR-first; the browser carries only client_id and request_uri',
-      status: !config.oidc.parEnabled ? 'off' : gap('pushed_authorization_request_endpoint') ? 'missing at IdP' : 'enforced',
+      status: !config.oidc.parEnabled
+        ? 'off'
+        : gap('pushed_authorization_request_endpoint')
+          ? 'missing at IdP'
+          : 'enforced',
     },
     {
       requirement: 'JAR',
@@ -46,7 +50,11 @@ export function complianceMatrix(config: BffConfig, metadata: IdpMetadata | unde
       baseline: 'Optional',
       advanced: 'Recommended/Required',
       control: `response_mode=${config.jarm.mode}${config.jarm.encryption ? `, encrypted ${config.jarm.encryption.alg}/${config.jarm.encryption.enc} required` : ''}; Appendix A checks`,
-      status: !config.jarm.enabled ? 'off' : gap('response_modes') || gap('authorization_') ? 'missing at IdP' : 'enforced',
+      status: !config.jarm.enabled
+        ? 'off'
+        : gap('response_modes') || gap('authorization_')
+          ? 'missing at IdP'
+          : 'enforced',
     },
     {
       requirement: 'RFC 9207 iss',
@@ -67,7 +75,11 @@ export function complianceMatrix(config: BffConfig, metadata: IdpMetadata | unde
       baseline: 'private_key_jwt or mTLS',
       advanced: 'mTLS or private_key_jwt',
       control: auth === 'private_key_jwt' ? `private_key_jwt (${config.signingKey?.alg})` : auth,
-      status: gap('token_endpoint_auth') ? 'missing at IdP' : auth === 'private_key_jwt' ? 'enforced' : 'enabled',
+      status: gap('token_endpoint_auth')
+        ? 'missing at IdP'
+        : auth === 'private_key_jwt'
+          ? 'enforced'
+          : 'enabled',
     },
     {
       requirement: 'ID token signature',
@@ -94,7 +106,9 @@ export function complianceMatrix(config: BffConfig, metadata: IdpMetadata | unde
       requirement: 'FIPS mode',
       baseline: '—',
       advanced: '—',
-      control: config.fipsMode ? 'Node.js crypto runs with a FIPS provider (checked at start)' : 'FIPS_MODE=false',
+      control: config.fipsMode
+        ? 'Node.js crypto runs with a FIPS provider (checked at start)'
+        : 'FIPS_MODE=false',
       status: config.fipsMode ? 'enforced' : 'off',
     },
   ];

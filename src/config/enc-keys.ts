@@ -1,4 +1,12 @@
-import { calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, importSPKI, type CryptoKey, type JWK } from 'jose';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  importJWK,
+  importPKCS8,
+  importSPKI,
+  type CryptoKey,
+  type JWK,
+} from 'jose';
 
 /** Strong JWE algorithms only (seed 002 §1 "pin strong alg/enc suites", §2). */
 export const JWE_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'] as const;
@@ -32,7 +40,12 @@ export async function loadEncryptionPublicKey(text: string, alg: JweAlg): Promis
     if (t.startsWith('{')) {
       const parsed = JSON.parse(t) as JWK & { keys?: JWK[] };
       const jwk = Array.isArray(parsed.keys)
-        ? parsed.keys.find((k) => (k.use === 'enc' || k.use === undefined) && keyTypeFits(alg, k.kty) && (!k.alg || k.alg === alg))
+        ? parsed.keys.find(
+            (k) =>
+              (k.use === 'enc' || k.use === undefined) &&
+              keyTypeFits(alg, k.kty) &&
+              (!k.alg || k.alg === alg),
+          )
         : parsed;
       if (!jwk) return `no encryption key for ${alg} in the JWKS`;
       if (jwk.d !== undefined) return 'a private key was given; the IdP public key is expected';
@@ -58,7 +71,9 @@ export async function loadDecryptionKey(text: string, alg: JweAlg): Promise<Decr
       const jwk = JSON.parse(t) as JWK;
       if (jwk.d === undefined) return 'a public key was given; the private decryption key is expected';
       if (!keyTypeFits(alg, jwk.kty)) return `key type ${jwk.kty} does not fit ${alg}`;
-      const imported = await importJWK({ ...jwk, alg, use: 'enc', key_ops: undefined }, alg, { extractable: true });
+      const imported = await importJWK({ ...jwk, alg, use: 'enc', key_ops: undefined }, alg, {
+        extractable: true,
+      });
       if (imported instanceof Uint8Array) return 'symmetric keys are not accepted';
       key = imported;
       kid = jwk.kid;

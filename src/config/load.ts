@@ -3,10 +3,25 @@ import { readFileSync } from 'node:fs';
 import { getFips } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { JWE_ALGS, JWE_ENCS, type JweAlg, type JweEnc, loadDecryptionKey, loadEncryptionPublicKey } from './enc-keys.js';
+import {
+  JWE_ALGS,
+  JWE_ENCS,
+  type JweAlg,
+  type JweEnc,
+  loadDecryptionKey,
+  loadEncryptionPublicKey,
+} from './enc-keys.js';
 import { loadSigningKey, parseSessionKeys } from './keys.js';
 import { VARIABLES, VARIABLE_NAMES, type VariableSpec } from './schema.js';
-import type { BffConfig, FapiAlg, JarmMode, Profile, RouteConfig, SigningKey, TokenAuthMethod } from './types.js';
+import type {
+  BffConfig,
+  FapiAlg,
+  JarmMode,
+  Profile,
+  RouteConfig,
+  SigningKey,
+  TokenAuthMethod,
+} from './types.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -213,9 +228,13 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       ? (signingKey?.alg ?? 'PS256')
       : oneOf('MS_BFF_JAR_SIGNING_ALG', ['PS256', 'ES256'] as const, 'PS256');
   if (jarEnabled) {
-    if (!signingKey) problem('BFF_JWT_SIGNING_KEY', 'is required to sign request objects (MS_BFF_JAR_ENABLED=true)');
+    if (!signingKey)
+      problem('BFF_JWT_SIGNING_KEY', 'is required to sign request objects (MS_BFF_JAR_ENABLED=true)');
     else if (signingKey.alg !== jarSigningAlg) {
-      problem('MS_BFF_JAR_SIGNING_ALG', `${jarSigningAlg} does not match the ${signingKey.alg} key in BFF_JWT_SIGNING_KEY`);
+      problem(
+        'MS_BFF_JAR_SIGNING_ALG',
+        `${jarSigningAlg} does not match the ${signingKey.alg} key in BFF_JWT_SIGNING_KEY`,
+      );
     }
     if (!jarAllowed.includes(jarSigningAlg)) {
       problem('MS_BFF_JAR_SIGNING_ALG', `${jarSigningAlg} is not in MS_BFF_JAR_ALGS_ALLOWED`);
@@ -226,7 +245,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   if (jarEncAlg !== undefined) {
     const alg = oneOf<JweAlg>('MS_BFF_JAR_ENC_ALG', JWE_ALGS, 'RSA-OAEP-256');
     const enc = oneOf<JweEnc>('MS_BFF_JAR_ENC_METHOD', JWE_ENCS, 'A256GCM');
-    if (!jarEnabled) problem('MS_BFF_JAR_ENC_ALG', 'encrypting request objects needs MS_BFF_JAR_ENABLED=true');
+    if (!jarEnabled)
+      problem('MS_BFF_JAR_ENC_ALG', 'encrypting request objects needs MS_BFF_JAR_ENABLED=true');
     const text = readKeyMaterial('BFF_JAR_ENC_KEY', get, problem);
     if (text === undefined) problem('BFF_JAR_ENC_KEY', 'is required when MS_BFF_JAR_ENC_ALG is set');
     else {
@@ -238,7 +258,11 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   // JARM (seed 002 §2, Milestones 2 and 3).
   const jarmEnabled = bool('MS_BFF_JARM_ENABLED', false);
-  const jarmMode = oneOf<JarmMode>('MS_BFF_JARM_MODE', ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'], 'jwt');
+  const jarmMode = oneOf<JarmMode>(
+    'MS_BFF_JARM_MODE',
+    ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'],
+    'jwt',
+  );
   let jarmEncryption: BffConfig['jarm']['encryption'];
   const jarmEncAlg = get('MS_BFF_JARM_ENC_ALG');
   if (jarmEncAlg !== undefined) {
@@ -366,8 +390,18 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       allowInsecureIssuer: issuer.protocol === 'http:' && (!production || allowHttpHosts.includes(host0)),
     },
     signingKey,
-    jar: { enabled: jarEnabled, signingAlg: jarSigningAlg, algsAllowed: jarAllowed, encryption: jarEncryption },
-    jarm: { enabled: jarmEnabled, mode: jarmMode, algsAllowed: ['PS256', 'ES256'], encryption: jarmEncryption },
+    jar: {
+      enabled: jarEnabled,
+      signingAlg: jarSigningAlg,
+      algsAllowed: jarAllowed,
+      encryption: jarEncryption,
+    },
+    jarm: {
+      enabled: jarmEnabled,
+      mode: jarmMode,
+      algsAllowed: ['PS256', 'ES256'],
+      encryption: jarmEncryption,
+    },
     session: {
       keys: sessionKeys,
       cookieName,
@@ -380,6 +414,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     },
     csrf: { enabled: csrfEnabled, headerName: csrfHeader.toLowerCase() },
     redisUrl,
+    redisKeyPrefix: get('MS_BFF_REDIS_KEY_PREFIX') ?? 'bff:',
     routes,
     upstreamTimeoutMs,
     postLogoutRedirect,

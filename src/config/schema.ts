@@ -116,18 +116,21 @@ export const VARIABLES = [
   },
   {
     name: 'MS_BFF_JAR_SIGNING_ALG',
-    description: 'Request object signing alg; must be in MS_BFF_JAR_ALGS_ALLOWED and match BFF_JWT_SIGNING_KEY.',
+    description:
+      'Request object signing alg; must be in MS_BFF_JAR_ALGS_ALLOWED and match BFF_JWT_SIGNING_KEY.',
     values: ['PS256', 'ES256'],
     default: 'the alg of BFF_JWT_SIGNING_KEY',
   },
   {
     name: 'MS_BFF_JAR_ALGS_ALLOWED',
-    description: 'Allowlist for request object algs; `none` and anything but PS256/ES256 are refused at startup.',
+    description:
+      'Allowlist for request object algs; `none` and anything but PS256/ES256 are refused at startup.',
     default: 'PS256,ES256',
   },
   {
     name: 'MS_BFF_JAR_ENC_ALG',
-    description: 'Encrypt request objects (nested JWT: sign, then encrypt) with this alg; needs BFF_JAR_ENC_KEY.',
+    description:
+      'Encrypt request objects (nested JWT: sign, then encrypt) with this alg; needs BFF_JAR_ENC_KEY.',
     values: ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'],
   },
   {
@@ -149,13 +152,15 @@ export const VARIABLES = [
   },
   {
     name: 'MS_BFF_JARM_MODE',
-    description: 'JARM response mode; fragment.jwt goes through a relay page that posts the fragment to the callback.',
+    description:
+      'JARM response mode; fragment.jwt goes through a relay page that posts the fragment to the callback.',
     values: ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'],
     default: 'jwt',
   },
   {
     name: 'MS_BFF_JARM_ENC_ALG',
-    description: 'Require encrypted JARM responses with this alg (a plain JWS is then refused); needs BFF_JARM_PRIV_KEY.',
+    description:
+      'Require encrypted JARM responses with this alg (a plain JWS is then refused); needs BFF_JARM_PRIV_KEY.',
     values: ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'],
   },
   {
@@ -183,6 +188,11 @@ export const VARIABLES = [
     description:
       'redis:// or rediss:// URL of the session store; absent: in-memory store (one instance only).',
     secret: true,
+  },
+  {
+    name: 'MS_BFF_REDIS_KEY_PREFIX',
+    description: 'Prefix of every Redis key, so several deployments can share one Redis.',
+    default: 'bff:',
   },
   {
     name: 'MS_BFF_ROUTES',

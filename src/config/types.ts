@@ -64,7 +64,8 @@ export interface BffConfig {
     readonly enabled: boolean;
     readonly signingAlg: 'PS256' | 'ES256';
     readonly algsAllowed: readonly string[];
-    readonly encryption: { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: EncryptionKey } | undefined;
+    readonly encryption:
+      { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: EncryptionKey } | undefined;
   };
   /** JWT-secured authorization responses (seed 002 §2, Appendix A). */
   readonly jarm: {
@@ -72,7 +73,8 @@ export interface BffConfig {
     readonly mode: JarmMode;
     /** Signing algs accepted on JARM responses (FAPI 2.0 §5.4.1). */
     readonly algsAllowed: readonly string[];
-    readonly encryption: { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: DecryptionKey } | undefined;
+    readonly encryption:
+      { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: DecryptionKey } | undefined;
   };
   readonly session: {
     readonly keys: readonly Uint8Array[];
@@ -86,6 +88,7 @@ export interface BffConfig {
   };
   readonly csrf: { readonly enabled: boolean; readonly headerName: string };
   readonly redisUrl: string | undefined;
+  readonly redisKeyPrefix: string;
   readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly upstreamTimeoutMs: number;
   readonly postLogoutRedirect: string;

@@ -16,7 +16,9 @@ export function registerBackchannelLogout(app: FastifyInstance, s: BffServices):
     const tokens = body.getAll('logout_token');
     if (tokens.length !== 1 || !tokens[0]) {
       s.metrics.backchannelLogout('invalid');
-      return reply.code(400).send({ error: 'invalid_request', error_description: 'exactly one logout_token is required' });
+      return reply
+        .code(400)
+        .send({ error: 'invalid_request', error_description: 'exactly one logout_token is required' });
     }
     try {
       const { sid, sub } = await verifyLogoutToken(tokens[0], {

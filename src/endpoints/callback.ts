@@ -57,7 +57,12 @@ function callbackParams(request: FastifyRequest): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : request.url.slice(q + 1));
 }
 
-async function complete(s: BffServices, request: FastifyRequest, reply: FastifyReply, params: URLSearchParams) {
+async function complete(
+  s: BffServices,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  params: URLSearchParams,
+) {
   for (const name of ['iss', 'state', 'code', 'error', 'response']) {
     // RFC 9207 §2.4 / RFC 6749 §3.1: a parameter sent twice is a malformed response.
     if (params.getAll(name).length > 1) {
@@ -70,20 +75,31 @@ async function complete(s: BffServices, request: FastifyRequest, reply: FastifyR
     const response = params.get('response');
     if (response === null) {
       // fragment.jwt: the browser keeps the fragment; a relay page posts it back (JARM §2.3.2).
-      if (request.method === 'GET' && s.config.jarm.mode === 'fragment.jwt' && [...params.keys()].length === 0) {
+      if (
+        request.method === 'GET' &&
+        s.config.jarm.mode === 'fragment.jwt' &&
+        [...params.keys()].length === 0
+      ) {
         return relayPage(reply);
       }
       // With JARM on, a plain response is refused: it would skip every signature check.
-      throw new BffError('BFF_CALLBACK_INVALID', { reason: 'jarm_required', detail: 'expected a signed authorization response' });
+      throw new BffError('BFF_CALLBACK_INVALID', {
+        reason: 'jarm_required',
+        detail: 'expected a signed authorization response',
+      });
     }
     // RFC 9207 §2.4 / JARM-12: an outer iss must be ours (and equal the signed one, checked by verifyJarm).
     const outerIss = params.get('iss');
-    if (outerIss !== null && outerIss !== issuer) throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'outer' });
+    if (outerIss !== null && outerIss !== issuer)
+      throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'outer' });
     const decryption = s.config.jarm.encryption;
     const peeked = await peekJarmState(response, {
-      ...(decryption ? { decryption: { key: decryption.key.key, alg: decryption.alg, enc: decryption.enc } } : {}),
+      ...(decryption
+        ? { decryption: { key: decryption.key.key, alg: decryption.alg, enc: decryption.enc } }
+        : {}),
     });
-    if (!peeked) throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'no state in the response' });
+    if (!peeked)
+      throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'no state in the response' });
     const tx = await s.transactions.take(peeked, binding);
     const inner = await verifyJarm(response, { outerIss, expectedState: tx.state }, jarmOptions(s));
     inner.set('iss', issuer);
@@ -93,11 +109,15 @@ async function complete(s: BffServices, request: FastifyRequest, reply: FastifyR
   // RFC 9207 §2.4: required from a FAPI 2.0 AS (§5.3.2.2-7), compared by simple string comparison.
   const iss = params.get('iss');
   if (iss === null) {
-    throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'missing', detail: 'the iss parameter is missing' });
+    throw new BffError('BFF_CALLBACK_ISS_MISMATCH', {
+      reason: 'missing',
+      detail: 'the iss parameter is missing',
+    });
   }
   if (iss !== issuer) throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'mismatch' });
   const state = params.get('state');
-  if (!state) throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
+  if (!state)
+    throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
   const tx = await s.transactions.take(state, binding);
   return finish(s, request, reply, tx, params);
 }
@@ -145,7 +165,8 @@ async function finish(
   );
   const claims = tokens.claims ?? {};
   const sub = claims.sub;
-  if (typeof sub !== 'string' || sub.length === 0) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });
+  if (typeof sub !== 'string' || sub.length === 0)
+    throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });
 
   // Session fixation: whatever session cookie came in is discarded and its session destroyed.
   const previous = await s.sessions
@@ -174,7 +195,10 @@ async function finish(
       .code(302)
       .header('cache-control', 'no-store')
       // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
-      .header('set-cookie', hostCookie(s.config.session.cookieName, cookieValue, { sameSite: s.config.session.sameSite }))
+      .header(
+        'set-cookie',
+        hostCookie(s.config.session.cookieName, cookieValue, { sameSite: s.config.session.sameSite }),
+      )
       .header('location', tx.returnTo)
       .send()
   );
@@ -194,8 +218,7 @@ function relayPage(reply: FastifyReply) {
     .header(
       'content-security-policy',
       `default-src 'none'; script-src 'nonce-${nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
-    )
-    .send(`<!doctype html>
+    ).send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Signing in…</title></head>
 <body><noscript>JavaScript is needed to finish signing in.</noscript>
 <form id="relay" method="post" action="/auth/callback"></form>

@@ -55,7 +55,11 @@ async function endSession(
   const hint = session.data.refreshToken ? 'refresh_token' : 'access_token';
   if (s.idp.metadata.revocation_endpoint) {
     try {
-      await s.idp.revoke(token, hint, session.data.dpop ? await s.dpopKeys.get(session.data.dpop) : undefined);
+      await s.idp.revoke(
+        token,
+        hint,
+        session.data.dpop ? await s.dpopKeys.get(session.data.dpop) : undefined,
+      );
       s.metrics.revocation('success');
     } catch (err) {
       s.metrics.revocation('failure');

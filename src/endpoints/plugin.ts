@@ -22,14 +22,12 @@ export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Pro
 
   /** Our public keys (client authentication; request objects and encryption later). Public parts only. */
   app.get('/.well-known/jwks.json', async (_request, reply) =>
-    reply
-      .header('cache-control', 'public, max-age=300')
-      .send({
-        keys: [
-          ...(s.config.signingKey ? [s.config.signingKey.publicJwk] : []),
-          // The IdP encrypts JARM responses to this key (seed 002 §5; use: enc).
-          ...(s.config.jarm.encryption ? [s.config.jarm.encryption.key.publicJwk] : []),
-        ],
-      }),
+    reply.header('cache-control', 'public, max-age=300').send({
+      keys: [
+        ...(s.config.signingKey ? [s.config.signingKey.publicJwk] : []),
+        // The IdP encrypts JARM responses to this key (seed 002 §5; use: enc).
+        ...(s.config.jarm.encryption ? [s.config.jarm.encryption.key.publicJwk] : []),
+      ],
+    }),
   );
 }

@@ -75,7 +75,9 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
   // Seed 002 §8: JAR and JARM capabilities, only when the features are on.
   if (config.jar.enabled) {
     if (!list(md.request_object_signing_alg_values_supported)?.includes(config.jar.signingAlg)) {
-      missing.push(`request_object_signing_alg_values_supported must include ${config.jar.signingAlg} (MS_BFF_JAR_ENABLED)`);
+      missing.push(
+        `request_object_signing_alg_values_supported must include ${config.jar.signingAlg} (MS_BFF_JAR_ENABLED)`,
+      );
     }
     if (!config.oidc.parEnabled && md.request_parameter_supported !== true) {
       missing.push('request_parameter_supported must be true (JAR without PAR sends request= inline)');
@@ -96,7 +98,9 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
     }
     const algs = list(md.authorization_signing_alg_values_supported) ?? [];
     if (!config.jarm.algsAllowed.some((a) => algs.includes(a))) {
-      missing.push(`authorization_signing_alg_values_supported must include one of ${config.jarm.algsAllowed.join(', ')}`);
+      missing.push(
+        `authorization_signing_alg_values_supported must include one of ${config.jarm.algsAllowed.join(', ')}`,
+      );
     }
     const enc = config.jarm.encryption;
     if (enc) {

@@ -36,7 +36,9 @@ export class DpopKey {
   static async import(stored: StoredDpopKey): Promise<DpopKey> {
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = stored.jwk;
     const privateKey = (await importJWK({ ...stored.jwk, alg: stored.alg }, stored.alg)) as CryptoKey;
-    const publicKey = (await importJWK({ ...pub, alg: stored.alg }, stored.alg, { extractable: true })) as CryptoKey;
+    const publicKey = (await importJWK({ ...pub, alg: stored.alg }, stored.alg, {
+      extractable: true,
+    })) as CryptoKey;
     const publicJwk: JWK = { ...pub };
     delete publicJwk.alg;
     delete publicJwk.key_ops;
@@ -48,7 +50,12 @@ export class DpopKey {
    * A fresh proof for one request (RFC 9449 §4.2): `htu` without query and fragment, a new `jti`
    * every time (retries included, §11.1), `ath` only for resource requests (§7).
    */
-  async proof(p: { htm: string; htu: URL; nonce?: string | undefined; accessToken?: string }): Promise<string> {
+  async proof(p: {
+    htm: string;
+    htu: URL;
+    nonce?: string | undefined;
+    accessToken?: string;
+  }): Promise<string> {
     const payload: Record<string, unknown> = {
       jti: randomBytes(16).toString('base64url'),
       htm: p.htm,

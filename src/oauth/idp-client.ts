@@ -216,7 +216,11 @@ export class IdpClient {
    * Exchange the code (PKCE verifier, state and nonce checked by openid-client; the ID token
    * signature too, because non-repudiation checks are on: FAPI 2.0 Message Signing §5.6.2).
    */
-  async exchangeCode(callback: URL | Request, checks: AuthorizationChecks, dpop?: DpopKey): Promise<TokenSet> {
+  async exchangeCode(
+    callback: URL | Request,
+    checks: AuthorizationChecks,
+    dpop?: DpopKey,
+  ): Promise<TokenSet> {
     let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
       response = await oidc.authorizationCodeGrant(
@@ -391,7 +395,10 @@ function normalise(
   }
   // RFC 9449 §5 (checklist DP-7): after a proof, anything but a DPoP token is a downgrade.
   if (expectDpop && tokenType !== 'dpop') {
-    throw new BffError('BFF_TOKEN_RESPONSE_INVALID', { reason: 'dpop_downgrade', detail: 'a Bearer token was issued for a DPoP request' });
+    throw new BffError('BFF_TOKEN_RESPONSE_INVALID', {
+      reason: 'dpop_downgrade',
+      detail: 'a Bearer token was issued for a DPoP request',
+    });
   }
   return {
     accessToken: response.access_token,

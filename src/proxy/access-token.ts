@@ -1,7 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BffError, isBffError } from '../errors.js';
 import type { DpopKeyCache } from '../oauth/dpop.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import type { LoadedSession, SessionData, SessionManager } from '../session/session-manager.js';
+import type { KeyValueStore } from '../session/store.js';
+
+const LOCK_POLL_MS = 25;
+
+function lockKey(sessionKey: string): string {
+  return `refresh-lock:${sessionKey}`;
+}
 
 export interface RefreshEvents {
   refresh(outcome: 'success' | 'failure' | 'invalid_grant' | 'shared', seconds?: number): void;
@@ -10,9 +19,9 @@ export interface RefreshEvents {
 
 /**
  * Keeps a session's access token usable: refreshes shortly before expiry when the token is used.
- * Concurrent requests of one session share one refresh (single-flight per instance), and the
- * rotated refresh token is stored with compare-and-set so a stale writer can never overwrite it
- * (FAPI 2.0 §5.3.3.1-6: support refresh token rotation).
+ * Concurrent requests of one session share one refresh: single-flight per instance, and a store
+ * lock across instances; the rotated refresh token is stored with compare-and-set so a stale writer
+ * can never overwrite it (FAPI 2.0 §5.3.3.1-6: support refresh token rotation).
  */
 export class AccessTokens {
   private readonly inflight = new Map<string, Promise<LoadedSession>>();
@@ -23,6 +32,9 @@ export class AccessTokens {
     private readonly skewSec: number,
     private readonly events: RefreshEvents,
     private readonly dpopKeys: DpopKeyCache,
+    private readonly store: KeyValueStore,
+    /** Longer than any refresh can take (the IdP timeout), so a live refresher keeps its lock. */
+    private readonly lockTtlMs: number,
     private readonly clock: () => number = Date.now,
   ) {}
 
@@ -44,18 +56,37 @@ export class AccessTokens {
   }
 
   /**
-   * A request may have read the session just before a sibling's refresh finished: re-read it and
-   * reuse that refresh instead of replaying a rotated refresh token (which makes a rotating IdP
-   * revoke the whole grant, RFC 9700 §4.14.2).
+   * Refresh once across every instance sharing the store. A request may have read the session just
+   * before a sibling's refresh finished, here or on another instance: it must reuse that refresh,
+   * never replay the rotated refresh token (a rotating IdP then revokes the whole grant, RFC 9700
+   * §4.14.2). So: re-read; take the session's refresh lock (expiring, holding a random fencing
+   * token); re-read under the lock; refresh; store with compare-and-set; release only our own lock.
+   * Instances that do not get the lock wait for the winner's result in the store.
    */
   private async refreshUnlessDone(seen: LoadedSession): Promise<LoadedSession> {
-    const latest = await this.sessions.reload(seen.key);
-    if (!latest) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
-    if (latest.data.accessToken !== seen.data.accessToken) {
-      this.events.refresh('shared');
-      return latest;
+    const deadline = this.clock() + this.lockTtlMs;
+    for (;;) {
+      const latest = await this.sessions.reload(seen.key);
+      if (!latest) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
+      if (latest.data.accessToken !== seen.data.accessToken) {
+        this.events.refresh('shared');
+        return latest;
+      }
+      const fence = randomBytes(16).toString('base64url');
+      const lock = lockKey(seen.key);
+      if (await this.store.setIfAbsent(lock, fence, this.lockTtlMs)) {
+        try {
+          return await this.refresh(latest);
+        } finally {
+          // Release only if the lock is still ours (it may have expired and been taken since).
+          await this.store.compareAndSet(lock, fence, 'released', 1).catch(() => undefined);
+        }
+      }
+      if (this.clock() > deadline) {
+        throw new BffError('BFF_IDP_UNAVAILABLE', { status: 503, reason: 'refresh_lock_timeout' });
+      }
+      await sleep(LOCK_POLL_MS);
     }
-    return this.refresh(latest);
   }
 
   private async refresh(session: LoadedSession): Promise<LoadedSession> {

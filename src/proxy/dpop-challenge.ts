@@ -10,14 +10,21 @@ const CLIENT = { client_id: 'challenge' } as const;
  * it first and throws a WWWAuthenticateChallengeError that isDPoPNonceError understands. That keeps
  * HTTP header parsing in the library.
  */
-export async function isUseDpopNonceChallenge(wwwAuthenticate: string | string[] | undefined): Promise<boolean> {
+export async function isUseDpopNonceChallenge(
+  wwwAuthenticate: string | string[] | undefined,
+): Promise<boolean> {
   if (wwwAuthenticate === undefined) return false;
   const headers = new Headers();
   for (const value of Array.isArray(wwwAuthenticate) ? wwwAuthenticate : [wwwAuthenticate]) {
     headers.append('www-authenticate', value);
   }
   try {
-    await oauth.processUserInfoResponse(AS, CLIENT, oauth.skipSubjectCheck, new Response(null, { status: 401, headers }));
+    await oauth.processUserInfoResponse(
+      AS,
+      CLIENT,
+      oauth.skipSubjectCheck,
+      new Response(null, { status: 401, headers }),
+    );
   } catch (err) {
     return oauth.isDPoPNonceError(err);
   }

@@ -97,7 +97,8 @@ export class Forwarder {
     let replayable = true;
     if (hasBody) {
       const length = Number(req.headers['content-length']);
-      if (Number.isFinite(length) && length <= MAX_REPLAYABLE_BODY) body = await readBody(req.raw, MAX_REPLAYABLE_BODY);
+      if (Number.isFinite(length) && length <= MAX_REPLAYABLE_BODY)
+        body = await readBody(req.raw, MAX_REPLAYABLE_BODY);
       else {
         body = req.raw;
         replayable = false;
@@ -107,7 +108,11 @@ export class Forwarder {
     let res = await this.send(req, path, headers, body);
     const nonce = res.headers['dpop-nonce'];
     if (typeof nonce === 'string') dpop.rememberNonce(origin, nonce);
-    if (res.status === 401 && typeof nonce === 'string' && (await isUseDpopNonceChallenge(res.headers['www-authenticate']))) {
+    if (
+      res.status === 401 &&
+      typeof nonce === 'string' &&
+      (await isUseDpopNonceChallenge(res.headers['www-authenticate']))
+    ) {
       if (!replayable) {
         dpop.retrySkipped();
         return res;

@@ -44,7 +44,10 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
           rememberNonce: (origin, nonce) => void s.dpopNonces.set(origin, nonce),
           retrySkipped: () => {
             s.metrics.dpopRetrySkipped();
-            request.log.warn({ route: route.name }, 'DPoP nonce retry skipped: the request body cannot be replayed');
+            request.log.warn(
+              { route: route.name },
+              'DPoP nonce retry skipped: the request body cannot be replayed',
+            );
           },
         };
       } else {

@@ -53,7 +53,16 @@ export async function buildApp(
     metrics,
     sessions,
     transactions: new LoginTransactions(store, sealer, config.session.loginTimeoutSec, clock),
-    tokens: new AccessTokens(idp, sessions, config.session.refreshSkewSec, metrics, dpopKeys, clock),
+    tokens: new AccessTokens(
+      idp,
+      sessions,
+      config.session.refreshSkewSec,
+      metrics,
+      dpopKeys,
+      store,
+      2 * config.oidc.timeoutMs + 5_000,
+      clock,
+    ),
     forwarder: new Forwarder(),
     clock,
     jwks: new JwksCache({

@@ -141,8 +141,10 @@ export class SessionManager {
    * sessions matching both end (BCL §2.6: sid narrows sub). Returns how many ended.
    */
   async destroyBy(selector: { sid?: string; sub?: string }): Promise<number> {
-    const bySid = selector.sid !== undefined ? await this.store.indexMembers(sidIndex(selector.sid)) : undefined;
-    const bySub = selector.sub !== undefined ? await this.store.indexMembers(subIndex(selector.sub)) : undefined;
+    const bySid =
+      selector.sid !== undefined ? await this.store.indexMembers(sidIndex(selector.sid)) : undefined;
+    const bySub =
+      selector.sub !== undefined ? await this.store.indexMembers(subIndex(selector.sub)) : undefined;
     const keys = bySid && bySub ? bySid.filter((k) => bySub.includes(k)) : (bySid ?? bySub ?? []);
     let ended = 0;
     for (const key of keys) {

@@ -71,7 +71,11 @@ describe('back-channel logout from oidc-provider across two instances on one Red
     const cookie = browser.cookie(a.url, '__Host-bff-session')?.value ?? '';
     const onB = new TestBrowser();
     onB.setCookie(b.url, '__Host-bff-session', cookie);
-    assert.equal((await apiCall(onB, b.url, '/auth/session')).status, 200, 'the session is visible on instance B');
+    assert.equal(
+      (await apiCall(onB, b.url, '/auth/session')).status,
+      200,
+      'the session is visible on instance B',
+    );
 
     // The user signs out at the IdP directly (another application, say): no BFF request involved.
     const done = await confirmEndSession(browser, new URL(`${idp.issuer}/session/end`));
@@ -132,21 +136,35 @@ describe('logout token rules (OIDC BCL 1.0 §2.6) against a hostile IdP', () => 
     });
     assert.ok(start.stopped, 'the login went through the hostile IdP back to returnTo');
     assert.equal((await apiCall(browser, bff.url, '/auth/session')).status, 200);
-    const res = await post(await idp.signJwt({ ...valid(), sid: undefined, sub: 'hostile-user' }, { header: { typ: 'logout+jwt' } }));
+    const res = await post(
+      await idp.signJwt(
+        { ...valid(), sid: undefined, sub: 'hostile-user' },
+        { header: { typ: 'logout+jwt' } },
+      ),
+    );
     assert.equal(res.status, 200);
     assert.equal(res.cache, 'no-store');
     assert.equal((await apiCall(browser, bff.url, '/auth/session')).status, 401);
   });
 
   const cases: [string, () => Promise<string>, string][] = [
-    ['alg none', async () => `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(valid())).toString('base64url')}.`, ''],
+    [
+      'alg none',
+      async () =>
+        `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(valid())).toString('base64url')}.`,
+      '',
+    ],
     ['alg RS256 (not the pinned alg)', () => idp.signJwt(valid(), { alg: 'RS256' }), ''],
     ['alg ES256 (not the pinned PS256)', () => idp.signJwt(valid(), { alg: 'ES256' }), ''],
     ['a signature by an unpublished key', () => idp.signJwt(valid(), { unpublishedKey: true }), ''],
     ['wrong iss', () => idp.signJwt({ ...valid(), iss: 'http://evil.example' }), 'iss'],
     ['wrong aud', () => idp.signJwt({ ...valid(), aud: 'someone-else' }), 'aud'],
     ['no events', () => idp.signJwt({ ...valid(), events: undefined }), 'events_missing'],
-    ['the wrong event', () => idp.signJwt({ ...valid(), events: { 'http://example.com/other': {} } }), 'events_wrong'],
+    [
+      'the wrong event',
+      () => idp.signJwt({ ...valid(), events: { 'http://example.com/other': {} } }),
+      'events_wrong',
+    ],
     ['a nonce (an ID token)', () => idp.signJwt({ ...valid(), nonce: 'n' }), 'nonce_present'],
     ['neither sid nor sub', () => idp.signJwt({ ...valid(), sid: undefined }), 'sid_and_sub_missing'],
     ['no jti', () => idp.signJwt({ ...valid(), jti: undefined }), ''],
@@ -154,7 +172,11 @@ describe('logout token rules (OIDC BCL 1.0 §2.6) against a hostile IdP', () => 
     ['expired', () => idp.signJwt({ ...valid(), iat: now() - 200, exp: now() - 100 }), ''],
     ['typ of another JWT kind', () => idp.signJwt(valid(), { header: { typ: 'at+jwt' } }), 'typ'],
     // An unknown `crit` cannot even be signed with jose; the shared policy's unit tests cover it.
-    ['a jku header', () => idp.signJwt(valid(), { header: { jku: 'http://127.0.0.1:1/evil-jwks' } }), 'untrusted_key_reference'],
+    [
+      'a jku header',
+      () => idp.signJwt(valid(), { header: { jku: 'http://127.0.0.1:1/evil-jwks' } }),
+      'untrusted_key_reference',
+    ],
   ];
   for (const [name, make, reason] of cases) {
     it(`refuses a logout token with ${name} (400, no-store)`, async () => {

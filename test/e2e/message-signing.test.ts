@@ -12,7 +12,14 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { loadConfig } from '../../src/config/load.js';
 import { registrationMetadata } from '../../src/oauth/client-metadata.js';
-import { bffEnv, type ClientKey, freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import {
+  bffEnv,
+  type ClientKey,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
 import { ALICE, apiCall } from '../helpers/flows.js';
 import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
 
@@ -79,12 +86,17 @@ describe('PAR + JAR + JARM against oidc-provider', () => {
     for (const c of cases) {
       // Registered exactly as the BFF describes itself (registrationMetadata): the test proves the
       // metadata an operator copies to the IdP is what a FAPI 2.0 IdP needs. Keys via jwks_uri.
-      const config = await loadConfig(bffEnv({ port: c.port, issuer, clientId: c.clientId, key: c.key, env: envFor(c, undefined) }));
+      const config = await loadConfig(
+        bffEnv({ port: c.port, issuer, clientId: c.clientId, key: c.key, env: envFor(c, undefined) }),
+      );
       clients.push(registrationMetadata(config));
     }
     idp = await startDevIdp({ port: idpPort, encryption: true, clients });
     idpJwks = (await (await fetch(`${idp.issuer}/jwks`)).json()) as { keys: JWK[] };
-    assert.ok(idpJwks.keys.some((k) => k.use === 'enc'), 'the IdP publishes encryption keys');
+    assert.ok(
+      idpJwks.keys.some((k) => k.use === 'enc'),
+      'the IdP publishes encryption keys',
+    );
   });
 
   function envFor(c: Case, idpKeys: { keys: JWK[] } | undefined): Record<string, string> {
@@ -102,7 +114,23 @@ describe('PAR + JAR + JARM against oidc-provider', () => {
       env.MS_BFF_JAR_ENC_ALG = 'RSA-OAEP-256';
       env.MS_BFF_JAR_ENC_METHOD = 'A256GCM';
       // Before the IdP exists, any RSA public key gives the same registration metadata.
-      env.BFF_JAR_ENC_KEY = JSON.stringify(idpKeys ?? { keys: [{ ...c.key.publicJwk, kty: 'RSA', n: PLACEHOLDER_N, e: 'AQAB', crv: undefined, x: undefined, y: undefined, alg: 'RSA-OAEP-256', use: 'enc' }] });
+      env.BFF_JAR_ENC_KEY = JSON.stringify(
+        idpKeys ?? {
+          keys: [
+            {
+              ...c.key.publicJwk,
+              kty: 'RSA',
+              n: PLACEHOLDER_N,
+              e: 'AQAB',
+              crv: undefined,
+              x: undefined,
+              y: undefined,
+              alg: 'RSA-OAEP-256',
+              use: 'enc',
+            },
+          ],
+        },
+      );
     }
     return env;
   }
@@ -150,7 +178,9 @@ describe('PAR + JAR + JARM against oidc-provider', () => {
       const relay = await browser.request(callback);
       assert.equal(relay.status, 200);
       const html = await relay.text();
-      const nonce = /script-src 'nonce-([^']+)'/.exec(relay.headers.get('content-security-policy') ?? '')?.[1];
+      const nonce = /script-src 'nonce-([^']+)'/.exec(
+        relay.headers.get('content-security-policy') ?? '',
+      )?.[1];
       assert.ok(nonce && html.includes(`nonce="${nonce}"`), 'the relay script runs under a CSP nonce');
       return browser.request(callback, {
         method: 'POST',
@@ -172,16 +202,26 @@ describe('PAR + JAR + JARM against oidc-provider', () => {
         const res = await login(c, bff, browser);
         if (res.status !== 302) {
           const scraped = await (await browser.request(`${bff.url}/metrics`)).text();
-          assert.fail(`login failed: ${scraped.split('\n').filter((l) => /^(jarm_|bff_errors)/.test(l)).join(' | ')}`);
+          assert.fail(
+            `login failed: ${scraped
+              .split('\n')
+              .filter((l) => /^(jarm_|bff_errors)/.test(l))
+              .join(' | ')}`,
+          );
         }
         assert.equal(res.headers.get('location'), '/signed-in');
         const session = await apiCall(browser, bff.url, '/auth/session');
         assert.equal(session.status, 200);
         const metrics = await (await browser.request(`${bff.url}/metrics`)).text();
-        assert.match(metrics, new RegExp(`jarm_responses_verified_total\\{mode="${mode.replace('.', '\\.')}"\\} 1`));
+        assert.match(
+          metrics,
+          new RegExp(`jarm_responses_verified_total\\{mode="${mode.replace('.', '\\.')}"\\} 1`),
+        );
         assert.match(metrics, /jar_request_objects_created_total\{alg="ES256"\} 1/);
         if (enc !== 'none') {
-          const jwks = (await (await browser.request(`${bff.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
+          const jwks = (await (await browser.request(`${bff.url}/.well-known/jwks.json`)).json()) as {
+            keys: JWK[];
+          };
           const published = jwks.keys.find((k) => k.use === 'enc');
           assert.equal(published?.kid, c.encPublic?.kid);
           assert.equal(published?.d, undefined, 'only the public part is published');
@@ -210,7 +250,9 @@ describe('PAR + JAR + JARM against oidc-provider', () => {
     const done = await loginAtDevIdp(browser, start.url, ALICE.username, ALICE.password, (u) =>
       u.href.startsWith(`${bff.url}/auth/callback`),
     );
-    const plain = new URL(`${bff.url}/auth/callback?code=abc&state=xyz&iss=${encodeURIComponent(idp.issuer)}`);
+    const plain = new URL(
+      `${bff.url}/auth/callback?code=abc&state=xyz&iss=${encodeURIComponent(idp.issuer)}`,
+    );
     const refused = await browser.request(plain);
     assert.equal(refused.status, 400);
     assert.match(await refused.text(), /BFF_CALLBACK_INVALID/);

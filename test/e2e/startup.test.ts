@@ -109,7 +109,10 @@ describe('startup', () => {
     const ok = await runMain({ ...env, MS_BFF_JAR_ENABLED: 'true' }, 'dist/src/cli/check.js');
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /\| PAR \| Required \| Required \| .* \| enforced \|/);
-    assert.match(ok.stdout, /\| JAR \| Recommended \| Required \| Signed request objects \(ES256\) \| enforced \|/);
+    assert.match(
+      ok.stdout,
+      /\| JAR \| Recommended \| Required \| Signed request objects \(ES256\) \| enforced \|/,
+    );
     assert.match(ok.stdout, /\| JARM \| .* \| off \|/);
     idp.misbehave({ omitMetadata: ['pushed_authorization_request_endpoint'] });
     try {
@@ -119,7 +122,9 @@ describe('startup', () => {
     } finally {
       idp.misbehave({});
     }
-    const offline = await runMain({ ...env, OIDC_ISSUER: 'http://127.0.0.1:1' }, 'dist/src/cli/check.js', ['--offline']);
+    const offline = await runMain({ ...env, OIDC_ISSUER: 'http://127.0.0.1:1' }, 'dist/src/cli/check.js', [
+      '--offline',
+    ]);
     assert.equal(offline.code, 0, offline.stderr);
   });
 
