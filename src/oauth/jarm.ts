@@ -227,7 +227,10 @@ async function verify(
     issuer: opts.issuer,
     audience: opts.clientId,
     typ: { allowed: TYP_ALLOWED, required: false },
-    requiredClaims: ['iss', 'aud', 'exp', 'iat'], // JARM §2.1 (JARM-1) + Appendix A (iat)
+    // JARM §2.1 (JARM-1) requires iss, aud and exp, not iat: oidc-provider, a FAPI 2.0 IdP, omits it.
+    // Appendix A's ±120 s skew applies when iat is present; without it the lifetime cap bounds
+    // exp - now instead, so a response can never be valid for long either way.
+    requiredClaims: ['iss', 'aud', 'exp'],
     clockToleranceSec: tolerance,
     maxIatFutureSec: skew,
     maxIatAgeSec: skew,

@@ -194,7 +194,8 @@ export async function verifyJws(
   const clockToleranceSec = policy.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC;
   const nowMs = (policy.clock ?? Date.now)();
   const required = new Set(['exp', ...(policy.requiredClaims ?? [])]);
-  if (policy.maxIatAgeSec !== undefined) required.add('iat');
+  // An age bound applies to an iat that is there; whether iat must be there is requiredClaims' call
+  // (JARM §2.1 does not require it, and a FAPI 2.0 IdP such as oidc-provider omits it).
   let verified: Awaited<ReturnType<typeof jwtVerify>>;
   try {
     verified = await jwtVerify(token, key, {

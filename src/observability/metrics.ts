@@ -144,7 +144,7 @@ export class Metrics {
   private jwksAgeSource: () => number = () => 0;
   private readonly jwksAge = new Gauge({
     name: 'jwks_cache_age_seconds',
-    help: "Age of the cached IdP JWKS.",
+    help: 'Age of the cached IdP JWKS.',
     registers: [this.registry],
     collect: () => {
       this.jwksAge.set(this.jwksAgeSource());

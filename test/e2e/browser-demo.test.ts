@@ -147,255 +147,267 @@ const VARIANTS: { name: string; env: Record<string, string>; screenshot: string 
   },
 ];
 
-for (const variant of VARIANTS) describe(
-  `demo SPA in headless Chromium against \`npm start\` (${variant.name})`,
-  {
-    // Every wait inside is bounded; this only stops a hang nobody foresaw.
-    timeout: 180_000,
-    skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
-  },
-  () => {
-    let child: ChildProcess | undefined;
-    const stdout = new OutputTail();
-    const stderr = new OutputTail();
-    let browser: Browser | undefined;
-    let context: BrowserContext;
-    let page: Page;
-    let base: string;
-    let port: number;
-    /** The session cookie's value while signed in, to show the server forgot it at logout. */
-    let sessionValue: string | undefined;
-    const pageErrors: string[] = [];
-    const killOnExit = () => child?.kill('SIGKILL');
+for (const variant of VARIANTS)
+  describe(
+    `demo SPA in headless Chromium against \`npm start\` (${variant.name})`,
+    {
+      // Every wait inside is bounded; this only stops a hang nobody foresaw.
+      timeout: 180_000,
+      skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
+    },
+    () => {
+      let child: ChildProcess | undefined;
+      const stdout = new OutputTail();
+      const stderr = new OutputTail();
+      let browser: Browser | undefined;
+      let context: BrowserContext;
+      let page: Page;
+      let base: string;
+      let port: number;
+      /** The session cookie's value while signed in, to show the server forgot it at logout. */
+      let sessionValue: string | undefined;
+      const pageErrors: string[] = [];
+      const killOnExit = () => child?.kill('SIGKILL');
 
-    /** Context for a failed assertion: where the browser is, what it shows, what the BFF printed. */
-    async function diagnostics(): Promise<string> {
-      const text = await page
-        ?.evaluate(() => document.body?.textContent ?? '')
-        .catch((err: unknown) => `(page text unavailable: ${String(err)})`);
-      return [
-        `page URL: ${page?.url()}`,
-        `page text: ${String(text).slice(0, 2000)}`,
-        `page errors: ${pageErrors.join(' | ') || '(none)'}`,
-        `BFF stdout (tail): ${stdout.text.slice(-3000)}`,
-        `BFF stderr (tail): ${stderr.text.slice(-3000)}`,
-      ].join('\n');
-    }
-
-    /** Runs a step; a failure carries the diagnostics. */
-    async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
-      try {
-        return await fn();
-      } catch (err) {
-        throw new Error(`${name} failed: ${(err as Error)?.message ?? String(err)}\n${await diagnostics()}`, {
-          cause: err,
-        });
-      }
-    }
-
-    async function cookies(): Promise<Cookie[]> {
-      return context.cookies(base);
-    }
-
-    async function state(): Promise<string | undefined> {
-      return page.evaluate(() => document.body.dataset.state);
-    }
-
-    before(async () => {
-      port = await freePort();
-      base = `http://localhost:${port}`;
-      const env: NodeJS.ProcessEnv = {};
-      for (const [key, value] of Object.entries(process.env)) if (!CONFIG_ENV.test(key)) env[key] = value;
-      Object.assign(env, { PORT: String(port), MS_BFF_PUBLIC_URL: base, LOG_LEVEL: 'warn' }, variant.env);
-
-      // Exactly what `npm start` runs once `prestart` has built.
-      child = spawn(process.execPath, ['dist/src/main.js'], {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      process.once('exit', killOnExit);
-      child.stdout?.on('data', (chunk: Buffer) => stdout.add(chunk));
-      child.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
-      try {
-        await waitForOutput(child, stdout, `Open ${base}/`, BANNER_TIMEOUT_MS);
-      } catch (err) {
-        throw new Error(`${(err as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`, {
-          cause: err,
-        });
+      /** Context for a failed assertion: where the browser is, what it shows, what the BFF printed. */
+      async function diagnostics(): Promise<string> {
+        const text = await page
+          ?.evaluate(() => document.body?.textContent ?? '')
+          .catch((err: unknown) => `(page text unavailable: ${String(err)})`);
+        return [
+          `page URL: ${page?.url()}`,
+          `page text: ${String(text).slice(0, 2000)}`,
+          `page errors: ${pageErrors.join(' | ') || '(none)'}`,
+          `BFF stdout (tail): ${stdout.text.slice(-3000)}`,
+          `BFF stderr (tail): ${stderr.text.slice(-3000)}`,
+        ].join('\n');
       }
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: CHROMIUM_ARGS,
-        timeout: 30_000,
-      });
-      context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
-      context.setDefaultTimeout(ACTION_TIMEOUT_MS);
-      context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
-      page = await context.newPage();
-      page.on('pageerror', (err) => pageErrors.push(err.message));
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
-      });
-    });
+      /** Runs a step; a failure carries the diagnostics. */
+      async function step<T>(name: string, fn: () => Promise<T>): Promise<T> {
+        try {
+          return await fn();
+        } catch (err) {
+          throw new Error(
+            `${name} failed: ${(err as Error)?.message ?? String(err)}\n${await diagnostics()}`,
+            {
+              cause: err,
+            },
+          );
+        }
+      }
 
-    after(async () => {
-      await withTimeout(browser?.close() ?? Promise.resolve(), 10_000, 'closing Chromium').catch(
-        () => undefined,
-      );
-      if (child) await stopChild(child);
-      process.off('exit', killOnExit);
-    });
+      async function cookies(): Promise<Cookie[]> {
+        return context.cookies(base);
+      }
 
-    it('shows the signed-out SPA at /', async () => {
-      await step('opening the SPA', async () => {
-        await page.goto(`${base}/`);
-        await page.locator('body[data-state="signed-out"]').waitFor();
-        assert.equal(await page.locator('#login').isVisible(), true, 'the Log in button is shown');
-        assert.equal(await page.locator('#logout').isVisible(), false, 'the Log out button is hidden');
+      async function state(): Promise<string | undefined> {
+        return page.evaluate(() => document.body.dataset.state);
+      }
+
+      before(async () => {
+        port = await freePort();
+        base = `http://localhost:${port}`;
+        const env: NodeJS.ProcessEnv = {};
+        for (const [key, value] of Object.entries(process.env)) if (!CONFIG_ENV.test(key)) env[key] = value;
+        Object.assign(env, { PORT: String(port), MS_BFF_PUBLIC_URL: base, LOG_LEVEL: 'warn' }, variant.env);
+
+        // Exactly what `npm start` runs once `prestart` has built.
+        child = spawn(process.execPath, ['dist/src/main.js'], {
+          cwd: ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        process.once('exit', killOnExit);
+        child.stdout?.on('data', (chunk: Buffer) => stdout.add(chunk));
+        child.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
+        try {
+          await waitForOutput(child, stdout, `Open ${base}/`, BANNER_TIMEOUT_MS);
+        } catch (err) {
+          throw new Error(`${(err as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`, {
+            cause: err,
+          });
+        }
+
+        browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: CHROMIUM_ARGS,
+          timeout: 30_000,
+        });
+        context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+        context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+        context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
+        page = await context.newPage();
+        page.on('pageerror', (err) => pageErrors.push(err.message));
+        page.on('console', (msg) => {
+          if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
+        });
       });
-    });
 
-    it('logs alice in through the embedded IdP and shows her claims', async () => {
-      await step('login', async () => {
-        assert.equal(await state(), 'signed-out', 'the previous step left the SPA signed out');
-        await page.locator('#login').click();
-        // /auth/login → PAR → the IdP's login page on 127.0.0.1.
-        await page.waitForURL(
-          (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
+      after(async () => {
+        await withTimeout(browser?.close() ?? Promise.resolve(), 10_000, 'closing Chromium').catch(
+          () => undefined,
         );
-        await page.locator('#username').fill('alice');
-        await page.locator('#password').fill('alice-password');
-        await page.locator('#sign-in').click();
-        // Consent is automatic for the first-party client; then /auth/callback → returnTo=/.
-        await page.waitForURL(`${base}/`);
-        await page.locator('body[data-state="signed-in"]').waitFor();
+        if (child) await stopChild(child);
+        process.off('exit', killOnExit);
       });
 
-      const shown = await page.locator('#session').textContent();
-      const session = JSON.parse(shown ?? '') as { claims?: Record<string, unknown>; expiresAt?: unknown };
-      assert.equal(session.claims?.sub, 'alice');
-      assert.equal(session.claims?.preferred_username, 'alice');
-      assert.equal(session.claims?.name, 'Alice Example');
-      assert.equal(session.claims?.email, 'alice@example.com');
-      assert.equal(typeof session.expiresAt, 'string');
-      assert.match((await page.locator('#status').textContent()) ?? '', /Signed in as Alice Example/);
-      assert.equal(await page.locator('#logout').isVisible(), true, 'the Log out button is shown');
-      assert.equal(await page.locator('#login').isVisible(), false, 'the Log in button is hidden');
-    });
+      it('shows the signed-out SPA at /', async () => {
+        await step('opening the SPA', async () => {
+          await page.goto(`${base}/`);
+          await page.locator('body[data-state="signed-out"]').waitFor();
+          assert.equal(await page.locator('#login').isVisible(), true, 'the Log in button is shown');
+          assert.equal(await page.locator('#logout').isVisible(), false, 'the Log out button is hidden');
+        });
+      });
 
-    it('keeps the session in an HttpOnly __Host- cookie and no token anywhere in the browser', async () => {
-      assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
-      const jar = await cookies();
-      const session = jar.find((c) => c.name === SESSION_COOKIE);
-      assert.ok(
-        session,
-        `Chromium holds a ${SESSION_COOKIE} cookie for ${base} (has: ${jar.map((c) => c.name).join(', ')})`,
-      );
-      sessionValue = session.value;
-      assert.equal(session.httpOnly, true, 'HttpOnly');
-      assert.equal(session.secure, true, 'Secure');
-      assert.equal(session.path, '/', 'Path=/');
-      assert.equal(session.sameSite, 'Lax', 'SameSite=Lax');
-      // Host-only: Playwright reports a host-only cookie by its bare host; a Domain cookie gets a dot.
-      assert.equal(session.domain, 'localhost', 'no Domain attribute: host-only for localhost');
-      assert.ok(session.value.length > 0);
+      it('logs alice in through the embedded IdP and shows her claims', async () => {
+        await step('login', async () => {
+          assert.equal(await state(), 'signed-out', 'the previous step left the SPA signed out');
+          await page.locator('#login').click();
+          // /auth/login → PAR → the IdP's login page on 127.0.0.1.
+          await page.waitForURL(
+            (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
+          );
+          await page.locator('#username').fill('alice');
+          await page.locator('#password').fill('alice-password');
+          await page.locator('#sign-in').click();
+          // Consent is automatic for the first-party client; then /auth/callback → returnTo=/.
+          await page.waitForURL(`${base}/`);
+          await page.locator('body[data-state="signed-in"]').waitFor();
+        });
 
-      // Every cookie the browser holds, for the BFF and for the IdP alike.
-      for (const cookie of await context.cookies()) {
+        const shown = await page.locator('#session').textContent();
+        const session = JSON.parse(shown ?? '') as { claims?: Record<string, unknown>; expiresAt?: unknown };
+        assert.equal(session.claims?.sub, 'alice');
+        assert.equal(session.claims?.preferred_username, 'alice');
+        assert.equal(session.claims?.name, 'Alice Example');
+        assert.equal(session.claims?.email, 'alice@example.com');
+        assert.equal(typeof session.expiresAt, 'string');
+        assert.match((await page.locator('#status').textContent()) ?? '', /Signed in as Alice Example/);
+        assert.equal(await page.locator('#logout').isVisible(), true, 'the Log out button is shown');
+        assert.equal(await page.locator('#login').isVisible(), false, 'the Log in button is hidden');
+      });
+
+      if (variant.env.MS_BFF_JARM_MODE) {
+        it('completed that login through a verified JARM response in the URL fragment', async () => {
+          const metrics = await (await fetch(`${base}/metrics`)).text();
+          assert.match(metrics, /jarm_responses_verified_total\{mode="fragment\.jwt"\} 1/);
+          assert.match(metrics, /jar_request_objects_created_total\{alg="ES256"\} [1-9]/);
+        });
+      }
+
+      it('keeps the session in an HttpOnly __Host- cookie and no token anywhere in the browser', async () => {
+        assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
+        const jar = await cookies();
+        const session = jar.find((c) => c.name === SESSION_COOKIE);
+        assert.ok(
+          session,
+          `Chromium holds a ${SESSION_COOKIE} cookie for ${base} (has: ${jar.map((c) => c.name).join(', ')})`,
+        );
+        sessionValue = session.value;
+        assert.equal(session.httpOnly, true, 'HttpOnly');
+        assert.equal(session.secure, true, 'Secure');
+        assert.equal(session.path, '/', 'Path=/');
+        assert.equal(session.sameSite, 'Lax', 'SameSite=Lax');
+        // Host-only: Playwright reports a host-only cookie by its bare host; a Domain cookie gets a dot.
+        assert.equal(session.domain, 'localhost', 'no Domain attribute: host-only for localhost');
+        assert.ok(session.value.length > 0);
+
+        // Every cookie the browser holds, for the BFF and for the IdP alike.
+        for (const cookie of await context.cookies()) {
+          assert.doesNotMatch(
+            cookie.value,
+            COMPACT_TOKEN,
+            `cookie ${cookie.name} (${cookie.domain}) holds a token`,
+          );
+        }
+        const pageText = await page.evaluate(() => document.documentElement.outerHTML);
+        assert.doesNotMatch(pageText, COMPACT_TOKEN, 'the page shows a token');
+        const storage = await page.evaluate(
+          () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+        );
+        assert.doesNotMatch(storage, COMPACT_TOKEN, 'Web Storage holds a token');
+
+        const documentCookie = await page.evaluate(() => document.cookie);
+        assert.ok(
+          !documentCookie.includes(SESSION_COOKIE),
+          `document.cookie exposes the session: ${documentCookie}`,
+        );
+        assert.ok(!documentCookie.includes(session.value), 'document.cookie exposes the session value');
+      });
+
+      it('calls the demo API through the BFF with alice’s access token', async () => {
+        assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
+        await step('calling the API', async () => {
+          await page.locator('#call-api').click();
+          await page.locator('body[data-api="ok"]').waitFor();
+        });
+        const result = JSON.parse((await page.locator('#api-result').textContent()) ?? '') as Record<
+          string,
+          unknown
+        >;
+        // The demo API answers 200 only after verifying a JWT access token (RFC 9068) from the dev IdP.
+        assert.equal(result.sub, 'alice');
+        assert.equal(result.aud, 'urn:fapi-bff:demo-api');
+        assert.equal(result.client_id, 'fapi-bff-dev');
         assert.doesNotMatch(
-          cookie.value,
+          await page.evaluate(() => document.documentElement.outerHTML),
           COMPACT_TOKEN,
-          `cookie ${cookie.name} (${cookie.domain}) holds a token`,
+          'the page shows a token after the API call',
         );
-      }
-      const pageText = await page.evaluate(() => document.documentElement.outerHTML);
-      assert.doesNotMatch(pageText, COMPACT_TOKEN, 'the page shows a token');
-      const storage = await page.evaluate(
-        () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
-      );
-      assert.doesNotMatch(storage, COMPACT_TOKEN, 'Web Storage holds a token');
 
-      const documentCookie = await page.evaluate(() => document.cookie);
-      assert.ok(
-        !documentCookie.includes(SESSION_COOKIE),
-        `document.cookie exposes the session: ${documentCookie}`,
-      );
-      assert.ok(!documentCookie.includes(session.value), 'document.cookie exposes the session value');
-    });
-
-    it('calls the demo API through the BFF with alice’s access token', async () => {
-      assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
-      await step('calling the API', async () => {
-        await page.locator('#call-api').click();
-        await page.locator('body[data-api="ok"]').waitFor();
+        mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+        await page.screenshot({ path: variant.screenshot, fullPage: true, timeout: ACTION_TIMEOUT_MS });
       });
-      const result = JSON.parse((await page.locator('#api-result').textContent()) ?? '') as Record<
-        string,
-        unknown
-      >;
-      // The demo API answers 200 only after verifying a JWT access token (RFC 9068) from the dev IdP.
-      assert.equal(result.sub, 'alice');
-      assert.equal(result.aud, 'urn:fapi-bff:demo-api');
-      assert.equal(result.client_id, 'fapi-bff-dev');
-      assert.doesNotMatch(
-        await page.evaluate(() => document.documentElement.outerHTML),
-        COMPACT_TOKEN,
-        'the page shows a token after the API call',
-      );
 
-      mkdirSync(join(ROOT, 'test-results'), { recursive: true });
-      await page.screenshot({ path: variant.screenshot, fullPage: true, timeout: ACTION_TIMEOUT_MS });
-    });
-
-    it('logs out through the IdP’s end-session confirmation and ends signed out', async () => {
-      assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
-      await step('logout', async () => {
-        await page.locator('#logout').click();
-        // GET /auth/logout?sid=… → the IdP's end_session_endpoint, which always asks for confirmation.
-        await page.waitForURL((url) => url.hostname === '127.0.0.1');
-        await page.locator('#logout-yes').click();
-        // Back at post_logout_redirect_uri.
-        await page.waitForURL(`${base}/`);
-        await page.locator('body[data-state="signed-out"]').waitFor();
-      });
-      assert.equal(await page.locator('#login').isVisible(), true, 'the Log in button is shown again');
-      assert.equal(
-        (await cookies()).find((c) => c.name === SESSION_COOKIE),
-        undefined,
-        'the session cookie is gone',
-      );
-
-      const status = await page.evaluate(async () => {
-        const response = await fetch('/auth/session', {
-          headers: { 'X-CSRF': '1', Accept: 'application/json' },
-          credentials: 'same-origin',
-          cache: 'no-store',
+      it('logs out through the IdP’s end-session confirmation and ends signed out', async () => {
+        assert.equal(await state(), 'signed-in', 'the login step left the SPA signed in');
+        await step('logout', async () => {
+          await page.locator('#logout').click();
+          // GET /auth/logout?sid=… → the IdP's end_session_endpoint, which always asks for confirmation.
+          await page.waitForURL((url) => url.hostname === '127.0.0.1');
+          await page.locator('#logout-yes').click();
+          // Back at post_logout_redirect_uri.
+          await page.waitForURL(`${base}/`);
+          await page.locator('body[data-state="signed-out"]').waitFor();
         });
-        return response.status;
-      });
-      assert.equal(status, 401, 'GET /auth/session after logout');
-
-      // Not only the cookie is gone: the server destroyed the session, so replaying it fails too.
-      assert.ok(sessionValue, 'the cookie step recorded the session value');
-      const replay = await fetch(`http://127.0.0.1:${port}/auth/session`, {
-        headers: { cookie: `${SESSION_COOKIE}=${sessionValue}`, 'x-csrf': '1', accept: 'application/json' },
-        signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
-      });
-      assert.equal(replay.status, 401, 'the old session cookie, replayed after logout');
-    });
-
-    it('asks for credentials again on the next login (the IdP session ended too)', async () => {
-      assert.equal(await state(), 'signed-out', 'the logout step left the SPA signed out');
-      // Had the IdP kept its session (e.g. "No, stay signed in"), it would sign alice in silently.
-      await step('starting a new login', async () => {
-        await page.locator('#login').click();
-        await page.waitForURL(
-          (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
+        assert.equal(await page.locator('#login').isVisible(), true, 'the Log in button is shown again');
+        assert.equal(
+          (await cookies()).find((c) => c.name === SESSION_COOKIE),
+          undefined,
+          'the session cookie is gone',
         );
-        await page.locator('#username').waitFor();
+
+        const status = await page.evaluate(async () => {
+          const response = await fetch('/auth/session', {
+            headers: { 'X-CSRF': '1', Accept: 'application/json' },
+            credentials: 'same-origin',
+            cache: 'no-store',
+          });
+          return response.status;
+        });
+        assert.equal(status, 401, 'GET /auth/session after logout');
+
+        // Not only the cookie is gone: the server destroyed the session, so replaying it fails too.
+        assert.ok(sessionValue, 'the cookie step recorded the session value');
+        const replay = await fetch(`http://127.0.0.1:${port}/auth/session`, {
+          headers: { cookie: `${SESSION_COOKIE}=${sessionValue}`, 'x-csrf': '1', accept: 'application/json' },
+          signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
+        });
+        assert.equal(replay.status, 401, 'the old session cookie, replayed after logout');
       });
-    });
-  },
-);
+
+      it('asks for credentials again on the next login (the IdP session ended too)', async () => {
+        assert.equal(await state(), 'signed-out', 'the logout step left the SPA signed out');
+        // Had the IdP kept its session (e.g. "No, stay signed in"), it would sign alice in silently.
+        await step('starting a new login', async () => {
+          await page.locator('#login').click();
+          await page.waitForURL(
+            (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
+          );
+          await page.locator('#username').waitFor();
+        });
+      });
+    },
+  );
