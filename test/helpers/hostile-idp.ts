@@ -487,8 +487,11 @@ export async function startHostileIdp(opts: HostileIdpOptions): Promise<HostileI
       throw new OAuthError(400, 'invalid_request', 'client_id mismatch');
     }
     if (params.response_type !== 'code') throw new OAuthError(400, 'unsupported_response_type', 'only code');
-    if (params.response_mode !== undefined && params.response_mode !== 'query') {
-      throw new OAuthError(400, 'invalid_request', 'only response_mode=query');
+    // JARM modes are accepted but answered in plain query: JARM tests wrap the code and state
+    // themselves (signJwt), breaking one rule at a time.
+    const modes = ['query', 'jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'];
+    if (params.response_mode !== undefined && !modes.includes(params.response_mode)) {
+      throw new OAuthError(400, 'invalid_request', 'unsupported response_mode');
     }
     if (params.redirect_uri === undefined || !redirectUris.has(params.redirect_uri)) {
       throw new OAuthError(400, 'invalid_request', 'redirect_uri missing or not registered');

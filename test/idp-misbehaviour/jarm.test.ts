@@ -1,0 +1,229 @@
+/**
+ * JARM responses a correct IdP never sends, delivered to the real callback (seed 002 Appendix A and
+ * §11). Each case starts a real login (PAR + signed JAR to the hostile IdP), takes the code and
+ * state the IdP issued, and wraps them in a JARM JWT broken in exactly one way. The baseline case,
+ * unbroken, completes the login, so each refusal is caused by the one thing changed.
+ */
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import {
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
+import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
+
+const CLIENT_ID = 'bff-jarm-hostile';
+
+async function pageCode(res: TestResponse): Promise<string | undefined> {
+  return /<code>(BFF_[A-Z_]+)<\/code>/.exec(await res.text())?.[1];
+}
+
+describe('JARM misbehaviour through the callback (hostile IdP)', () => {
+  let idp: HostileIdp;
+  let bff: RunningBff;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  before(async () => {
+    const port = await freePort();
+    const key = await makeClientKey('ES256');
+    const meta = clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key);
+    idp = await startHostileIdp({
+      clientId: CLIENT_ID,
+      clientJwks: meta.jwks as { keys: object[] },
+      redirectUris: meta.redirect_uris as string[],
+    });
+    idp.misbehave({
+      overrideMetadata: {
+        response_modes_supported: ['query', 'jwt', 'query.jwt'],
+        authorization_signing_alg_values_supported: ['PS256', 'ES256'],
+      },
+    });
+    bff = await startBff({
+      port,
+      issuer: idp.issuer,
+      clientId: CLIENT_ID,
+      key,
+      env: { MS_BFF_JAR_ENABLED: 'true', MS_BFF_JARM_ENABLED: 'true', MS_BFF_JARM_MODE: 'query.jwt' },
+    });
+  });
+  after(async () => {
+    await bff?.close();
+    await idp?.close();
+  });
+
+  /** A real login up to the IdP's answer: the code and state it issued for this browser. */
+  async function authorize(browser: TestBrowser): Promise<{ code: string; state: string }> {
+    const res = await browser.navigate(`${bff.url}/auth/login?returnTo=/ok`, {
+      stopWhen: (u) => u.href.startsWith(`${bff.url}/auth/callback`),
+    });
+    assert.ok(res.stopped, `login reached the IdP's answer (${res.response.status})`);
+    const code = res.url.searchParams.get('code');
+    const state = res.url.searchParams.get('state');
+    assert.ok(code && state);
+    return { code, state };
+  }
+
+  function claims(
+    r: { code: string; state: string },
+    extra: Record<string, unknown> = {},
+  ): Record<string, unknown> {
+    return {
+      iss: idp.issuer,
+      aud: CLIENT_ID,
+      exp: now() + 60,
+      iat: now(),
+      state: r.state,
+      code: r.code,
+      ...extra,
+    };
+  }
+
+  async function deliver(browser: TestBrowser, response: string, outerIss?: string): Promise<TestResponse> {
+    const url = new URL(`${bff.url}/auth/callback`);
+    url.searchParams.set('response', response);
+    if (outerIss) url.searchParams.set('iss', outerIss);
+    return browser.request(url);
+  }
+
+  async function refusalReason(): Promise<string[]> {
+    const text = await (await new TestBrowser().request(`${bff.url}/metrics`)).text();
+    return [...text.matchAll(/jarm_validation_failures_total\{reason="([a-z_]+)"\} ([0-9]+)/g)].map(
+      (m) => `${m[1]}=${m[2]}`,
+    );
+  }
+
+  it('completes a login with a well-formed JARM response (baseline)', async () => {
+    const browser = new TestBrowser();
+    const r = await authorize(browser);
+    const res = await deliver(
+      browser,
+      await idp.signJwt(claims(r), { header: { typ: 'oauth-authz-resp+jwt' } }),
+      idp.issuer,
+    );
+    assert.equal(res.status, 302, await res.text());
+    assert.equal(res.headers.get('location'), '/ok');
+  });
+
+  const unsigned = (payload: Record<string, unknown>) =>
+    `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
+
+  const cases: [string, (r: { code: string; state: string }) => Promise<string>, string][] = [
+    [
+      'a bad signature (key not in the JWKS)',
+      (r) => idp.signJwt(claims(r), { unpublishedKey: true }),
+      'signature',
+    ],
+    ['alg none', async (r) => unsigned(claims(r)), 'alg_none'],
+    ['alg RS256', (r) => idp.signJwt(claims(r), { alg: 'RS256' }), 'alg'],
+    ['an unknown kid', (r) => idp.signJwt(claims(r), { header: { kid: 'unknown-kid' } }), 'kid_unknown'],
+    ['no kid', (r) => idp.signJwt(claims(r), { header: { kid: undefined } }), 'kid_missing'],
+    [
+      'a jku header pointing at an attacker key',
+      (r) => idp.signJwt(claims(r), { header: { jku: 'http://127.0.0.1:9/jwks' } }),
+      'untrusted_key_reference',
+    ],
+    [
+      'an x5u header',
+      (r) => idp.signJwt(claims(r), { header: { x5u: 'http://127.0.0.1:9/cert' } }),
+      'untrusted_key_reference',
+    ],
+    ['a wrong iss', (r) => idp.signJwt(claims(r, { iss: 'http://evil.example' })), 'iss'],
+    ['a wrong aud', (r) => idp.signJwt(claims(r, { aud: 'someone-else' })), 'aud'],
+    ['no aud', (r) => idp.signJwt(claims(r, { aud: undefined })), 'aud'],
+    ['no exp', (r) => idp.signJwt(claims(r, { exp: undefined })), 'exp_missing'],
+    ['an exp in the past', (r) => idp.signJwt(claims(r, { iat: now() - 400, exp: now() - 360 })), 'expired'],
+    [
+      'an iat in the future',
+      (r) => idp.signJwt(claims(r, { iat: now() + 300, exp: now() + 400 })),
+      'iat_future',
+    ],
+    ['an iat too old', (r) => idp.signJwt(claims(r, { iat: now() - 300 })), 'iat_too_old'],
+    ['a lifetime too long', (r) => idp.signJwt(claims(r, { exp: now() + 3600 })), 'lifetime'],
+    ['the typ of another JWT kind', (r) => idp.signJwt(claims(r), { header: { typ: 'logout+jwt' } }), 'typ'],
+  ];
+  for (const [name, make, reason] of cases) {
+    it(`refuses a JARM response with ${name} (${reason})`, async () => {
+      const browser = new TestBrowser();
+      const r = await authorize(browser);
+      const before = idp.requests.filter((q) => q.path === '/token').length;
+      const res = await deliver(browser, await make(r));
+      assert.equal(res.status, 400);
+      assert.equal(await pageCode(res), 'BFF_CALLBACK_INVALID');
+      assert.ok(
+        (await refusalReason()).some((x) => x.startsWith(`${reason}=`)),
+        `counted as ${reason}`,
+      );
+      assert.equal(
+        idp.requests.filter((q) => q.path === '/token').length,
+        before,
+        'no code was exchanged (JARM-8)',
+      );
+      assert.equal(browser.cookie(bff.url, '__Host-bff-session'), undefined);
+    });
+  }
+
+  it('refuses an outer iss that differs from ours, and an outer iss that differs from the signed one', async () => {
+    const browser = new TestBrowser();
+    const r = await authorize(browser);
+    const good = await idp.signJwt(claims(r));
+    const outer = await deliver(browser, good, 'http://evil.example');
+    assert.equal(outer.status, 400);
+    assert.equal(await pageCode(outer), 'BFF_CALLBACK_ISS_MISMATCH');
+
+    const browser2 = new TestBrowser();
+    const r2 = await authorize(browser2);
+    const inner = await deliver(
+      browser2,
+      await idp.signJwt(claims(r2, { iss: 'http://evil.example' })),
+      idp.issuer,
+    );
+    assert.equal(inner.status, 400);
+    assert.equal(await pageCode(inner), 'BFF_CALLBACK_INVALID');
+  });
+
+  it("refuses another browser's state, an unknown state, and a replayed response", async () => {
+    const victim = new TestBrowser();
+    const rv = await authorize(victim);
+    const attacker = new TestBrowser();
+    const stolen = await deliver(attacker, await idp.signJwt(claims(rv)));
+    assert.equal(stolen.status, 400);
+    assert.equal(await pageCode(stolen), 'BFF_CALLBACK_STATE_MISMATCH');
+
+    const browser = new TestBrowser();
+    const r = await authorize(browser);
+    const unknown = await deliver(browser, await idp.signJwt(claims(r, { state: `${r.state}x` })));
+    assert.equal(await pageCode(unknown), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
+
+    const browser3 = new TestBrowser();
+    const r3 = await authorize(browser3);
+    const once = await idp.signJwt(claims(r3, { jti: randomUUID() }));
+    assert.equal((await deliver(browser3, once)).status, 302);
+    const replay = await deliver(browser3, once);
+    assert.equal(replay.status, 400);
+  });
+
+  it('refuses a plain response while JARM is required, and surfaces an error carried inside a valid JARM', async () => {
+    const browser = new TestBrowser();
+    const r = await authorize(browser);
+    const plain = await browser.request(
+      `${bff.url}/auth/callback?code=${r.code}&state=${r.state}&iss=${encodeURIComponent(idp.issuer)}`,
+    );
+    assert.equal(plain.status, 400);
+
+    const browser2 = new TestBrowser();
+    const r2 = await authorize(browser2);
+    const denied = await deliver(
+      browser2,
+      await idp.signJwt({ ...claims(r2), code: undefined, error: 'access_denied' }),
+    );
+    assert.equal(denied.status, 403);
+    const html = await denied.text();
+    assert.match(html, /BFF_CALLBACK_ACCESS_DENIED/);
+    assert.match(html, /access_denied/);
+  });
+});
