@@ -147,7 +147,8 @@ export class Metrics {
     help: 'Age of the cached IdP JWKS.',
     registers: [this.registry],
     collect: () => {
-      this.jwksAge.set(this.jwksAgeSource());
+      const age = this.jwksAgeSource();
+      this.jwksAge.set(Number.isFinite(age) ? age : -1);
     },
   });
   private readonly backchannelLogouts = new Counter({

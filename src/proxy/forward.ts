@@ -67,8 +67,11 @@ export const MAX_REPLAYABLE_BODY = 64 * 1024;
 
 export interface ForwardResponse {
   readonly status: number;
+  /** What the browser may see (hop-by-hop, Set-Cookie and DPoP-Nonce removed). */
   readonly headers: Record<string, string | string[]>;
   readonly body: Readable;
+  /** The upstream's DPoP-Nonce (RFC 9449 §9), kept for us: the browser does not do DPoP. */
+  readonly dpopNonce: string | undefined;
 }
 
 /**
@@ -106,13 +109,9 @@ export class Forwarder {
     }
     headers.dpop = await dpop.proof(req.method, htu, await dpop.nonce(origin));
     let res = await this.send(req, path, headers, body);
-    const nonce = res.headers['dpop-nonce'];
-    if (typeof nonce === 'string') dpop.rememberNonce(origin, nonce);
-    if (
-      res.status === 401 &&
-      typeof nonce === 'string' &&
-      (await isUseDpopNonceChallenge(res.headers['www-authenticate']))
-    ) {
+    const nonce = res.dpopNonce;
+    if (nonce) dpop.rememberNonce(origin, nonce);
+    if (res.status === 401 && nonce && (await isUseDpopNonceChallenge(res.headers['www-authenticate']))) {
       if (!replayable) {
         dpop.retrySkipped();
         return res;
@@ -121,8 +120,7 @@ export class Forwarder {
       res.body.resume();
       headers.dpop = await dpop.proof(req.method, htu, nonce);
       res = await this.send(req, path, headers, body);
-      const next = res.headers['dpop-nonce'];
-      if (typeof next === 'string') dpop.rememberNonce(origin, next);
+      if (res.dpopNonce) dpop.rememberNonce(origin, res.dpopNonce);
     }
     return res;
   }
@@ -143,7 +141,13 @@ export class Forwarder {
         headersTimeout: req.route.timeoutMs,
         bodyTimeout: req.route.timeoutMs,
       });
-      return { status: res.statusCode, headers: responseHeaders(res.headers), body: res.body };
+      const nonce = res.headers['dpop-nonce'];
+      return {
+        status: res.statusCode,
+        headers: responseHeaders(res.headers),
+        body: res.body,
+        dpopNonce: typeof nonce === 'string' ? nonce : undefined,
+      };
     } catch (err) {
       throw upstreamError(err);
     }

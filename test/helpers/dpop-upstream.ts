@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BffError } from '../../src/errors.js';
+import { JwksCache } from '../../src/oauth/jwks-cache.js';
+import {
+  type DpopFailureReason,
+  DpopNonces,
+  jwtAccessTokenVerifier,
+  validateDpopRequest,
+} from '../../src/proxy/dpop-validation.js';
+import { MemoryStore } from '../../src/session/memory-store.js';
+
+export interface DpopSeen {
+  method: string;
+  path: string;
+  scheme: string | undefined;
+  hadProof: boolean;
+  status: number;
+  reason?: DpopFailureReason | string;
+  body: string;
+}
+
+/**
+ * A resource server that enforces DPoP for real (RFC 9449 §7 and §9): JWT access tokens verified
+ * against the IdP's JWKS, proofs checked by the BFF's own validator, server nonces required. Echoes
+ * the request body on success so body replay after a nonce challenge can be checked.
+ */
+export async function startDpopUpstream(opts: { issuer: string; jwksUri: string; audience: string }) {
+  const seen: DpopSeen[] = [];
+  let nonces = new DpopNonces({ secret: randomBytes(32) });
+  const replay = new MemoryStore();
+  const keys = new JwksCache({
+    jwksUri: opts.jwksUri,
+    fetch: (url, init) => fetch(url, init as RequestInit),
+  });
+  const verifier = jwtAccessTokenVerifier({
+    issuer: opts.issuer,
+    audience: opts.audience,
+    keys,
+    algorithms: ['PS256', 'ES256'],
+  });
+  let port = 0;
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      const record: DpopSeen = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        scheme: req.headers.authorization?.split(' ')[0],
+        hadProof: typeof req.headers.dpop === 'string',
+        status: 0,
+        body,
+      };
+      seen.push(record);
+      validateDpopRequest(
+        {
+          method: req.method ?? 'GET',
+          url: `http://127.0.0.1:${port}${req.url ?? '/'}`,
+          authorization: req.headers.authorization,
+          dpop: req.headers.dpop,
+        },
+        { verifier, proofAlgorithms: ['ES256', 'PS256'], replay, events: { failure() {} }, nonces },
+      ).then(
+        ({ claims, jkt }) => {
+          record.status = 200;
+          res.writeHead(200, { 'content-type': 'application/json', 'dpop-nonce': nonces.current() });
+          res.end(JSON.stringify({ sub: claims.sub, jkt, body }));
+        },
+        (err: unknown) => {
+          const e = err instanceof BffError ? err : undefined;
+          record.status = 401;
+          if (e?.reason) record.reason = e.reason;
+          res.writeHead(e ? 401 : 500, { 'content-type': 'application/json', ...(e?.headers ?? {}) });
+          res.end(JSON.stringify({ error: e?.reason ?? 'error' }));
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    /** A new nonce secret: every nonce handed out so far stops working (forces a challenge). */
+    rotateNonces() {
+      nonces = new DpopNonces({ secret: randomBytes(32) });
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await replay.close();
+      keys.stop();
+    },
+  };
+}
