@@ -1,6 +1,7 @@
 /**
  * IPC messages between the benchmark driver (`run.ts`, which hosts the servers under test) and its
- * two child processes: the load generator (`load-worker.ts`) and the upstream API (`upstream.ts`).
+ * child processes: the load generator (`load-worker.ts`), the upstream API (`upstream.ts`) and the
+ * dev IdP (`idp.ts`).
  * Children are forked with `serialization: 'advanced'`, so typed arrays cross the channel as such.
  */
 
@@ -42,9 +43,10 @@ export interface StatsRequest {
   id: number;
 }
 
-export interface UpstreamReady {
+/** Upstream or IdP child → driver, once listening: its base URL (the IdP's issuer). */
+export interface ChildReady {
   type: 'ready';
-  port: number;
+  url: string;
 }
 
 export interface StatsResult {
@@ -56,4 +58,4 @@ export interface StatsResult {
   bearer: number;
 }
 
-export type ChildMessage = LoadResult | LoadFailure | UpstreamReady | StatsResult;
+export type ChildMessage = LoadResult | LoadFailure | ChildReady | StatsResult;

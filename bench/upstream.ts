@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { StatsRequest, StatsResult, UpstreamReady } from './protocol.js';
+import type { StatsRequest, StatsResult, ChildReady } from './protocol.js';
 
 const BODY = Buffer.from(
   JSON.stringify({
@@ -33,7 +33,7 @@ const server = createServer((req, res) => {
 server.keepAliveTimeout = 120_000;
 server.headersTimeout = 121_000;
 
-function send(message: UpstreamReady | StatsResult): void {
+function send(message: ChildReady | StatsResult): void {
   process.send?.(message);
 }
 
@@ -50,5 +50,5 @@ process.on('disconnect', () => {
 });
 
 server.listen(0, '127.0.0.1', () => {
-  send({ type: 'ready', port: (server.address() as AddressInfo).port });
+  send({ type: 'ready', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
 });
