@@ -318,6 +318,15 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   }
   const upstreamTimeoutMs = int('MS_BFF_UPSTREAM_TIMEOUT_MS', 30_000, 100, 600_000);
 
+  const nonceSecretRaw = secret('MS_BFF_DPOP_NONCE_SECRET');
+  let dpopNonceSecret: Uint8Array | undefined;
+  if (nonceSecretRaw !== undefined) {
+    const bytes = Buffer.from(nonceSecretRaw, 'base64url');
+    if (!/^[A-Za-z0-9_-]+$/.test(nonceSecretRaw) || bytes.length < 32) {
+      problem('MS_BFF_DPOP_NONCE_SECRET', 'must be base64url of at least 32 bytes');
+    } else dpopNonceSecret = new Uint8Array(bytes);
+  }
+
   const redisUrl = secret('REDIS_URL');
   if (redisUrl !== undefined) {
     try {
@@ -415,6 +424,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     csrf: { enabled: csrfEnabled, headerName: csrfHeader.toLowerCase() },
     redisUrl,
     redisKeyPrefix: get('MS_BFF_REDIS_KEY_PREFIX') ?? 'bff:',
+    dpopNonceSecret,
     routes,
     upstreamTimeoutMs,
     postLogoutRedirect,
@@ -492,13 +502,17 @@ function parseRoutes(
       problem(where, 'must be a URL string or an object with url');
       continue;
     }
-    const s = spec as { url?: unknown; token?: unknown; timeoutMs?: unknown };
+    const s = spec as { url?: unknown; token?: unknown; timeoutMs?: unknown; serviceAudience?: unknown };
     const target = url(where, typeof s.url === 'string' ? s.url : undefined, { required: true });
     const token = s.token ?? 'user';
     if (token !== 'user' && token !== 'none') problem(where, 'token must be "user" or "none"');
     const timeoutMs = s.timeoutMs ?? defaultTimeoutMs;
     if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 100) {
       problem(where, 'timeoutMs must be an integer ≥ 100');
+    }
+    const serviceAudience = s.serviceAudience;
+    if (serviceAudience !== undefined && (typeof serviceAudience !== 'string' || serviceAudience.length === 0)) {
+      problem(where, 'serviceAudience must be a non-empty string (the audience of service callers\' access tokens)');
     }
     if (target && (target.search || target.hash))
       problem(where, 'the upstream URL must not have a query or fragment');
@@ -508,6 +522,7 @@ function parseRoutes(
         url: target,
         token: token === 'none' ? 'none' : 'user',
         timeoutMs: typeof timeoutMs === 'number' ? timeoutMs : defaultTimeoutMs,
+        serviceAudience: typeof serviceAudience === 'string' && serviceAudience ? serviceAudience : undefined,
       });
     }
   }

@@ -190,6 +190,12 @@ export const VARIABLES = [
     secret: true,
   },
   {
+    name: 'MS_BFF_DPOP_NONCE_SECRET',
+    description:
+      'base64url secret (≥ 32 bytes) for server DPoP nonces demanded from service callers (RFC 9449 §9); the same on every instance. Absent: no nonce challenge.',
+    secret: true,
+  },
+  {
     name: 'MS_BFF_REDIS_KEY_PREFIX',
     description: 'Prefix of every Redis key, so several deployments can share one Redis.',
     default: 'bff:',
@@ -197,7 +203,7 @@ export const VARIABLES = [
   {
     name: 'MS_BFF_ROUTES',
     description:
-      'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|none","timeoutMs":30000}}.',
+      'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|none","timeoutMs":30000,"serviceAudience":"…"}}. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie.',
   },
   {
     name: 'MS_BFF_SESSION_KEYS',

@@ -30,6 +30,11 @@ export interface RouteConfig {
   readonly url: URL;
   readonly token: TokenPolicy;
   readonly timeoutMs: number;
+  /**
+   * Also accept service callers presenting their own DPoP-bound access token (RFC 9449 §7) instead
+   * of a session cookie; the token's audience must be this value.
+   */
+  readonly serviceAudience: string | undefined;
 }
 
 export interface BffConfig {
@@ -89,6 +94,8 @@ export interface BffConfig {
   readonly csrf: { readonly enabled: boolean; readonly headerName: string };
   readonly redisUrl: string | undefined;
   readonly redisKeyPrefix: string;
+  /** Secret for stateless DPoP nonces demanded from service callers; undefined: no challenge. */
+  readonly dpopNonceSecret: Uint8Array | undefined;
   readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly upstreamTimeoutMs: number;
   readonly postLogoutRedirect: string;

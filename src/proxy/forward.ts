@@ -205,7 +205,9 @@ function requestHasBody(headers: IncomingHttpHeaders): boolean {
 function requestHeaders(req: ForwardRequest): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connectionListed = listed(req.headers.connection);
-  for (const [name, value] of Object.entries(req.headers)) {
+  const incoming = req.headers;
+  for (const name in incoming) {
+    const value = incoming[name];
     if (
       value === undefined ||
       REQUEST_DROP.has(name) ||
@@ -226,15 +228,20 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
 function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const connectionListed = listed(headers.connection);
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || RESPONSE_DROP.has(name) || connectionListed.has(name)) continue;
     out[name] = value;
   }
   return out;
 }
 
-function listed(connection: string | string[] | undefined): Set<string> {
-  const v = Array.isArray(connection) ? connection.join(',') : (connection ?? '');
+const NONE: ReadonlySet<string> = new Set();
+
+/** Header names listed in `Connection` (RFC 9110 §7.6.1): hop-by-hop too. Usually none: no allocation. */
+function listed(connection: string | string[] | undefined): ReadonlySet<string> {
+  if (connection === undefined || connection === 'keep-alive' || connection === 'close') return NONE;
+  const v = Array.isArray(connection) ? connection.join(',') : connection;
   return new Set(
     v
       .split(',')
