@@ -53,6 +53,11 @@ async function main(): Promise<void> {
   const store: KeyValueStore = config.redisUrl
     ? await createRedisStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: log })
     : new MemoryStore({ maxEntries: config.session.memoryMaxSessions });
+  if (store.kind === 'memory' && [...config.routes.values()].some((r) => r.serviceAudience)) {
+    log.warn(
+      'service callers are accepted but the store is in memory: DPoP proof replay protection is per instance',
+    );
+  }
   if (store.kind === 'memory' && config.profile === 'production') {
     log.warn(
       'no REDIS_URL: sessions live in this process only (lost on restart, not shared between instances)',

@@ -162,6 +162,12 @@ export class Metrics {
     help: 'Upstream use_dpop_nonce challenges not retried because the request body could not be replayed.',
     registers: [this.registry],
   });
+  private readonly dpopValidationFailures = new Counter({
+    name: 'dpop_validation_failures_total',
+    help: 'DPoP-bound requests of service callers refused, by reason (RFC 9449 §4.3, §7).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   private discoveryFetchedAt = Date.now();
   private readonly discoveryAge = new Gauge({
     name: 'bff_discovery_metadata_age_seconds',
@@ -209,6 +215,10 @@ export class Metrics {
     else this.discoveryRefreshFailures.inc();
   }
 
+  /** The DpopValidationEvents view (src/proxy/dpop-validation.ts). */
+  readonly dpopValidation = {
+    failure: (reason: string) => this.dpopValidationFailures.inc({ reason }),
+  };
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();
   }

@@ -48,7 +48,12 @@ export interface ForwardRequest {
   readonly requestId: string;
   /** For DPoP-bound tokens: a fresh proof per upstream request (RFC 9449 §7), with the RS's nonce. */
   readonly dpop?: UpstreamDpop | undefined;
+  /** Headers the BFF asserts (the verified service caller); incoming ones of these names are dropped. */
+  readonly asserted?: Readonly<Record<string, string>> | undefined;
 }
+
+/** Prefix of the headers the BFF asserts to upstreams; never taken from a client. */
+export const ASSERTED_HEADER_PREFIX = 'x-bff-caller-';
 
 export interface UpstreamDpop {
   readonly accessToken: string;
@@ -212,6 +217,7 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
       value === undefined ||
       REQUEST_DROP.has(name) ||
       name === req.csrfHeader ||
+      name.startsWith(ASSERTED_HEADER_PREFIX) ||
       connectionListed.has(name)
     )
       continue;
@@ -221,6 +227,7 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
     out['content-length'] = req.headers['content-length'];
   }
   out['x-request-id'] = req.requestId;
+  if (req.asserted) for (const name in req.asserted) out[name] = req.asserted[name] as string;
   if (req.authorization !== undefined) out.authorization = req.authorization;
   return out;
 }

@@ -4,6 +4,7 @@ import { currentSession } from '../endpoints/session.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { UpstreamDpop } from './forward.js';
+import { ServiceCallers } from './service-callers.js';
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
 
@@ -17,19 +18,26 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
   const policy = { ...s.config.csrf, publicOrigin: s.config.publicOrigin };
+  const services = new ServiceCallers(s);
   const handler = async (
     request: FastifyRequest<{ Params: { route: string; '*': string } }>,
     reply: FastifyReply,
   ) => {
     const started = performance.now();
-    const csrf = checkCsrf(request.headers, policy);
-    if (csrf) throw csrf;
     const route = s.config.routes.get(request.params.route);
+    let asserted: Record<string, string> | undefined;
+    if (route && services.applies(route, request)) {
+      // No CSRF check: the caller sends no cookie, so no ambient credential can be abused.
+      asserted = await services.verify(route, request);
+    } else {
+      const csrf = checkCsrf(request.headers, policy);
+      if (csrf) throw csrf;
+    }
     if (!route) throw new BffError('BFF_ROUTE_NOT_FOUND', { detail: 'no API route with that name' });
 
     let authorization: string | undefined;
     let dpop: UpstreamDpop | undefined;
-    if (route.token === 'user') {
+    if (route.token === 'user' && !asserted) {
       const loaded = await currentSession(s, request);
       if (!loaded) throw new BffError('BFF_SESSION_REQUIRED');
       const session = await s.tokens.ensureFresh(loaded);
@@ -69,6 +77,7 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
         authorization,
         requestId: request.id,
         dpop,
+        asserted,
       });
     } catch (err) {
       s.metrics.proxied(
