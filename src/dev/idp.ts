@@ -6,9 +6,11 @@
  *
  * @see https://openid.net/specs/fapi-security-profile-2_0-final.html §5.3.2 (authorization server)
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { debuglog } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type {
@@ -57,11 +59,50 @@ export interface DevIdpOptions {
   encryption?: boolean;
   /** Default 'auto': first-party consent granted right after login. 'form' shows a consent page. */
   consent?: 'auto' | 'form';
+  /**
+   * Serve over HTTPS (issuer `https://<host>:<port>`) with this PEM certificate and key. Client
+   * certificates are requested but not required (`requestCert: true, rejectUnauthorized: false`);
+   * `ca` (PEM) decides whether a presented one counts as verified (`tls_client_auth`).
+   */
+  tls?: { cert: string; key: string; ca: string };
+  /**
+   * RFC 8705 mutual TLS (needs `tls`). A second HTTPS port serves the mTLS endpoint aliases (token,
+   * PAR, revocation, introspection, userinfo), advertised as `mtls_endpoint_aliases`; introspection
+   * is enabled too. Client certificates count only on that port unless `certificatesOnIssuerPort`,
+   * so a client that calls the issuer's own token or PAR endpoint with mTLS auth or binding fails,
+   * as the FAPI conformance suite fails it (RFC 8705 §5; FAPI2-CLIENT-CHECKLIST SP-N6, SP-C7).
+   */
+  mtls?: {
+    tlsClientAuth?: boolean;
+    selfSignedTlsClientAuth?: boolean;
+    certificateBoundAccessTokens?: boolean;
+    /** Default false: also accept client certificates presented on the issuer's port. */
+    certificatesOnIssuerPort?: boolean;
+  };
+  /** Called for every request the IdP receives, on either port (e.g. to prove a client used the aliases). */
+  onRequest?: (request: DevIdpRequest) => void;
+}
+
+/** What `onRequest` reports. */
+export interface DevIdpRequest {
+  /** The origin of the port it arrived on: the issuer's, or `mtlsOrigin`. */
+  origin: string;
+  method: string;
+  /** Path and query. */
+  url: string;
+  /** True when it arrived on the mTLS alias port. */
+  mtlsAlias: boolean;
+  /** True when the TLS client presented a certificate on this connection. */
+  clientCertificate: boolean;
 }
 
 export interface DevIdp {
   issuer: string;
   provider: OidcProvider;
+  /** With `mtls`: the origin of the mTLS alias port, e.g. `https://127.0.0.1:40123`. */
+  mtlsOrigin?: string;
+  /** With `mtls`: the advertised `mtls_endpoint_aliases` (RFC 8705 §5). */
+  mtlsEndpointAliases?: Readonly<Record<MtlsAliasedEndpoint, string>>;
   close(): Promise<void>;
 }
 
@@ -163,6 +204,78 @@ function loopbackFriendlyFetch(input: string | URL | Request, init?: RequestInit
     return fetch(input, rest);
   }
   return fetch(input, init);
+}
+
+/**
+ * The endpoints served on the mTLS alias port, with oidc-provider's route names and default paths
+ * (the dev IdP does not change `routes`; startup checks the paths against the provider).
+ */
+const MTLS_ALIASED_ROUTES = {
+  token_endpoint: { route: 'token', path: '/token' },
+  pushed_authorization_request_endpoint: { route: 'pushed_authorization_request', path: '/request' },
+  revocation_endpoint: { route: 'revocation', path: '/token/revocation' },
+  introspection_endpoint: { route: 'introspection', path: '/token/introspection' },
+  userinfo_endpoint: { route: 'userinfo', path: '/me' },
+} as const;
+
+export type MtlsAliasedEndpoint = keyof typeof MTLS_ALIASED_ROUTES;
+
+function originOf(protocol: 'http' | 'https', host: string, port: number): string {
+  return `${protocol}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function peerCertificate(socket: Socket | undefined): X509Certificate | undefined {
+  const tls = socket as Partial<TLSSocket> | undefined;
+  if (typeof tls?.getPeerX509Certificate !== 'function') return undefined;
+  return tls.getPeerX509Certificate() ?? undefined;
+}
+
+/** An RFC 4514 DN as a list of `TYPE=value` RDNs: attribute types upper-cased, spaces trimmed. */
+function normalizeDn(rdns: string[]): string[] {
+  return rdns.map((rdn) => {
+    const eq = rdn.indexOf('=');
+    return eq < 0 ? rdn.trim() : `${rdn.slice(0, eq).trim().toUpperCase()}=${rdn.slice(eq + 1).trim()}`;
+  });
+}
+
+/** Splits an RFC 4514 string at unescaped commas. */
+function splitRfc4514(dn: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  for (let i = 0; i < dn.length; i++) {
+    const c = dn[i];
+    if (c === '\\' && i + 1 < dn.length) {
+      current += c + dn[i + 1];
+      i++;
+    } else if (c === ',') {
+      out.push(current);
+      current = '';
+    } else {
+      current += c;
+    }
+  }
+  out.push(current);
+  return out;
+}
+
+/**
+ * RFC 8705 §2.1.2: does the certificate match the registered `tls_client_auth_*` value? The subject
+ * DN is compared as RFC 4514 (most specific RDN first); Node lists the RDNs in certificate order.
+ */
+function certificateMatches(cert: X509Certificate, property: string, expected: string): boolean {
+  if (property === 'tls_client_auth_subject_dn') {
+    const actual = normalizeDn(cert.subject.split('\n').reverse());
+    const wanted = normalizeDn(splitRfc4514(expected));
+    return actual.length === wanted.length && actual.every((rdn, i) => rdn === wanted[i]);
+  }
+  const prefix = {
+    tls_client_auth_san_dns: 'DNS:',
+    tls_client_auth_san_ip: 'IP Address:',
+    tls_client_auth_san_email: 'email:',
+    tls_client_auth_san_uri: 'URI:',
+  }[property];
+  if (!prefix || !cert.subjectAltName) return false;
+  return cert.subjectAltName.split(', ').some((entry) => entry === `${prefix}${expected}`);
 }
 
 function escapeHtml(value: unknown): string {
@@ -391,13 +504,26 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const accessTokenTtl = options.accessTokenTtlSec ?? 300;
   const refreshTokenTtl = options.refreshTokenTtlSec ?? 86_400;
   const consentMode = options.consent ?? 'auto';
+  if (options.mtls && !options.tls) throw new Error('dev IdP: the mtls option needs the tls option');
   const { default: Provider, errors } = await loadOidcProvider();
   const jwks = await signingKeys(options.encryption ?? false);
 
   let provider: OidcProvider | undefined;
   let providerCallback: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;
 
-  const server: Server = createServer((req, res) => {
+  const report = (req: IncomingMessage, mtlsAlias: boolean): void => {
+    if (!options.onRequest) return;
+    options.onRequest({
+      origin: originOf(options.tls ? 'https' : 'http', host, req.socket.localPort ?? 0),
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      mtlsAlias,
+      clientCertificate: peerCertificate(req.socket) !== undefined,
+    });
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    report(req, false);
     if (!provider || !providerCallback) {
       res.writeHead(503).end();
       return;
@@ -433,26 +559,84 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     } else {
       providerCallback(req, res);
     }
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-
-  const close = async (): Promise<void> => {
-    // closeAllConnections drops keep-alive sockets that would otherwise hold close() open.
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
   };
+
+  // RFC 8705: client certificates are asked for but not required at the TLS layer. A self-signed
+  // one (self_signed_tls_client_auth) must get through, and `ca` only decides `socket.authorized`.
+  const tlsOptions = options.tls && {
+    cert: options.tls.cert,
+    key: options.tls.key,
+    ca: options.tls.ca,
+    requestCert: true,
+    rejectUnauthorized: false,
+  };
+  // An https.Server has every http.Server method used here (listen, address, close, closeAllConnections).
+  const server: Server = tlsOptions
+    ? (createHttpsServer(tlsOptions, handler) as unknown as Server)
+    : createServer(handler);
+
+  // The mTLS alias port (RFC 8705 §5) serves only the aliased endpoints, from the same provider.
+  const aliasPaths = new Set<string>(Object.values(MTLS_ALIASED_ROUTES).map((r) => r.path));
+  const aliasSockets = new WeakSet<Socket>();
+  const aliasServer: Server | undefined =
+    tlsOptions && options.mtls
+      ? (createHttpsServer(tlsOptions, (req, res) => {
+          report(req, true);
+          const path = (req.url ?? '/').split('?')[0] ?? '/';
+          if (!provider || !providerCallback) res.writeHead(503).end();
+          else if (!aliasPaths.has(path)) res.writeHead(404).end();
+          else {
+            aliasSockets.add(req.socket);
+            providerCallback(req, res);
+          }
+        }) as unknown as Server)
+      : undefined;
+  const servers = aliasServer ? [server, aliasServer] : [server];
+
+  const listen = (s: Server, port: number) =>
+    new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(port, host, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+  const close = async (): Promise<void> => {
+    await Promise.all(
+      servers.map(async (s) => {
+        if (!s.listening) return;
+        // closeAllConnections drops keep-alive sockets that would otherwise hold close() open.
+        const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+        s.closeAllConnections();
+        await closed;
+      }),
+    );
+  };
+
+  await listen(server, options.port ?? 0);
+  try {
+    if (aliasServer) await listen(aliasServer, 0);
+  } catch (err) {
+    await close();
+    throw err;
+  }
 
   try {
     const { port } = server.address() as AddressInfo;
-    const issuer = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const issuer = originOf(tlsOptions ? 'https' : 'http', host, port);
+    const mtlsOrigin = aliasServer
+      ? originOf('https', host, (aliasServer.address() as AddressInfo).port)
+      : undefined;
+    const mtlsEndpointAliases = mtlsOrigin
+      ? (Object.fromEntries(
+          Object.entries(MTLS_ALIASED_ROUTES).map(([name, { path }]) => [name, `${mtlsOrigin}${path}`]),
+        ) as Record<MtlsAliasedEndpoint, string>)
+      : undefined;
+    const mtlsCertificate = (ctx: KoaContextWithOIDC): X509Certificate | undefined => {
+      const socket = ctx.req.socket;
+      if (!options.mtls?.certificatesOnIssuerPort && !aliasSockets.has(socket)) return undefined;
+      return peerCertificate(socket);
+    };
 
     const findUser = (id: string) => users.find((u) => u.id === id);
 
@@ -520,7 +704,14 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       // FAPI 2.0 Security Profile §5.3.2.2: only the authorization code flow.
       responseTypes: ['code'],
       // Confidential clients only. client_secret_* stay available for the BFF's non-production modes.
-      clientAuthMethods: ['private_key_jwt', 'client_secret_basic', 'client_secret_post'],
+      clientAuthMethods: [
+        'private_key_jwt',
+        'client_secret_basic',
+        'client_secret_post',
+        ...(options.mtls?.tlsClientAuth ? (['tls_client_auth'] as const) : []),
+        ...(options.mtls?.selfSignedTlsClientAuth ? (['self_signed_tls_client_auth'] as const) : []),
+      ],
+      ...(mtlsEndpointAliases ? { discovery: { mtls_endpoint_aliases: mtlsEndpointAliases } } : {}),
       // Scope-requested claims go into the ID token too, not only to userinfo (OIDC Core §5.4 allows
       // both): the BFF builds its session from the ID token.
       conformIdTokenClaims: false,
@@ -576,6 +767,30 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         },
         backchannelLogout: { enabled: true },
         resourceIndicators,
+        // RFC 8705; off (oidc-provider's default) without the mtls option.
+        mTLS: options.mtls
+          ? {
+              enabled: true,
+              tlsClientAuth: options.mtls.tlsClientAuth ?? false,
+              selfSignedTlsClientAuth: options.mtls.selfSignedTlsClientAuth ?? false,
+              certificateBoundAccessTokens: options.mtls.certificateBoundAccessTokens ?? false,
+              // PEM of the certificate presented on this connection (on the alias port only, unless
+              // certificatesOnIssuerPort); undefined when none was.
+              getCertificate: (ctx) => mtlsCertificate(ctx)?.toString(),
+              // Chains to `tls.ca`: Node's TLS layer checked it against the server's `ca`.
+              certificateAuthorized: (ctx) =>
+                mtlsCertificate(ctx) !== undefined && (ctx.req.socket as TLSSocket).authorized,
+              certificateSubjectMatches: (ctx, property, expected) => {
+                const cert = mtlsCertificate(ctx);
+                return cert !== undefined && certificateMatches(cert, property, expected);
+              },
+            }
+          : { enabled: false },
+        // Only with mtls (so the aliases cover it); only the client a token was issued to may introspect it.
+        introspection: {
+          enabled: options.mtls !== undefined,
+          allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+        },
       },
       renderError: (ctx, out) => {
         ctx.type = 'html';
@@ -633,8 +848,20 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       }
     }
 
+    // The alias paths above are oidc-provider's default routes; make sure they still are.
+    for (const { route, path } of Object.values(MTLS_ALIASED_ROUTES)) {
+      if (aliasServer && provider.pathFor(route) !== path) {
+        throw new Error(`dev IdP: oidc-provider serves ${route} at ${provider.pathFor(route)}, not ${path}`);
+      }
+    }
+
     providerCallback = provider.callback();
-    return { issuer, provider, close };
+    return {
+      issuer,
+      provider,
+      close,
+      ...(mtlsOrigin && mtlsEndpointAliases ? { mtlsOrigin, mtlsEndpointAliases } : {}),
+    };
   } catch (err) {
     await close();
     throw err;

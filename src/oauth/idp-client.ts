@@ -14,7 +14,16 @@ export interface OAuthEvents {
   discoveryRefreshed(ok: boolean): void;
   jarRequestObjectCreated(alg: string): void;
   jarPushFailed(reason: string): void;
+  /** Every authenticated call to the IdP, labelled with the one client authentication method (seed 002 §3). */
+  idpRequest(
+    endpoint: IdpEndpoint,
+    authMethod: string,
+    outcome: 'success' | 'failure',
+    seconds: number,
+  ): void;
 }
+
+export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation';
 
 export interface OAuthLogger {
   warn(obj: object, msg: string): void;
@@ -78,6 +87,29 @@ export class IdpClient {
     const fetchImpl = dpopAwareFetch(baseFetch, hooks);
     const configuration = await discover(config, fetchImpl);
     return new IdpClient(config, configuration, events, logger, fetchImpl, hooks);
+  }
+
+  /** Time and count an authenticated IdP call under the configured client authentication method. */
+  private async timed<T>(endpoint: IdpEndpoint, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await call();
+      this.events.idpRequest(
+        endpoint,
+        this.config.oidc.tokenAuthMethod,
+        'success',
+        (performance.now() - started) / 1000,
+      );
+      return result;
+    } catch (err) {
+      this.events.idpRequest(
+        endpoint,
+        this.config.oidc.tokenAuthMethod,
+        'failure',
+        (performance.now() - started) / 1000,
+      );
+      throw err;
+    }
   }
 
   /** Share the AS's DPoP nonces through the store (RFC 9449 §8): another instance skips the 400 round trip. */
@@ -197,10 +229,9 @@ export class IdpClient {
     }
     if (!this.config.oidc.parEnabled) return oidc.buildAuthorizationUrl(this.current, request);
     try {
-      const url = await oidc.buildAuthorizationUrlWithPAR(
-        this.current,
-        request,
-        params.dpop ? { DPoP: await this.handle(params.dpop) } : undefined,
+      const options = params.dpop ? { DPoP: await this.handle(params.dpop) } : undefined;
+      const url = await this.timed('par', () =>
+        oidc.buildAuthorizationUrlWithPAR(this.current, request, options),
       );
       this.events.parRequest('success');
       return url;
@@ -223,17 +254,20 @@ export class IdpClient {
   ): Promise<TokenSet> {
     let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
-      response = await oidc.authorizationCodeGrant(
-        this.current,
-        callback,
-        {
-          pkceCodeVerifier: checks.codeVerifier,
-          expectedState: checks.state,
-          expectedNonce: checks.nonce,
-          idTokenExpected: true,
-        },
-        undefined,
-        dpop ? { DPoP: await this.handle(dpop) } : undefined,
+      const options = dpop ? { DPoP: await this.handle(dpop) } : undefined;
+      response = await this.timed('token', () =>
+        oidc.authorizationCodeGrant(
+          this.current,
+          callback,
+          {
+            pkceCodeVerifier: checks.codeVerifier,
+            expectedState: checks.state,
+            expectedNonce: checks.nonce,
+            idTokenExpected: true,
+          },
+          undefined,
+          options,
+        ),
       );
     } catch (err) {
       throw translateOAuthError(err, 'token');
@@ -250,11 +284,9 @@ export class IdpClient {
   async refresh(refreshToken: string, original: Record<string, unknown>, dpop?: DpopKey): Promise<TokenSet> {
     let response: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
     try {
-      response = await oidc.refreshTokenGrant(
-        this.current,
-        refreshToken,
-        undefined,
-        dpop ? { DPoP: await this.handle(dpop) } : undefined,
+      const options = dpop ? { DPoP: await this.handle(dpop) } : undefined;
+      response = await this.timed('refresh', () =>
+        oidc.refreshTokenGrant(this.current, refreshToken, undefined, options),
       );
     } catch (err) {
       throw translateOAuthError(err, 'refresh');
@@ -278,7 +310,9 @@ export class IdpClient {
     try {
       // openid-client takes no DPoP handle here; the fetch adds a proof for this call only.
       const run = () => oidc.tokenRevocation(this.current, token, { token_type_hint: hint });
-      await (dpop ? revocationProof.run({ key: dpop, nonces: this.nonces }, run) : run());
+      await this.timed('revocation', () =>
+        dpop ? revocationProof.run({ key: dpop, nonces: this.nonces }, run) : run(),
+      );
     } catch (err) {
       throw translateOAuthError(err, 'revoke');
     }

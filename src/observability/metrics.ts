@@ -168,6 +168,19 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  private readonly idpRequests = new Counter({
+    name: 'bff_idp_requests_total',
+    help: 'Authenticated calls to the IdP (PAR, token, refresh, revocation), by client authentication method and outcome.',
+    labelNames: ['endpoint', 'auth_method', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly idpRequestDuration = new Histogram({
+    name: 'bff_idp_request_duration_seconds',
+    help: 'Duration of authenticated calls to the IdP, by endpoint and client authentication method.',
+    labelNames: ['endpoint', 'auth_method'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   private discoveryFetchedAt = Date.now();
   private readonly discoveryAge = new Gauge({
     name: 'bff_discovery_metadata_age_seconds',
@@ -219,6 +232,10 @@ export class Metrics {
   readonly dpopValidation = {
     failure: (reason: string) => this.dpopValidationFailures.inc({ reason }),
   };
+  idpRequest(endpoint: string, authMethod: string, outcome: 'success' | 'failure', seconds: number): void {
+    this.idpRequests.inc({ endpoint, auth_method: authMethod, outcome });
+    this.idpRequestDuration.observe({ endpoint, auth_method: authMethod }, seconds);
+  }
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();
   }

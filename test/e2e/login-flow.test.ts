@@ -130,6 +130,17 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
       assert.equal(apiAfter.status, 401);
       assert.equal(((await apiAfter.json()) as { code: string }).code, 'BFF_SESSION_REQUIRED');
 
+      const metrics = await (await browser.request(`${bff.url}/metrics`)).text();
+      for (const endpoint of ['par', 'token', 'revocation']) {
+        assert.match(
+          metrics,
+          new RegExp(
+            `bff_idp_requests_total\\{endpoint="${endpoint}",auth_method="private_key_jwt",outcome="success"\\} [1-9]`,
+          ),
+          endpoint,
+        );
+      }
+
       // RFC 7009: the refresh token no longer works at the IdP.
       const direct = await oidc.discovery(
         new URL(idp.issuer),
