@@ -155,7 +155,7 @@ async function main(): Promise<void> {
       body: Readable.from([]),
     }),
   } as unknown as Dispatcher;
-  const forwarder = new Forwarder(fake);
+  const forwarder = new Forwarder(undefined, fake);
   const route: RouteConfig = {
     name: 'bench',
     url: new URL('http://127.0.0.1:4020'),

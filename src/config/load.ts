@@ -170,11 +170,16 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     if (production) problem('MS_BFF_TOKEN_AUTH_METHOD', 'client_secret_post is refused in production');
     else warnings.push('MS_BFF_TOKEN_AUTH_METHOD=client_secret_post: the secret travels in request bodies');
   }
-  if (tokenAuthMethod === 'tls_client_auth' || tokenAuthMethod === 'self_signed_tls_client_auth') {
-    problem(
-      'MS_BFF_TOKEN_AUTH_METHOD',
-      `${tokenAuthMethod} is not available in this release (planned: mTLS, issue 3)`,
-    );
+  const mtlsCert = readPem('MTLS_CERT', get, problem, 'CERTIFICATE');
+  const mtlsKey = readPem('MTLS_KEY', get, problem, 'PRIVATE KEY');
+  const tlsCa = readPem('MS_BFF_TLS_CA', get, problem, 'CERTIFICATE');
+  if ((mtlsCert === undefined) !== (mtlsKey === undefined))
+    problem('MTLS_CERT', 'MTLS_CERT and MTLS_KEY go together');
+  if (
+    (tokenAuthMethod === 'tls_client_auth' || tokenAuthMethod === 'self_signed_tls_client_auth') &&
+    !mtlsCert
+  ) {
+    problem('MTLS_CERT', `is required for ${tokenAuthMethod} (RFC 8705 §2)`);
   }
   const clientSecret = secret('OIDC_CLIENT_SECRET');
   if (tokenAuthMethod.startsWith('client_secret') && !clientSecret) {
@@ -209,9 +214,6 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
         `is not available in this release (planned: ${v.planned}); refusing rather than running without it`,
       );
     }
-  }
-  if (get('MTLS_CERT') || secret('MTLS_KEY')) {
-    problem('MTLS_CERT', 'mTLS is not available in this release (planned: issue 3)');
   }
   // JAR alg allowlist is validated even while JAR is off: `none` is never acceptable (seed 002 §1).
   const jarAllowed = (get('MS_BFF_JAR_ALGS_ALLOWED') ?? 'PS256,ES256').split(',').map((s) => s.trim());
@@ -342,6 +344,21 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   }
 
   const routes = parseRoutes(get('MS_BFF_ROUTES'), fileRoutes, upstreamTimeoutMs, problem, url);
+  const mtlsRoutes = [...routes.values()].filter((r) => r.mtls).map((r) => r.name);
+  if (mtlsRoutes.length > 0 && !mtlsCert) {
+    problem(
+      'MTLS_CERT',
+      `is required: routes ${mtlsRoutes.join(', ')} send certificate-bound tokens (mtls: true)`,
+    );
+  }
+  // The IdP binds a client's tokens either to a DPoP key or to the TLS certificate (RFC 9449 / RFC 8705);
+  // mixing them per route would send tokens bound to one over the other. One binding per client.
+  if (mtlsRoutes.length > 0 && bool('MS_BFF_DPOP_ENABLED', false)) {
+    problem(
+      'MS_BFF_DPOP_ENABLED',
+      'DPoP-bound and certificate-bound (mtls: true routes) tokens are exclusive per client; choose one',
+    );
+  }
 
   const postLogoutRedirect = get('MS_BFF_POST_LOGOUT_REDIRECT') ?? '/';
   if (!isSafeRelativePath(postLogoutRedirect)) {
@@ -424,6 +441,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     csrf: { enabled: csrfEnabled, headerName: csrfHeader.toLowerCase() },
     redisUrl,
     redisKeyPrefix: get('MS_BFF_REDIS_KEY_PREFIX') ?? 'bff:',
+    tls: { cert: mtlsCert, key: mtlsKey, ca: tlsCa },
     dpopNonceSecret,
     routes,
     upstreamTimeoutMs,
@@ -448,6 +466,26 @@ export function isSafeRelativePath(value: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** PEM material from a path or inline; checked for the expected block so a swapped cert/key is caught here. */
+function readPem(
+  name: string,
+  get: (n: string) => string | undefined,
+  problem: (v: string, m: string) => void,
+  block: 'CERTIFICATE' | 'PRIVATE KEY',
+): string | undefined {
+  const text = readKeyMaterial(name, get, problem);
+  if (text === undefined) return undefined;
+  const ok =
+    block === 'PRIVATE KEY'
+      ? /-----BEGIN (EC |RSA )?PRIVATE KEY-----/.test(text)
+      : text.includes('-----BEGIN CERTIFICATE-----');
+  if (!ok) {
+    problem(name, `must be PEM with a ${block} block`);
+    return undefined;
+  }
+  return text;
 }
 
 function readKeyMaterial(
@@ -502,7 +540,14 @@ function parseRoutes(
       problem(where, 'must be a URL string or an object with url');
       continue;
     }
-    const s = spec as { url?: unknown; token?: unknown; timeoutMs?: unknown; serviceAudience?: unknown };
+    const s = spec as {
+      url?: unknown;
+      token?: unknown;
+      timeoutMs?: unknown;
+      serviceAudience?: unknown;
+      mtls?: unknown;
+    };
+    if (s.mtls !== undefined && typeof s.mtls !== 'boolean') problem(where, 'mtls must be true or false');
     const target = url(where, typeof s.url === 'string' ? s.url : undefined, { required: true });
     const token = s.token ?? 'user';
     if (token !== 'user' && token !== 'none') problem(where, 'token must be "user" or "none"');
@@ -511,8 +556,14 @@ function parseRoutes(
       problem(where, 'timeoutMs must be an integer ≥ 100');
     }
     const serviceAudience = s.serviceAudience;
-    if (serviceAudience !== undefined && (typeof serviceAudience !== 'string' || serviceAudience.length === 0)) {
-      problem(where, 'serviceAudience must be a non-empty string (the audience of service callers\' access tokens)');
+    if (
+      serviceAudience !== undefined &&
+      (typeof serviceAudience !== 'string' || serviceAudience.length === 0)
+    ) {
+      problem(
+        where,
+        "serviceAudience must be a non-empty string (the audience of service callers' access tokens)",
+      );
     }
     if (target && (target.search || target.hash))
       problem(where, 'the upstream URL must not have a query or fragment');
@@ -523,6 +574,7 @@ function parseRoutes(
         token: token === 'none' ? 'none' : 'user',
         timeoutMs: typeof timeoutMs === 'number' ? timeoutMs : defaultTimeoutMs,
         serviceAudience: typeof serviceAudience === 'string' && serviceAudience ? serviceAudience : undefined,
+        mtls: s.mtls === true,
       });
     }
   }

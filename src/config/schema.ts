@@ -175,8 +175,17 @@ export const VARIABLES = [
       'Path to (or inline) the private key (PKCS#8 PEM or JWK) that decrypts JARM responses; its public part is published in /.well-known/jwks.json with use enc.',
     secret: true,
   },
-  { name: 'MTLS_CERT', description: 'Client certificate (PEM path) for mTLS.', planned: 'issue 3 (mTLS)' },
-  { name: 'MTLS_KEY', description: 'Client certificate key (PEM path) for mTLS.', secret: true },
+  {
+    name: 'MTLS_CERT',
+    description:
+      'Client certificate (PEM, path or inline) presented to the IdP (RFC 8705: tls_client_auth, self_signed_tls_client_auth, certificate-bound tokens) through its mtls_endpoint_aliases, and to upstream routes with "mtls": true.',
+  },
+  { name: 'MTLS_KEY', description: 'Private key (PEM, path or inline) of MTLS_CERT.', secret: true },
+  {
+    name: 'MS_BFF_TLS_CA',
+    description:
+      'Extra CA certificates (PEM, path or inline) trusted for the IdP and upstreams, for private PKIs.',
+  },
   {
     name: 'FIPS_MODE',
     description: 'Require Node.js crypto to run with a FIPS 140-3 provider; refuse to start otherwise.',

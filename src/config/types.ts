@@ -35,6 +35,15 @@ export interface RouteConfig {
    * of a session cookie; the token's audience must be this value.
    */
   readonly serviceAudience: string | undefined;
+  /** Present the client certificate to this upstream: certificate-bound access tokens (RFC 8705 §3). */
+  readonly mtls: boolean;
+}
+
+/** TLS client identity and trust for outgoing connections (RFC 8705). */
+export interface TlsConfig {
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+  readonly ca: string | undefined;
 }
 
 export interface BffConfig {
@@ -94,6 +103,7 @@ export interface BffConfig {
   readonly csrf: { readonly enabled: boolean; readonly headerName: string };
   readonly redisUrl: string | undefined;
   readonly redisKeyPrefix: string;
+  readonly tls: TlsConfig;
   /** Secret for stateless DPoP nonces demanded from service callers; undefined: no challenge. */
   readonly dpopNonceSecret: Uint8Array | undefined;
   readonly routes: ReadonlyMap<string, RouteConfig>;

@@ -14,6 +14,7 @@ export interface IdpMetadata {
   response_types_supported?: unknown;
   jwks_uri?: unknown;
   request_object_signing_alg_values_supported?: unknown;
+  tls_client_certificate_bound_access_tokens?: unknown;
   request_object_encryption_alg_values_supported?: unknown;
   request_object_encryption_enc_values_supported?: unknown;
   request_parameter_supported?: unknown;
@@ -71,6 +72,13 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
     missing.push(
       `id_token_signing_alg_values_supported must include ${config.oidc.idTokenAlg} (MS_BFF_ID_TOKEN_ALG)`,
     );
+  }
+  // RFC 8705 §3: routes with certificate-bound tokens need an IdP that binds them.
+  if (
+    [...config.routes.values()].some((r) => r.mtls) &&
+    md.tls_client_certificate_bound_access_tokens !== true
+  ) {
+    missing.push('tls_client_certificate_bound_access_tokens must be true (routes with mtls: true)');
   }
   // Seed 002 §8: JAR and JARM capabilities, only when the features are on.
   if (config.jar.enabled) {

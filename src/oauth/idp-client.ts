@@ -6,7 +6,7 @@ import { translateOAuthError } from './errors.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DpopKey, DpopNonceCache } from './dpop.js';
 import { buildRequestObject } from './jar.js';
-import { type IdpFetch, sizeCappedFetch } from './http.js';
+import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
 export interface OAuthEvents {
@@ -81,7 +81,7 @@ export class IdpClient {
     config: BffConfig,
     events: OAuthEvents,
     logger: OAuthLogger,
-    baseFetch: IdpFetch = sizeCappedFetch(),
+    baseFetch: IdpFetch = sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
   ): Promise<IdpClient> {
     const hooks: FetchHooks = {};
     const fetchImpl = dpopAwareFetch(baseFetch, hooks);
@@ -366,6 +366,8 @@ async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Co
   if (config.signingKey && config.oidc.tokenAuthMethod === 'private_key_jwt') {
     metadata.token_endpoint_auth_signing_alg = config.signingKey.alg;
   }
+  // RFC 8705 §5 / FAPI 2.0 §5.2.2.1: with a client certificate, use the IdP's mTLS aliases.
+  if (config.tls.cert) metadata.use_mtls_endpoint_aliases = true;
   let configuration: oidc.Configuration;
   try {
     configuration = await oidc.discovery(config.oidc.issuer, config.oidc.clientId, metadata, clientAuth, {
@@ -414,6 +416,10 @@ function clientAuthentication(config: BffConfig): oidc.ClientAuth {
       return oidc.ClientSecretBasic(config.oidc.clientSecret);
     case 'client_secret_post':
       return oidc.ClientSecretPost(config.oidc.clientSecret);
+    case 'tls_client_auth':
+    case 'self_signed_tls_client_auth':
+      // RFC 8705 §2: the TLS client certificate authenticates; the body carries only client_id.
+      return oidc.TlsClientAuth();
     default:
       throw new BffError('BFF_CONFIG_INVALID', { detail: `${config.oidc.tokenAuthMethod} is not available` });
   }

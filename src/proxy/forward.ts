@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
-import type { RouteConfig } from '../config/types.js';
+import type { RouteConfig, TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import { isUseDpopNonceChallenge } from './dpop-challenge.js';
 
@@ -85,9 +85,23 @@ export interface ForwardResponse {
  */
 export class Forwarder {
   private readonly agent: Dispatcher;
+  /** For routes with certificate-bound tokens: presents MTLS_CERT (RFC 8705 §3). */
+  private readonly mtlsAgent: Dispatcher | undefined;
 
-  constructor(agent?: Dispatcher) {
-    this.agent = agent ?? new Agent({ keepAliveTimeout: 10_000, connections: 256, pipelining: 1 });
+  /** `dispatcher` replaces the pooled agent (micro-benchmarks measure the forwarder without a network). */
+  constructor(tls?: TlsConfig, dispatcher?: Dispatcher) {
+    const connect = { ...(tls?.ca ? { ca: tls.ca } : {}), minVersion: 'TLSv1.2' as const };
+    this.agent =
+      dispatcher ?? new Agent({ keepAliveTimeout: 10_000, connections: 256, pipelining: 1, connect });
+    this.mtlsAgent =
+      tls?.cert && tls.key
+        ? new Agent({
+            keepAliveTimeout: 10_000,
+            connections: 256,
+            pipelining: 1,
+            connect: { ...connect, cert: tls.cert, key: tls.key },
+          })
+        : undefined;
   }
 
   async forward(req: ForwardRequest): Promise<ForwardResponse> {
@@ -137,7 +151,9 @@ export class Forwarder {
     body: Buffer | IncomingMessage | null,
   ): Promise<ForwardResponse> {
     try {
-      const res = await this.agent.request({
+      const agent = req.route.mtls ? this.mtlsAgent : this.agent;
+      if (!agent) throw new BffError('BFF_INTERNAL', { reason: 'mtls_route_without_certificate' });
+      const res = await agent.request({
         origin: req.route.url.origin,
         path,
         method: req.method as Dispatcher.HttpMethod,
@@ -160,6 +176,7 @@ export class Forwarder {
 
   async close(): Promise<void> {
     await this.agent.close();
+    await this.mtlsAgent?.close();
   }
 }
 

@@ -4,7 +4,7 @@ import type { BffConfig } from '../config/types.js';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
 import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
-import { sizeCappedFetch } from '../oauth/http.js';
+import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import { JwksCache } from '../oauth/jwks-cache.js';
 import { loggerOptions } from '../observability/logger.js';
@@ -63,11 +63,11 @@ export async function buildApp(
       2 * config.oidc.timeoutMs + 5_000,
       clock,
     ),
-    forwarder: new Forwarder(),
+    forwarder: new Forwarder(config.tls),
     clock,
     jwks: new JwksCache({
       jwksUri: String(idp.metadata.jwks_uri),
-      fetch: sizeCappedFetch(),
+      fetch: sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
       events: metrics.jwks,
       timeoutMs: config.oidc.timeoutMs,
     }),

@@ -119,10 +119,29 @@ describe('configuration', () => {
     assert.match(found.get('MS_BFF_SESSION_KEYS') ?? '', /32 are required/);
     assert.match(found.get('MS_BFF_COOKIE_NAME') ?? '', /__Host-/);
     assert.match(found.get('MS_BFF_SESSION_IDLE_TIMEOUT') ?? '', /integer/);
-    assert.match(found.get('MTLS_CERT') ?? '', /not available in this release/);
+    assert.match(found.get('MTLS_CERT') ?? '', /cannot read key file/);
     assert.match(found.get('MS_BFF_JAR_ALGS_ALLOWED') ?? '', /none is not allowed/);
     assert.match(found.get('BFF_JWT_SIGNING_ALG') ?? '', /PS256, ES256/);
     assert.match(found.get('MS_BFF_ROUTES.bad name') ?? '', /route names/);
+  });
+
+  it('keeps mTLS consistent: certificate for tls methods and mtls routes, one token binding per client', async () => {
+    const found = await problems({
+      ...(await validProduction()),
+      MS_BFF_TOKEN_AUTH_METHOD: 'tls_client_auth',
+      MS_BFF_DPOP_ENABLED: 'true',
+      MS_BFF_ROUTES: '{"api":{"url":"https://api.example.com","mtls":true}}',
+    });
+    assert.match(found.get('MTLS_CERT') ?? '', /required for tls_client_auth/);
+    assert.match(found.get('MTLS_CERT') ?? '', /certificate-bound tokens/);
+    assert.match(found.get('MS_BFF_DPOP_ENABLED') ?? '', /exclusive/);
+    const swapped = await problems({
+      ...(await validProduction()),
+      MTLS_CERT: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----',
+      MTLS_KEY: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----',
+    });
+    assert.match(swapped.get('MTLS_CERT') ?? '', /CERTIFICATE block/);
+    assert.match(swapped.get('MTLS_KEY') ?? '', /PRIVATE KEY block/);
   });
 
   it('reads secrets from *_FILE and refuses both forms at once', async () => {
