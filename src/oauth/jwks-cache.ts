@@ -2,6 +2,7 @@ import { type CryptoKey, importJWK, type JWK, type JWSHeaderParameters } from 'j
 import { BffError } from '../errors.js';
 import type { IdpFetch } from './http.js';
 import { JwtPolicyError, type KeyResolver } from './jose-policy.js';
+import { rsaModulusBits } from './jwk-size.js';
 
 /**
  * The IdP's JWKS, fetched only from the discovered `jwks_uri` (never from a token header: RFC 8725
@@ -62,14 +63,6 @@ function requirementFor(alg: unknown): { kty: string; crv?: string } | undefined
     default:
       return undefined;
   }
-}
-
-function rsaModulusBits(n: string): number {
-  const bytes = Buffer.from(n, 'base64url');
-  let i = 0;
-  while (i < bytes.length && bytes[i] === 0) i++;
-  const first = bytes[i];
-  return first === undefined ? 0 : (bytes.length - i - 1) * 8 + (32 - Math.clz32(first));
 }
 
 /** A public signing key we could ever use; others are dropped (not an error: JWKS also hold enc keys). */

@@ -17,6 +17,7 @@ import {
   verifyJws,
 } from '../oauth/jose-policy.js';
 import type { KeyValueStore } from '../session/store.js';
+import { rsaModulusBits } from '../oauth/jwk-size.js';
 
 /**
  * Validation of a service caller that presents its own DPoP-bound access token (RFC 9449 §7)
@@ -320,14 +321,6 @@ function readProof(value: string | string[] | undefined): { proof: string } | { 
   // Strict base64url segments: jose decodes leniently (whitespace, padding), and a proof has one spelling.
   if (proof.length > MAX_PROOF_LENGTH || !COMPACT_JWS.test(proof)) return { refusal: 'malformed_proof' };
   return { proof };
-}
-
-function rsaModulusBits(n: string): number {
-  const bytes = Buffer.from(n, 'base64url');
-  let i = 0;
-  while (i < bytes.length && bytes[i] === 0) i++;
-  const first = bytes[i];
-  return first === undefined ? 0 : (bytes.length - i - 1) * 8 + (32 - Math.clz32(first));
 }
 
 /**

@@ -12,18 +12,11 @@ import {
   type RunningBff,
   startBff,
 } from '../helpers/bff-harness.js';
-import { apiCall, fullLogin, loginUntilCallback } from '../helpers/flows.js';
-import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
+import { apiCall, fullLogin, loginUntilCallback, errorCode } from '../helpers/flows.js';
+import { TestBrowser } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
 const CLIENT_ID = 'bff-attacks';
-
-async function problemCode(res: TestResponse): Promise<string | undefined> {
-  const text = await res.text();
-  if ((res.headers.get('content-type') ?? '').includes('json'))
-    return (JSON.parse(text) as { code?: string }).code;
-  return /<code>(BFF_[A-Z_]+)<\/code>/.exec(text)?.[1];
-}
 
 function tokenRequests(idp: DevIdp): { count: number } {
   const counter = { count: 0 };
@@ -71,7 +64,7 @@ describe('callback and session attacks', () => {
     const before = tokenCalls.count;
     const res = await attacker.request(callback);
     assert.equal(res.status, 400);
-    assert.equal(await problemCode(res), 'BFF_CALLBACK_STATE_MISMATCH');
+    assert.equal(await errorCode(res), 'BFF_CALLBACK_STATE_MISMATCH');
     assert.equal(attacker.cookie(bff.url, '__Host-bff-session'), undefined);
     assert.equal(tokenCalls.count, before, 'no token request after a failed binding check');
   });
@@ -82,7 +75,7 @@ describe('callback and session attacks', () => {
     callback.searchParams.set('state', `${callback.searchParams.get('state')}x`);
     const res = await browser.request(callback);
     assert.equal(res.status, 400);
-    assert.equal(await problemCode(res), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
+    assert.equal(await errorCode(res), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
   });
 
   it('requires the RFC 9207 iss parameter', async () => {
@@ -91,7 +84,7 @@ describe('callback and session attacks', () => {
     callback.searchParams.delete('iss');
     const res = await browser.request(callback);
     assert.equal(res.status, 400);
-    assert.equal(await problemCode(res), 'BFF_CALLBACK_ISS_MISMATCH');
+    assert.equal(await errorCode(res), 'BFF_CALLBACK_ISS_MISMATCH');
     assert.equal(browser.cookie(bff.url, '__Host-bff-session'), undefined);
   });
 
@@ -102,7 +95,7 @@ describe('callback and session attacks', () => {
     const before = tokenCalls.count;
     const res = await browser.request(callback);
     assert.equal(res.status, 400);
-    assert.equal(await problemCode(res), 'BFF_CALLBACK_ISS_MISMATCH');
+    assert.equal(await errorCode(res), 'BFF_CALLBACK_ISS_MISMATCH');
     assert.equal(tokenCalls.count, before);
   });
 
@@ -113,7 +106,7 @@ describe('callback and session attacks', () => {
     assert.equal(first.status, 302);
     const replay = await browser.request(callback);
     assert.equal(replay.status, 400);
-    assert.equal(await problemCode(replay), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
+    assert.equal(await errorCode(replay), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
   });
 
   it('refuses an expired login transaction', async () => {
@@ -123,7 +116,7 @@ describe('callback and session attacks', () => {
     try {
       const res = await browser.request(callback);
       assert.equal(res.status, 400);
-      assert.equal(await problemCode(res), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
+      assert.equal(await errorCode(res), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
     } finally {
       now = Date.now();
     }
@@ -149,7 +142,7 @@ describe('callback and session attacks', () => {
       try {
         const res = await browser.request(`${bff.url}/auth/login?returnTo=${encodeURIComponent(returnTo)}`);
         assert.equal(res.status, 400);
-        assert.equal(await problemCode(res), 'BFF_LOGIN_INVALID_RETURN_TO');
+        assert.equal(await errorCode(res), 'BFF_LOGIN_INVALID_RETURN_TO');
         assert.equal(pushed, 0, 'no PAR request for a refused login');
       } finally {
         idp.provider.off('pushed_authorization_request.success', onPush);
@@ -164,7 +157,7 @@ describe('callback and session attacks', () => {
       headers: { 'sec-fetch-site': 'cross-site' },
     });
     assert.equal(res.status, 403);
-    assert.equal(await problemCode(res), 'BFF_CSRF_FAILED');
+    assert.equal(await errorCode(res), 'BFF_CSRF_FAILED');
   });
 
   describe('with a session', () => {
@@ -180,7 +173,7 @@ describe('callback and session attacks', () => {
         headers: { 'sec-fetch-site': 'same-origin' },
       });
       assert.equal(res.status, 403);
-      assert.equal(await problemCode(res), 'BFF_CSRF_FAILED');
+      assert.equal(await errorCode(res), 'BFF_CSRF_FAILED');
       assert.equal(upstream.requests.length, 0);
     });
 
@@ -196,7 +189,7 @@ describe('callback and session attacks', () => {
         body: '{}',
       });
       assert.equal(res.status, 403);
-      assert.equal(await problemCode(res), 'BFF_CSRF_FAILED');
+      assert.equal(await errorCode(res), 'BFF_CSRF_FAILED');
     });
 
     it('refuses Sec-Fetch-Site: cross-site and same-site', async () => {
@@ -218,7 +211,7 @@ describe('callback and session attacks', () => {
     it('refuses GET /auth/logout with a wrong sid and keeps the session', async () => {
       const res = await browser.request(`${bff.url}/auth/logout?sid=wrong`);
       assert.equal(res.status, 403);
-      assert.equal(await problemCode(res), 'BFF_LOGOUT_SID_MISMATCH');
+      assert.equal(await errorCode(res), 'BFF_LOGOUT_SID_MISMATCH');
       assert.equal((await apiCall(browser, bff.url, '/auth/session')).status, 200);
     });
 
@@ -240,7 +233,7 @@ describe('callback and session attacks', () => {
         other.setCookie(bff.url, '__Host-bff-session', value);
         const res = await apiCall(other, bff.url, '/api/echo/x');
         assert.equal(res.status, 401, `cookie ${value.slice(0, 20)}`);
-        assert.equal(await problemCode(res), 'BFF_SESSION_REQUIRED');
+        assert.equal(await errorCode(res), 'BFF_SESSION_REQUIRED');
       }
       assert.equal((await apiCall(browser, bff.url, '/api/echo/x')).status, 200);
     });
@@ -255,7 +248,7 @@ describe('callback and session attacks', () => {
     it('answers unknown routes with 404 problem+json', async () => {
       const res = await apiCall(browser, bff.url, '/api/nope/x');
       assert.equal(res.status, 404);
-      assert.equal(await problemCode(res), 'BFF_ROUTE_NOT_FOUND');
+      assert.equal(await errorCode(res), 'BFF_ROUTE_NOT_FOUND');
       const other = await browser.request(`${bff.url}/no/such/thing`);
       assert.equal(other.status, 404);
       assert.match(other.headers.get('content-type') ?? '', /problem\+json/);

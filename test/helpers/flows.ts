@@ -59,3 +59,11 @@ export function apiCall(
     ...(init.body === undefined ? {} : { body: init.body }),
   });
 }
+
+/** The stable error code of a refusal: from problem+json, or from the HTML error page. */
+export async function errorCode(res: TestResponse): Promise<string | undefined> {
+  const text = await res.text();
+  if ((res.headers.get('content-type') ?? '').includes('json'))
+    return (JSON.parse(text) as { code?: string }).code;
+  return /<code>(BFF_[A-Z_]+)<\/code>/.exec(text)?.[1];
+}

@@ -13,13 +13,10 @@ import {
   startBff,
 } from '../helpers/bff-harness.js';
 import { type HostileIdp, type Misbehaviour, startHostileIdp } from '../helpers/hostile-idp.js';
+import { errorCode } from '../helpers/flows.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-hostile';
-
-async function pageCode(res: TestResponse): Promise<string | undefined> {
-  return /<code>(BFF_[A-Z_]+)<\/code>/.exec(await res.text())?.[1];
-}
 
 describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
   let idp: HostileIdp;
@@ -89,7 +86,7 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
     it(`refuses an ID token / token response with ${name}`, async () => {
       const { res, browser } = await loginWith(m);
       assert.ok(res.status >= 400, `status ${res.status}`);
-      assert.equal(await pageCode(res), code);
+      assert.equal(await errorCode(res), code);
       assert.match(res.headers.get('content-type') ?? '', /text\/html/);
       assert.equal(browser.cookie(bff.url, '__Host-bff-session'), undefined, 'no session');
     });
@@ -100,7 +97,7 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
     idp.misbehave({ authzError: { error: 'access_denied' }, authzIss: 'http://evil.example' });
     const res = await browser.navigate(`${bff.url}/auth/login?returnTo=/`);
     assert.equal(res.response.status, 400);
-    assert.equal(await pageCode(res.response), 'BFF_CALLBACK_ISS_MISMATCH');
+    assert.equal(await errorCode(res.response), 'BFF_CALLBACK_ISS_MISMATCH');
   });
 
   it('shows a clear page for an authorization error from the right IdP', async () => {
@@ -118,14 +115,14 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
     idp.misbehave({ parStatus: 400 });
     const res = await new TestBrowser().request(`${bff.url}/auth/login?returnTo=/`);
     assert.equal(res.status, 502);
-    assert.equal(await pageCode(res), 'BFF_IDP_ERROR');
+    assert.equal(await errorCode(res), 'BFF_IDP_ERROR');
   });
 
   it('answers an IdP that is down at login with a clean 503 page, and recovers', async () => {
     idp.misbehave({ down: true });
     const res = await new TestBrowser().request(`${bff.url}/auth/login?returnTo=/`);
     assert.equal(res.status, 503);
-    assert.equal(await pageCode(res), 'BFF_IDP_UNAVAILABLE');
+    assert.equal(await errorCode(res), 'BFF_IDP_UNAVAILABLE');
     idp.misbehave({});
     const ok = await new TestBrowser().request(`${bff.url}/auth/login?returnTo=/`);
     assert.equal(ok.status, 302);

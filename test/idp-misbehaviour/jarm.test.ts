@@ -15,13 +15,10 @@ import {
   startBff,
 } from '../helpers/bff-harness.js';
 import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import { errorCode } from '../helpers/flows.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-jarm-hostile';
-
-async function pageCode(res: TestResponse): Promise<string | undefined> {
-  return /<code>(BFF_[A-Z_]+)<\/code>/.exec(await res.text())?.[1];
-}
 
 describe('JARM misbehaviour through the callback (hostile IdP)', () => {
   let idp: HostileIdp;
@@ -153,7 +150,7 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
       const before = idp.requests.filter((q) => q.path === '/token').length;
       const res = await deliver(browser, await make(r));
       assert.equal(res.status, 400);
-      assert.equal(await pageCode(res), 'BFF_CALLBACK_INVALID');
+      assert.equal(await errorCode(res), 'BFF_CALLBACK_INVALID');
       assert.ok(
         (await refusalReason()).some((x) => x.startsWith(`${reason}=`)),
         `counted as ${reason}`,
@@ -173,7 +170,7 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
     const good = await idp.signJwt(claims(r));
     const outer = await deliver(browser, good, 'http://evil.example');
     assert.equal(outer.status, 400);
-    assert.equal(await pageCode(outer), 'BFF_CALLBACK_ISS_MISMATCH');
+    assert.equal(await errorCode(outer), 'BFF_CALLBACK_ISS_MISMATCH');
 
     const browser2 = new TestBrowser();
     const r2 = await authorize(browser2);
@@ -183,7 +180,7 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
       idp.issuer,
     );
     assert.equal(inner.status, 400);
-    assert.equal(await pageCode(inner), 'BFF_CALLBACK_INVALID');
+    assert.equal(await errorCode(inner), 'BFF_CALLBACK_INVALID');
   });
 
   it("refuses another browser's state, an unknown state, and a replayed response", async () => {
@@ -192,12 +189,12 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
     const attacker = new TestBrowser();
     const stolen = await deliver(attacker, await idp.signJwt(claims(rv)));
     assert.equal(stolen.status, 400);
-    assert.equal(await pageCode(stolen), 'BFF_CALLBACK_STATE_MISMATCH');
+    assert.equal(await errorCode(stolen), 'BFF_CALLBACK_STATE_MISMATCH');
 
     const browser = new TestBrowser();
     const r = await authorize(browser);
     const unknown = await deliver(browser, await idp.signJwt(claims(r, { state: `${r.state}x` })));
-    assert.equal(await pageCode(unknown), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
+    assert.equal(await errorCode(unknown), 'BFF_CALLBACK_TRANSACTION_EXPIRED');
 
     const browser3 = new TestBrowser();
     const r3 = await authorize(browser3);
