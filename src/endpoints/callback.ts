@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { type JarmOptions, peekJarmState, verifyJarm } from '../oauth/jarm.js';
+import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 import type { LoginTransaction } from '../session/login-transaction.js';
 
@@ -163,6 +164,15 @@ async function finish(
     { codeVerifier: tx.codeVerifier, state: tx.state, nonce: tx.nonce },
     tx.dpop ? await s.dpopKeys.get(tx.dpop) : undefined,
   );
+  // Seed 002 §11: the ID token also passes the one JOSE policy every JWT we accept goes through (no
+  // jku/x5u/x5c/jwk, no crit, kid selection by kty/alg/use), on top of openid-client's OIDC checks.
+  if (tokens.idToken) {
+    await checkIdTokenPolicy(tokens.idToken, s.jwks, {
+      issuer: s.idp.metadata.issuer,
+      clientId: s.config.oidc.clientId,
+      alg: s.config.oidc.idTokenAlg,
+    });
+  }
   const claims = tokens.claims ?? {};
   const sub = claims.sub;
   if (typeof sub !== 'string' || sub.length === 0)

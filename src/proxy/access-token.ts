@@ -36,6 +36,8 @@ export class AccessTokens {
     /** Longer than any refresh can take (the IdP timeout), so a live refresher keeps its lock. */
     private readonly lockTtlMs: number,
     private readonly clock: () => number = Date.now,
+    /** The shared JOSE policy for a refreshed ID token (seed 002 §11). */
+    private readonly idTokenPolicy?: (idToken: string) => Promise<void>,
   ) {}
 
   async ensureFresh(session: LoadedSession): Promise<LoadedSession> {
@@ -113,6 +115,7 @@ export class AccessTokens {
       if (session.data.accessTokenExpiresAt > this.clock()) return session;
       throw err;
     }
+    if (tokens.idToken) await this.idTokenPolicy?.(tokens.idToken);
     const next: SessionData = {
       ...session.data,
       accessToken: tokens.accessToken,

@@ -4,6 +4,7 @@ import type { BffConfig } from '../config/types.js';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
 import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
+import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import { JwksCache } from '../oauth/jwks-cache.js';
@@ -62,6 +63,12 @@ export async function buildApp(
       store,
       2 * config.oidc.timeoutMs + 5_000,
       clock,
+      (idToken) =>
+        checkIdTokenPolicy(idToken, services.jwks, {
+          issuer: idp.metadata.issuer,
+          clientId: config.oidc.clientId,
+          alg: config.oidc.idTokenAlg,
+        }),
     ),
     forwarder: new Forwarder(config.tls),
     clock,

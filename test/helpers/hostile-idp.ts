@@ -49,6 +49,7 @@ export interface Misbehaviour {
   idTokenIat?: number; // absolute seconds
   idTokenSub?: string; // authorization_code grant; the refresh token remembers the sub it was issued with
   idTokenKid?: string; // kid header value (e.g. unknown)
+  idTokenHeader?: Record<string, unknown>; // extra protected header members (jku, x5u, typ…), signed over
   idTokenSignWithUnpublishedKey?: boolean; // valid-looking signature by a key not in the JWKS (same kid)
   tokenType?: string; // token_type in the token response (default 'Bearer', or 'DPoP' with a DPoP proof)
   tokenStatus?: number; // make the token endpoint return this HTTP status with an OAuth error body
@@ -453,7 +454,7 @@ export async function startHostileIdp(opts: HostileIdpOptions): Promise<HostileI
     } else {
       const key = await signingKey(alg, m.idTokenSignWithUnpublishedKey === true);
       jwt = await new SignJWT(payload)
-        .setProtectedHeader({ alg, kid: m.idTokenKid ?? key.kid })
+        .setProtectedHeader({ alg, kid: m.idTokenKid ?? key.kid, ...m.idTokenHeader } as JWTHeaderParameters)
         .sign(key.key);
     }
     if (m.idTokenBadSignature) {

@@ -75,6 +75,17 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
       'BFF_ID_TOKEN_INVALID',
     ],
     ['unknown kid', { idTokenKid: 'unknown-kid' }, 'BFF_ID_TOKEN_INVALID'],
+    [
+      'a jku header (untrusted key reference)',
+      { idTokenHeader: { jku: 'http://127.0.0.1:9/jwks' } },
+      'BFF_ID_TOKEN_INVALID',
+    ],
+    [
+      'an x5u header (untrusted key reference)',
+      { idTokenHeader: { x5u: 'http://127.0.0.1:9/cert' } },
+      'BFF_ID_TOKEN_INVALID',
+    ],
+    ['the typ of a logout token', { idTokenHeader: { typ: 'logout+jwt' } }, 'BFF_ID_TOKEN_INVALID'],
     ['expired', { idTokenExp: Math.floor(Date.now() / 1000) - 600 }, 'BFF_ID_TOKEN_INVALID'],
     ['issued a week ago', { idTokenIat: Math.floor(Date.now() / 1000) - 7 * 86400 }, 'BFF_ID_TOKEN_INVALID'],
     ['issued in the future', { idTokenIat: Math.floor(Date.now() / 1000) + 300 }, 'BFF_ID_TOKEN_INVALID'],
