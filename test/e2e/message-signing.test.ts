@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { loadConfig } from '../../src/config/load.js';
 import { registrationMetadata } from '../../src/oauth/client-metadata.js';
@@ -259,5 +259,49 @@ describe('PAR + JAR + JARM against oidc-provider', () => {
     assert.equal((await browser.request(done.url)).status, 302);
     const replay = await browser.request(done.url);
     assert.equal(replay.status, 400, 'the second delivery is refused');
+  });
+});
+
+describe('JAR without PAR: inline request= (oidc-provider, PAR not required)', () => {
+  let idp: DevIdp;
+  let bff: RunningBff;
+
+  before(async () => {
+    const port = await freePort();
+    const key = await makeClientKey('ES256');
+    const idpPort = await freePort();
+    const env = { MS_BFF_JAR_ENABLED: 'true', MS_BFF_PAR_ENABLED: 'false' };
+    const config = await loadConfig(
+      bffEnv({ port, issuer: `http://127.0.0.1:${idpPort}`, clientId: 'ms-inline', key, env }),
+    );
+    idp = await startDevIdp({ port: idpPort, requirePar: false, clients: [registrationMetadata(config)] });
+    bff = await startBff({ port, issuer: idp.issuer, clientId: 'ms-inline', key, env });
+  });
+  after(async () => {
+    await bff?.close();
+    await idp?.close();
+  });
+
+  it('sends only client_id and a signed request object in the URL, and logs in', async () => {
+    const browser = new TestBrowser();
+    const start = await browser.navigate(`${bff.url}/auth/login?returnTo=/inline`, {
+      stopWhen: (u) => u.origin === new URL(idp.issuer).origin,
+    });
+    // RFC 9101 §5: the parameters live in the signed object; nothing else travels beside it.
+    assert.deepEqual([...start.url.searchParams.keys()].sort(), ['client_id', 'request']);
+    const object = start.url.searchParams.get('request') ?? '';
+    assert.equal(decodeProtectedHeader(object).typ, 'oauth-authz-req+jwt');
+    const claims = decodeJwt(object);
+    assert.equal(claims.aud, idp.issuer);
+    assert.equal(claims.code_challenge_method, 'S256');
+    assert.ok(
+      typeof claims.exp === 'number' && typeof claims.nbf === 'number' && claims.exp - claims.nbf <= 60,
+    );
+    const done = await loginAtDevIdp(browser, start.url, ALICE.username, ALICE.password, (u) =>
+      u.href.startsWith(`${bff.url}/auth/callback`),
+    );
+    const res = await browser.request(done.url);
+    assert.equal(res.status, 302, await res.text());
+    assert.equal(res.headers.get('location'), '/inline');
   });
 });

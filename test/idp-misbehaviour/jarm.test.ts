@@ -96,7 +96,17 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
 
   it('completes a login with a well-formed JARM response (baseline)', async () => {
     const browser = new TestBrowser();
+    idp.requests.length = 0;
     const r = await authorize(browser);
+    // FAPI 2.0 Message Signing §5.3.2-1 / checklist PAR-3: the PAR body is client authentication,
+    // client_id and the signed request object; no parameter is duplicated outside it.
+    const par = idp.requests.find((q) => q.path === '/par');
+    assert.deepEqual(Object.keys(par?.form ?? {}).sort(), [
+      'client_assertion',
+      'client_assertion_type',
+      'client_id',
+      'request',
+    ]);
     const res = await deliver(
       browser,
       await idp.signJwt(claims(r), { header: { typ: 'oauth-authz-resp+jwt' } }),
