@@ -546,8 +546,12 @@ function parseRoutes(
       timeoutMs?: unknown;
       serviceAudience?: unknown;
       mtls?: unknown;
+      serviceTokens?: unknown;
     };
     if (s.mtls !== undefined && typeof s.mtls !== 'boolean') problem(where, 'mtls must be true or false');
+    if (s.serviceTokens !== undefined && s.serviceTokens !== 'jwt' && s.serviceTokens !== 'introspection') {
+      problem(where, 'serviceTokens must be "jwt" or "introspection"');
+    }
     const target = url(where, typeof s.url === 'string' ? s.url : undefined, { required: true });
     const token = s.token ?? 'user';
     if (token !== 'user' && token !== 'none') problem(where, 'token must be "user" or "none"');
@@ -575,6 +579,7 @@ function parseRoutes(
         timeoutMs: typeof timeoutMs === 'number' ? timeoutMs : defaultTimeoutMs,
         serviceAudience: typeof serviceAudience === 'string' && serviceAudience ? serviceAudience : undefined,
         mtls: s.mtls === true,
+        serviceTokens: s.serviceTokens === 'introspection' ? 'introspection' : 'jwt',
       });
     }
   }

@@ -212,7 +212,7 @@ export const VARIABLES = [
   {
     name: 'MS_BFF_ROUTES',
     description:
-      'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|none","timeoutMs":30000,"serviceAudience":"…"}}. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie.',
+      'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|none","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false}}. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS.',
   },
   {
     name: 'MS_BFF_SESSION_KEYS',

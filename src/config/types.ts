@@ -35,6 +35,8 @@ export interface RouteConfig {
    * of a session cookie; the token's audience must be this value.
    */
   readonly serviceAudience: string | undefined;
+  /** How service callers' tokens are checked: JWT against the IdP's JWKS, or RFC 7662 introspection. */
+  readonly serviceTokens: 'jwt' | 'introspection';
   /** Present the client certificate to this upstream: certificate-bound access tokens (RFC 8705 §3). */
   readonly mtls: boolean;
 }

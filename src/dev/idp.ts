@@ -53,6 +53,8 @@ export interface DevIdpOptions {
   resourceAudience?: string;
   /** Scopes the resource server defines (space separated); default 'api:read'. Only with resourceAudience. */
   resourceScope?: string;
+  /** Clients (protected resources, e.g. the BFF) allowed to introspect other clients' tokens (RFC 7662 §2.1). */
+  introspectors?: string[];
   /** DPoP (RFC 9449): require server nonces at PAR and token (default false). */
   dpop?: { requireNonce?: boolean };
   /** Enable JWE: encrypted request objects and encrypted JARM responses (the IdP gets enc keys). */
@@ -786,10 +788,12 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
               },
             }
           : { enabled: false },
-        // Only with mtls (so the aliases cover it); only the client a token was issued to may introspect it.
+        // Only with mtls (so the aliases cover it). RFC 7662 §2.1: the protected resource introspects
+        // tokens issued to other clients; `introspectors` names the resource clients allowed to.
         introspection: {
           enabled: options.mtls !== undefined,
-          allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+          allowedPolicy: (_ctx, client, token) =>
+            token.clientId === client.clientId || (options.introspectors ?? []).includes(client.clientId),
         },
       },
       renderError: (ctx, out) => {

@@ -23,7 +23,7 @@ export interface OAuthEvents {
   ): void;
 }
 
-export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation';
+export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspection';
 
 export interface OAuthLogger {
   warn(obj: object, msg: string): void;
@@ -313,6 +313,23 @@ export class IdpClient {
       await this.timed('revocation', () =>
         dpop ? revocationProof.run({ key: dpop, nonces: this.nonces }, run) : run(),
       );
+    } catch (err) {
+      throw translateOAuthError(err, 'revoke');
+    }
+  }
+
+  /**
+   * RFC 7662 §2: introspect a service caller's opaque token, with our client authentication and, with
+   * a client certificate, through the mTLS alias (RFC 8705 §5). Outages throw; `active` is the caller's.
+   */
+  async introspect(token: string): Promise<Record<string, unknown>> {
+    if (!this.current.serverMetadata().introspection_endpoint) {
+      throw new BffError('BFF_IDP_CAPABILITY_MISSING', { reason: 'no_introspection_endpoint' });
+    }
+    try {
+      return (await this.timed('introspection', () =>
+        oidc.tokenIntrospection(this.current, token),
+      )) as Record<string, unknown>;
     } catch (err) {
       throw translateOAuthError(err, 'revoke');
     }

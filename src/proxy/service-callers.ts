@@ -5,6 +5,7 @@ import { readCookie } from '../session/cookies.js';
 import {
   type AccessTokenVerifier,
   DpopNonces,
+  introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
 } from './dpop-validation.js';
@@ -37,15 +38,25 @@ export class ServiceCallers {
 
   async verify(route: RouteConfig, request: FastifyRequest): Promise<Record<string, string>> {
     const audience = route.serviceAudience as string;
-    let verifier = this.verifiers.get(audience);
+    const cacheKey = `${route.serviceTokens} ${audience}`;
+    let verifier = this.verifiers.get(cacheKey);
     if (!verifier) {
-      verifier = jwtAccessTokenVerifier({
-        issuer: this.s.idp.metadata.issuer,
-        audience,
-        keys: this.s.jwks,
-        algorithms: ALGS,
-      });
-      this.verifiers.set(audience, verifier);
+      verifier =
+        route.serviceTokens === 'introspection'
+          ? introspectionVerifier(async (token) => {
+              const result = await this.s.idp.introspect(token);
+              // RFC 7662 §2.2: `aud` is optional; when present it must name this API.
+              const aud = result.aud;
+              const audiences = Array.isArray(aud) ? aud : aud === undefined ? [audience] : [aud];
+              return audiences.includes(audience) ? result : { ...result, active: false };
+            })
+          : jwtAccessTokenVerifier({
+              issuer: this.s.idp.metadata.issuer,
+              audience,
+              keys: this.s.jwks,
+              algorithms: ALGS,
+            });
+      this.verifiers.set(cacheKey, verifier);
     }
     const { claims, jkt } = await validateDpopRequest(
       {

@@ -10,13 +10,22 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
+import { createLocalJWKSet, exportJWK, importJWK, type JSONWebKeySet, jwtVerify, SignJWT } from 'jose';
+import * as oidc from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { type DevIdp, type DevIdpRequest, startDevIdp } from '../../src/dev/idp.js';
-import { freePort, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import {
+  type ClientKey,
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
 import { ALICE, apiCall } from '../helpers/flows.js';
 import { makePki, type TestPki } from '../helpers/pki.js';
 import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
+import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
 const AUDIENCE = 'https://api.test.example/';
 const thumbprint = (der: Buffer) => createHash('sha256').update(der).digest('base64url');
@@ -210,4 +219,147 @@ describe('mTLS client authentication and certificate-bound tokens (oidc-provider
       );
     });
   }
+});
+
+describe('service callers with opaque DPoP-bound tokens, introspected over mTLS (oidc-provider)', () => {
+  let pki: TestPki;
+  let idp: DevIdp;
+  let bff: RunningBff;
+  let upstream: RecordingUpstream;
+  const requests: DevIdpRequest[] = [];
+  const SERVICE_CB = 'https://svc.example/cb';
+
+  before(async () => {
+    pki = await makePki();
+    const port = await freePort();
+    const svcKey = await makeClientKey('ES256');
+    serviceKey = svcKey;
+    idp = await startDevIdp({
+      tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.caCert },
+      mtls: { tlsClientAuth: true },
+      introspectors: ['bff-introspect'],
+      onRequest: (r) => requests.push(r),
+      clients: [
+        {
+          client_id: 'bff-introspect',
+          token_endpoint_auth_method: 'tls_client_auth',
+          tls_client_auth_subject_dn: pki.clientSubjectDn,
+          redirect_uris: [`http://127.0.0.1:${port}/auth/callback`],
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          id_token_signed_response_alg: 'PS256',
+        },
+        {
+          ...clientMetadata('svc-reporting', 'https://svc.example', svcKey),
+          redirect_uris: [SERVICE_CB],
+          dpop_bound_access_tokens: true,
+        },
+      ],
+    });
+    upstream = await startRecordingUpstream();
+    bff = await startBff({
+      port,
+      issuer: idp.issuer,
+      clientId: 'bff-introspect',
+      routes: {
+        reports: { url: upstream.url, serviceAudience: 'svc-reporting', serviceTokens: 'introspection' },
+      },
+      env: {
+        MS_BFF_TOKEN_AUTH_METHOD: 'tls_client_auth',
+        MTLS_CERT: pki.clientCert,
+        MTLS_KEY: pki.clientKey,
+        MS_BFF_TLS_CA: pki.caCert,
+      },
+    });
+  });
+  after(async () => {
+    await bff?.close();
+    await upstream?.close();
+    await idp?.close();
+    pki?.cleanup();
+  });
+
+  let serviceKey: ClientKey;
+
+  it('validates the proof, introspects the token through the mTLS alias, and forwards the caller', async () => {
+    // The service logs a user in for itself with openid-client and DPoP: its access token is opaque.
+    const agent = new Agent({ connect: { ca: pki.caCert } });
+    const fetchWithCa: oidc.CustomFetch = (url, options) =>
+      undiciFetch(url, { ...options, dispatcher: agent } as Parameters<
+        typeof undiciFetch
+      >[1]) as unknown as Promise<Response>;
+    const svc = await oidc.discovery(
+      new URL(idp.issuer),
+      'svc-reporting',
+      { id_token_signed_response_alg: 'PS256' },
+      oidc.PrivateKeyJwt({
+        key: (await importJWK(serviceKey.privateJwk, 'ES256')) as CryptoKey,
+        kid: String(serviceKey.privateJwk.kid),
+      }),
+      { [oidc.customFetch]: fetchWithCa },
+    );
+    const dpopKeys = await oidc.randomDPoPKeyPair('ES256');
+    const DPoP = oidc.getDPoPHandle(svc, dpopKeys);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = await oidc.buildAuthorizationUrlWithPAR(
+      svc,
+      {
+        redirect_uri: SERVICE_CB,
+        scope: 'openid',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      },
+      { DPoP },
+    );
+    const browser = new TestBrowser({ dispatcher: agent });
+    const done = await loginAtDevIdp(browser, url, ALICE.username, ALICE.password, (u) =>
+      u.href.startsWith(SERVICE_CB),
+    );
+    const tokens = await oidc.authorizationCodeGrant(
+      svc,
+      done.url,
+      { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck },
+      undefined,
+      { DPoP },
+    );
+    assert.equal(tokens.token_type.toLowerCase(), 'dpop');
+    const token = tokens.access_token;
+    assert.ok(!token.includes('.'), 'an opaque token: only introspection can check it');
+
+    const htu = `${bff.url}/api/reports/daily`;
+    const proof = async (nonce?: string, key = dpopKeys) =>
+      new SignJWT({
+        htm: 'GET',
+        htu,
+        jti: crypto.randomUUID(),
+        ath: createHash('sha256').update(token).digest('base64url'),
+        ...(nonce ? { nonce } : {}),
+      })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(key.publicKey) })
+        .setIssuedAt()
+        .sign(key.privateKey);
+    requests.length = 0;
+    upstream.requests.length = 0;
+    const ok = await new TestBrowser().request(htu, {
+      headers: { authorization: `DPoP ${token}`, dpop: await proof() },
+    });
+    assert.equal(ok.status, 200, await ok.text());
+    assert.equal(upstream.requests[0]?.headers['x-bff-caller-client-id'], 'svc-reporting');
+    const introspection = requests.find((r) => r.url.startsWith('/token/introspection'));
+    assert.ok(
+      introspection?.mtlsAlias && introspection.clientCertificate,
+      'introspection on the mTLS alias with our certificate',
+    );
+
+    const thief = await oidc.randomDPoPKeyPair('ES256');
+    const stolen = await new TestBrowser().request(htu, {
+      headers: { authorization: `DPoP ${token}`, dpop: await proof(undefined, thief) },
+    });
+    assert.equal(stolen.status, 401, 'a stolen token with another key');
+    const metrics = await (await new TestBrowser().request(`${bff.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      /bff_idp_requests_total\{endpoint="introspection",auth_method="tls_client_auth",outcome="success"\} [1-9]/,
+    );
+  });
 });
