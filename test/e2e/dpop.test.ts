@@ -26,6 +26,7 @@ describe('DPoP with nonces at the AS and at the upstream (oidc-provider)', () =>
   let idp: DevIdp;
   let bff: RunningBff;
   let upstream: Awaited<ReturnType<typeof startDpopUpstream>>;
+  let noNonce: Awaited<ReturnType<typeof startDpopUpstream>>;
   const grants: { type: string; dpop: boolean }[] = [];
   let skew = 0;
 
@@ -50,12 +51,18 @@ describe('DPoP with nonces at the AS and at the upstream (oidc-provider)', () =>
       jwksUri: `${idp.issuer}/jwks`,
       audience: AUDIENCE,
     });
+    noNonce = await startDpopUpstream({
+      issuer: idp.issuer,
+      jwksUri: `${idp.issuer}/jwks`,
+      audience: AUDIENCE,
+      requireNonce: false,
+    });
     bff = await startBff({
       port,
       issuer: idp.issuer,
       clientId: 'bff-dpop',
       key,
-      routes: { api: upstream.url },
+      routes: { api: upstream.url, plain: noNonce.url },
       env: { MS_BFF_DPOP_ENABLED: 'true' },
       clock: () => Date.now() + skew,
     });
@@ -63,7 +70,22 @@ describe('DPoP with nonces at the AS and at the upstream (oidc-provider)', () =>
   after(async () => {
     await bff?.close();
     await upstream?.close();
+    await noNonce?.close();
     await idp?.close();
+  });
+
+  it('works with a resource server that never asks for a nonce (one request per call)', async () => {
+    const browser = new TestBrowser();
+    await fullLogin(browser, bff.url, idp);
+    for (let i = 0; i < 2; i++)
+      assert.equal((await apiCall(browser, bff.url, `/api/plain/n${i}`)).status, 200);
+    assert.deepEqual(
+      noNonce.seen.map((s) => [s.status, s.scheme, s.hadProof]),
+      [
+        [200, 'DPoP', true],
+        [200, 'DPoP', true],
+      ],
+    );
   });
 
   it('logs in with DPoP-bound tokens, and every upstream call carries a valid proof', async () => {

@@ -26,7 +26,13 @@ export interface DpopSeen {
  * against the IdP's JWKS, proofs checked by the BFF's own validator, server nonces required. Echoes
  * the request body on success so body replay after a nonce challenge can be checked.
  */
-export async function startDpopUpstream(opts: { issuer: string; jwksUri: string; audience: string }) {
+export async function startDpopUpstream(opts: {
+  issuer: string;
+  jwksUri: string;
+  audience: string;
+  /** Default true; false: a resource server that never asks for a nonce. */
+  requireNonce?: boolean;
+}) {
   const seen: DpopSeen[] = [];
   let nonces = new DpopNonces({ secret: randomBytes(32) });
   const replay = new MemoryStore();
@@ -63,11 +69,20 @@ export async function startDpopUpstream(opts: { issuer: string; jwksUri: string;
           authorization: req.headers.authorization,
           dpop: req.headers.dpop,
         },
-        { verifier, proofAlgorithms: ['ES256', 'PS256'], replay, events: { failure() {} }, nonces },
+        {
+          verifier,
+          proofAlgorithms: ['ES256', 'PS256'],
+          replay,
+          events: { failure() {} },
+          ...(opts.requireNonce === false ? {} : { nonces }),
+        },
       ).then(
         ({ claims, jkt }) => {
           record.status = 200;
-          res.writeHead(200, { 'content-type': 'application/json', 'dpop-nonce': nonces.current() });
+          res.writeHead(200, {
+            'content-type': 'application/json',
+            ...(opts.requireNonce === false ? {} : { 'dpop-nonce': nonces.current() }),
+          });
           res.end(JSON.stringify({ sub: claims.sub, jkt, body }));
         },
         (err: unknown) => {
