@@ -1,7 +1,7 @@
 /**
  * IPC messages between the benchmark driver (`run.ts`, which hosts the servers under test) and its
- * child processes: the load generator (`load-worker.ts`), the upstream API (`upstream.ts`) and the
- * dev IdP (`idp.ts`).
+ * child processes: the load generator (`load-worker.ts`), the upstream API (`upstream.ts`), the
+ * dev IdP (`idp.ts`) and the JARM verification micro-benchmark (`jarm.ts`).
  * Children are forked with `serialization: 'advanced'`, so typed arrays cross the channel as such.
  */
 
@@ -37,10 +37,11 @@ export interface LoadFailure {
   message: string;
 }
 
-/** Driver → upstream: read and reset the request counters. */
+/** Driver → upstream: read the request counters, and reset them unless `peek`. */
 export interface StatsRequest {
   type: 'stats';
   id: number;
+  peek?: boolean;
 }
 
 /** Upstream or IdP child → driver, once listening: its base URL (the IdP's issuer). */
@@ -56,6 +57,46 @@ export interface StatsResult {
   requests: number;
   /** Of those, requests that carried `Authorization: Bearer …`. */
   bearer: number;
+  /** Of those, requests that carried `Authorization: DPoP …` and a `DPoP` proof header. */
+  dpop: number;
 }
 
-export type ChildMessage = LoadResult | LoadFailure | ChildReady | StatsResult;
+/** Driver → JARM child: run the verification micro-benchmark (see jarm.ts). */
+export interface JarmRequest {
+  type: 'jarm';
+  id: number;
+  rounds: number;
+}
+
+/** One JARM case: µs per verification, per round (paired: the same tokens for both verifiers). */
+export interface JarmCaseResult {
+  name: string;
+  /** Tokens verified per round by each verifier. */
+  tokens: number;
+  /** Token length in characters. */
+  tokenChars: number;
+  /** Per round, wall µs per verification, one at a time: bare jose, verifyJarm, peekJarmState + verifyJarm. */
+  bareUs: number[];
+  jarmUs: number[];
+  callbackUs: number[];
+  /** Per round, CPU µs (user + system, all threads of the child) per verification. */
+  bareCpuUs: number[];
+  jarmCpuUs: number[];
+  callbackCpuUs: number[];
+}
+
+export interface JarmResult {
+  type: 'jarm-result';
+  id: number;
+  cases: JarmCaseResult[];
+  /** Wall time of the whole micro-benchmark (token generation included), seconds. */
+  elapsedSec: number;
+}
+
+export interface JarmFailure {
+  type: 'jarm-error';
+  id: number;
+  message: string;
+}
+
+export type ChildMessage = LoadResult | LoadFailure | ChildReady | StatsResult | JarmResult | JarmFailure;

@@ -4,8 +4,12 @@
  * generated part of bench/RESULTS.md.
  */
 
-/** The four of `npm run bench`, plus `bff-no-session`, a diagnostic (BENCH_ONLY) for the findings. */
-export type TargetName = 'direct' | 'reply-from' | 'bff-no-session' | 'bff-memory' | 'bff-redis';
+/**
+ * The five of `npm run bench`, plus two diagnostics (BENCH_ONLY) for the findings: `bff-no-session`
+ * and `bff-dpop-exp` (a second DPoP BFF carrying the BENCH_EXPERIMENT patches).
+ */
+export type TargetName =
+  'direct' | 'reply-from' | 'bff-no-session' | 'bff-memory' | 'bff-redis' | 'bff-dpop' | 'bff-dpop-exp';
 
 export const TARGET_LABELS: Record<TargetName, string> = {
   direct: 'direct upstream',
@@ -13,7 +17,16 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   'bff-no-session': 'BFF, token: none',
   'bff-memory': 'BFF memory store',
   'bff-redis': 'BFF Redis store',
+  'bff-dpop': 'BFF DPoP + Redis',
+  'bff-dpop-exp': 'BFF DPoP + exp.',
 };
+
+/** How the upstream must see a target's requests: no token, a Bearer token, or DPoP token + proof. */
+export function expectedAuth(t: TargetName): 'none' | 'bearer' | 'dpop' {
+  if (t === 'bff-memory' || t === 'bff-redis') return 'bearer';
+  if (t === 'bff-dpop' || t === 'bff-dpop-exp') return 'dpop';
+  return 'none';
+}
 
 /** One measured point: one configuration, one connection count, one round. */
 export interface Sample {
@@ -25,9 +38,13 @@ export interface Sample {
   errors: number;
   timeouts: number;
   elapsedSec: number;
-  /** Requests the upstream saw during the point (warm-up included) and how many carried a Bearer token. */
+  /**
+   * Requests the upstream saw during the point (warm-up included), how many carried a Bearer token,
+   * and how many a DPoP token with a proof.
+   */
   upstreamRequests: number;
   upstreamBearer: number;
+  upstreamDpop: number;
   /** CPU time (user + system) the driver process spent during the point (warm-up included), µs. */
   serverCpuUs: number;
 }
@@ -105,19 +122,27 @@ export function aggregate(samples: Sample[], targets: TargetName[], connections:
       if (mine.length === 0) continue;
       const all = merge(mine.map((s) => s.latenciesMs));
       const time = mine.reduce((n, s) => n + s.elapsedSec, 0);
-      const bff = target === 'bff-memory' || target === 'bff-redis';
+      const auth = expectedAuth(target);
       const problems: string[] = [];
       let non200 = 0;
       const pct: number[] = [];
       const added: number[] = [];
       for (const s of mine) {
         for (const [status, count] of Object.entries(s.statuses)) if (status !== '200') non200 += count;
-        if (bff && s.upstreamBearer !== s.upstreamRequests) {
+        if (auth === 'bearer' && s.upstreamBearer !== s.upstreamRequests) {
           problems.push(
             `round ${s.round}: ${s.upstreamRequests - s.upstreamBearer} upstream requests without Bearer`,
           );
         }
-        if (!bff && s.upstreamBearer !== 0) problems.push(`round ${s.round}: baseline sent a Bearer token`);
+        if (auth === 'dpop' && s.upstreamDpop !== s.upstreamRequests) {
+          problems.push(
+            `round ${s.round}: ${s.upstreamRequests - s.upstreamDpop} upstream requests without DPoP token + proof`,
+          );
+        }
+        if (auth !== 'bearer' && s.upstreamBearer !== 0)
+          problems.push(`round ${s.round}: ${s.upstreamBearer} requests sent a Bearer token`);
+        if (auth !== 'dpop' && s.upstreamDpop !== 0)
+          problems.push(`round ${s.round}: ${s.upstreamDpop} requests sent a DPoP token`);
         if (s.upstreamRequests < s.latenciesMs.length) {
           problems.push(`round ${s.round}: upstream saw fewer requests than were answered`);
         }
@@ -152,6 +177,8 @@ export function aggregate(samples: Sample[], targets: TargetName[], connections:
 }
 
 export interface TargetCheck {
+  /** The RESULTS.md section the target belongs to. */
+  group: 'hot-path' | 'dpop';
   text: string;
   met: boolean | undefined;
   detail: string;
@@ -162,6 +189,7 @@ export function checkTargets(rows: Row[]): TargetCheck[] {
   const at16 = (t: TargetName) => rows.find((r) => r.target === t && r.connections === 16);
   const mem = at16('bff-memory');
   const redis = at16('bff-redis');
+  const dpop = at16('bff-dpop');
   const pct = (row: Row | undefined, min: number): TargetCheck['met'] =>
     row?.pctOfReplyFrom === undefined ? undefined : row.pctOfReplyFrom.median >= min;
   const lat = (row: Row | undefined): TargetCheck['met'] =>
@@ -180,10 +208,36 @@ export function checkTargets(rows: Row[]): TargetCheck[] {
   const fmtMs = (row: Row | undefined) =>
     row?.addedP99 === undefined ? 'not measured' : `${fmtSpread(row.addedP99, 2, true)} ms`;
   return [
-    { text: 'memory store ≥ 85 % of bare reply-from req/s @16', met: pct(mem, 85), detail: fmtPct(mem) },
-    { text: 'Redis store ≥ 70 % of bare reply-from req/s @16', met: pct(redis, 70), detail: fmtPct(redis) },
-    { text: 'memory store p99 ≤ direct p99 + 2 ms @16', met: lat(mem), detail: fmtMs(mem) },
-    { text: 'Redis store p99 ≤ direct p99 + 2 ms @16', met: lat(redis), detail: fmtMs(redis) },
+    {
+      group: 'hot-path',
+      text: 'memory store ≥ 85 % of bare reply-from req/s @16',
+      met: pct(mem, 85),
+      detail: fmtPct(mem),
+    },
+    {
+      group: 'hot-path',
+      text: 'Redis store ≥ 70 % of bare reply-from req/s @16',
+      met: pct(redis, 70),
+      detail: fmtPct(redis),
+    },
+    {
+      group: 'hot-path',
+      text: 'memory store p99 ≤ direct p99 + 2 ms @16',
+      met: lat(mem),
+      detail: fmtMs(mem),
+    },
+    {
+      group: 'hot-path',
+      text: 'Redis store p99 ≤ direct p99 + 2 ms @16',
+      met: lat(redis),
+      detail: fmtMs(redis),
+    },
+    {
+      group: 'dpop',
+      text: 'DPoP + Redis ≥ 50 % of bare reply-from req/s @16',
+      met: pct(dpop, 50),
+      detail: fmtPct(dpop),
+    },
   ];
 }
 
@@ -244,5 +298,163 @@ export function targetLines(checks: TargetCheck[]): string[] {
   return checks.map((c) => {
     const verdict = c.met === undefined ? 'NOT MEASURED' : c.met ? 'met' : 'MISSED';
     return `${c.text}: ${c.detail} → ${verdict}`;
+  });
+}
+
+// --- DPoP hot path: the DPoP rows beside their baselines --------------------------------------
+
+const DPOP_HEAD = [
+  'conns',
+  'req/s reply-from · Redis · DPoP',
+  'DPoP % of reply-from (paired req/s)',
+  'DPoP % of reply-from by CPU/req',
+  'CPU µs/req reply-from · Redis · DPoP',
+  'DPoP − Redis CPU µs/req',
+  'p50 / p99 ms DPoP',
+];
+
+/** One line per connection count: the DPoP BFF against reply-from and the Bearer Redis BFF. */
+export function dpopMarkdownTable(rows: Row[]): string {
+  const line = (r: string[]) => `| ${r.join(' | ')} |`;
+  const out = [line(DPOP_HEAD), line(DPOP_HEAD.map(() => '---:'))];
+  const counts = [...new Set(rows.map((r) => r.connections))];
+  for (const c of counts) {
+    const get = (t: TargetName) => rows.find((r) => r.target === t && r.connections === c);
+    const [base, redis, dpop] = [get('reply-from'), get('bff-redis'), get('bff-dpop')];
+    if (!dpop) continue;
+    const cpu = (r: Row | undefined) => (r?.cpuUsPerReq === undefined ? '–' : r.cpuUsPerReq.toFixed(0));
+    const rps = (r: Row | undefined) => (r === undefined ? '–' : r.rps.toFixed(0));
+    out.push(
+      line([
+        String(c),
+        `${rps(base)} · ${rps(redis)} · ${rps(dpop)}`,
+        dpop.pctOfReplyFrom === undefined ? '–' : fmtSpread(dpop.pctOfReplyFrom, 1),
+        base?.cpuUsPerReq === undefined || dpop.cpuUsPerReq === undefined
+          ? '–'
+          : ((base.cpuUsPerReq / dpop.cpuUsPerReq) * 100).toFixed(1),
+        `${cpu(base)} · ${cpu(redis)} · ${cpu(dpop)}`,
+        redis?.cpuUsPerReq === undefined || dpop.cpuUsPerReq === undefined
+          ? '–'
+          : signed(dpop.cpuUsPerReq - redis.cpuUsPerReq, 0),
+        `${dpop.p50.toFixed(2)} / ${dpop.p99.toFixed(2)}`,
+      ]),
+    );
+  }
+  return out.join('\n');
+}
+
+// --- JARM verification micro-benchmark (jarm.ts) ----------------------------------------------
+
+/** The shape of protocol.ts's JarmCaseResult this module needs (kept structural: no import cycle). */
+export interface JarmCase {
+  name: string;
+  tokens: number;
+  tokenChars: number;
+  bareUs: number[];
+  jarmUs: number[];
+  callbackUs: number[];
+  bareCpuUs: number[];
+  jarmCpuUs: number[];
+  callbackCpuUs: number[];
+}
+
+export interface JarmRow {
+  name: string;
+  tokens: number;
+  rounds: number;
+  tokenChars: number;
+  bareUs: number;
+  jarmUs: number;
+  /** verifyJarm over bare jose, % extra, paired per round. */
+  overheadPct: Spread;
+  bareCpuUs: number;
+  jarmCpuUs: number;
+  cpuOverheadPct: Spread;
+  /** What the callback does with JARM on: peekJarmState, then verifyJarm. */
+  callbackUs: number;
+  callbackOverheadPct: Spread;
+}
+
+const median = (v: number[]): number => spread(v)?.median ?? Number.NaN;
+const extraPct = (base: number[], mine: number[]): Spread =>
+  spread(mine.map((m, i) => (m / base[i]! - 1) * 100)) ?? {
+    median: Number.NaN,
+    min: Number.NaN,
+    max: Number.NaN,
+  };
+
+export function jarmRows(cases: JarmCase[]): JarmRow[] {
+  return cases.map((c) => ({
+    name: c.name,
+    tokens: c.tokens,
+    rounds: c.bareUs.length,
+    tokenChars: c.tokenChars,
+    bareUs: median(c.bareUs),
+    jarmUs: median(c.jarmUs),
+    overheadPct: extraPct(c.bareUs, c.jarmUs),
+    bareCpuUs: median(c.bareCpuUs),
+    jarmCpuUs: median(c.jarmCpuUs),
+    cpuOverheadPct: extraPct(c.bareCpuUs, c.jarmCpuUs),
+    callbackUs: median(c.callbackUs),
+    callbackOverheadPct: extraPct(c.bareUs, c.callbackUs),
+  }));
+}
+
+/** The JARM overhead limit of the brief, % over bare jose verification (and decryption). */
+export const JARM_MAX_OVERHEAD_PCT = 20;
+
+const JARM_HEAD = [
+  'JARM response',
+  'tokens × rounds',
+  'chars',
+  'bare jose µs',
+  'verifyJarm µs',
+  'overhead %',
+  'CPU µs bare → verifyJarm',
+  'CPU overhead %',
+  'callback (peek + verify) µs',
+  'callback overhead %',
+];
+
+function jarmCells(r: JarmRow): string[] {
+  const pct = (s: Spread) => fmtSpread(s, 1, true);
+  return [
+    r.name,
+    `${r.tokens} × ${r.rounds}`,
+    String(r.tokenChars),
+    r.bareUs.toFixed(1),
+    r.jarmUs.toFixed(1),
+    pct(r.overheadPct),
+    `${r.bareCpuUs.toFixed(1)} → ${r.jarmCpuUs.toFixed(1)}`,
+    pct(r.cpuOverheadPct),
+    r.callbackUs.toFixed(1),
+    pct(r.callbackOverheadPct),
+  ];
+}
+
+export function jarmConsoleTable(rows: JarmRow[]): string {
+  const body = rows.map(jarmCells);
+  const widths = JARM_HEAD.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(JARM_HEAD), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function jarmMarkdownTable(rows: JarmRow[]): string {
+  const line = (r: string[]) => `| ${r.join(' | ')} |`;
+  const align = JARM_HEAD.map((_, i) => (i === 0 ? '---' : '---:'));
+  return [line(JARM_HEAD), line(align), ...rows.map((r) => line(jarmCells(r)))].join('\n');
+}
+
+export function jarmTargetLines(rows: JarmRow[]): string[] {
+  if (rows.length === 0)
+    return [`verifyJarm ≤ bare jose + ${JARM_MAX_OVERHEAD_PCT} %: not measured → NOT MEASURED`];
+  return rows.map((r) => {
+    const met = r.overheadPct.median <= JARM_MAX_OVERHEAD_PCT;
+    return (
+      `verifyJarm ≤ bare jose + ${JARM_MAX_OVERHEAD_PCT} %, ${r.name}: ` +
+      `${fmtSpread(r.overheadPct, 1, true)} % (wall, paired, median (min…max) of rounds; ` +
+      `CPU ${fmtSpread(r.cpuOverheadPct, 1, true)} %) → ${met ? 'met' : 'MISSED'}`
+    );
   });
 }

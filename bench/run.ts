@@ -1,16 +1,20 @@
 /**
  * `npm run bench`: the BFF's `/api` hot path (cookie → session lookup in the memory or Redis store →
- * token attach → forward) against two baselines measured in the same run: the upstream called
- * directly and a bare @fastify/reply-from proxy. See bench/RESULTS.md for the method and results.
+ * token attach, or DPoP-bound token + a fresh DPoP proof → forward) against two baselines measured
+ * in the same run: the upstream called directly and a bare @fastify/reply-from proxy; then the JARM
+ * callback verification micro-benchmark (`jarm.ts`, in its own process). See bench/RESULTS.md for
+ * the method and results.
  *
  * Process layout (2 shared cores, so placement matters more than usual):
- * - this process hosts only the servers under test (both BFFs, the reply-from proxy);
- * - the dev IdP runs in a forked child (`idp.ts`), idle after the two logins: in this process its
+ * - this process hosts only the servers under test (the three BFFs, the reply-from proxy);
+ * - the dev IdP runs in a forked child (`idp.ts`), idle after the three logins: in this process its
  *   AsyncLocalStorage would switch on promise hooks and tax every promise of the proxies;
  * - autocannon runs in a forked child (`load-worker.ts`): a load generator in the server's event
  *   loop would steal the server's time and stretch every latency it measures;
  * - the upstream runs in another forked child (`upstream.ts`): its cost must not be charged to the
- *   proxy under test, and both proxies pay the same socket hop to it.
+ *   proxy under test, and both proxies pay the same socket hop to it;
+ * - the JARM micro-benchmark runs in a forked child (`jarm.ts`) after the HTTP points, while the
+ *   servers are idle.
  * The servers stay here (rather than the load generator staying here) so `node --cpu-prof
  * dist/bench/run.js` profiles exactly the proxies, and so the BFF is built with the same in-process
  * harness the e2e tests use.
@@ -23,16 +27,19 @@
  *
  * Environment: BENCH_DURATION (s measured per point, default 2.5), BENCH_WARMUP (s per point,
  * default 0.5), BENCH_ROUNDS (default 4), BENCH_CONNECTIONS (default "1,16,64"),
- * BENCH_ONLY (comma list of direct,reply-from,bff-memory,bff-redis, plus the diagnostic
- * bff-no-session: the memory BFF on a `token: none` route, i.e. the BFF without any session work),
- * BENCH_EXPERIMENT (see experiments.ts), BENCH_WRITE=0. Partial runs (BENCH_ONLY, BENCH_CONNECTIONS,
- * BENCH_EXPERIMENT) never rewrite RESULTS.md.
+ * BENCH_ONLY (comma list of direct,reply-from,bff-memory,bff-redis,bff-dpop, plus the diagnostic
+ * bff-no-session: the memory BFF on a `token: none` route, i.e. the BFF without any session work,
+ * and bff-dpop-exp: a second DPoP BFF that alone gets the BENCH_EXPERIMENT patches, for an A/B),
+ * BENCH_EXPERIMENT (see experiments.ts), BENCH_JARM_ROUNDS (default 8; 0 skips the JARM
+ * micro-benchmark), BENCH_WRITE=0. Partial runs (BENCH_ONLY, BENCH_CONNECTIONS, BENCH_EXPERIMENT,
+ * BENCH_JARM_ROUNDS) never rewrite RESULTS.md.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import replyFrom from '@fastify/reply-from';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -51,11 +58,25 @@ import {
 import { ALICE, startLogin } from '../test/helpers/flows.js';
 import { loginAtDevIdp, TestBrowser } from '../test/helpers/test-browser.js';
 import { applyExperiments, type Experiment, parseExperiments } from './experiments.js';
-import type { ChildMessage, ChildReady, LoadRequest, LoadResult, StatsResult } from './protocol.js';
+import type {
+  ChildMessage,
+  ChildReady,
+  JarmRequest,
+  LoadRequest,
+  LoadResult,
+  StatsResult,
+} from './protocol.js';
 import {
   aggregate,
   checkTargets,
   consoleTable,
+  dpopMarkdownTable,
+  expectedAuth,
+  jarmConsoleTable,
+  jarmMarkdownTable,
+  type JarmRow,
+  jarmRows,
+  jarmTargetLines,
   markdownTable,
   type Row,
   type Sample,
@@ -64,14 +85,27 @@ import {
   targetLines,
 } from './report.js';
 
-const ALL_TARGETS: TargetName[] = ['direct', 'reply-from', 'bff-memory', 'bff-redis'];
+const ALL_TARGETS: TargetName[] = ['direct', 'reply-from', 'bff-memory', 'bff-redis', 'bff-dpop'];
 /** Selectable with BENCH_ONLY, in this order. */
-const KNOWN_TARGETS: TargetName[] = ['direct', 'reply-from', 'bff-no-session', 'bff-memory', 'bff-redis'];
+const KNOWN_TARGETS: TargetName[] = [
+  'direct',
+  'reply-from',
+  'bff-no-session',
+  'bff-memory',
+  'bff-redis',
+  'bff-dpop',
+  'bff-dpop-exp',
+];
+const DEFAULT_JARM_ROUNDS = 8;
+/** Wall time of the JARM micro-benchmark at the default rounds on this machine (~15 s), with margin. */
+const JARM_ESTIMATE_SEC = 30;
 const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const GEN_START = '<!-- bench:generated:start (rewritten by `npm run bench`; edit outside these markers) -->';
 const GEN_END = '<!-- bench:generated:end -->';
 /** Per-point overhead beyond warm-up + duration (IPC, autocannon's 100 ms sample tick), measured. */
 const POINT_OVERHEAD_SEC = 0.25;
+/** How often the upstream's request count is polled after a point until it stops moving. */
+const SETTLE_POLL_MS = 25;
 /** The initial JIT warm-up of every server (16 connections), discarded. */
 const INITIAL_WARMUP_SEC = 2;
 
@@ -83,6 +117,7 @@ interface Settings {
   targets: TargetName[];
   partial: boolean;
   experiments: Experiment[];
+  jarmRounds: number;
   write: boolean;
 }
 
@@ -105,8 +140,12 @@ function settings(env: NodeJS.ProcessEnv): Settings {
   }
   const targets = only.length ? KNOWN_TARGETS.filter((t) => only.includes(t)) : ALL_TARGETS;
   const experiments = parseExperiments(env.BENCH_EXPERIMENT);
+  const jarmRounds = Math.round(num('BENCH_JARM_ROUNDS', DEFAULT_JARM_ROUNDS, 0));
   const partial =
-    targets.join() !== ALL_TARGETS.join() || env.BENCH_CONNECTIONS !== undefined || experiments.length > 0;
+    targets.join() !== ALL_TARGETS.join() ||
+    env.BENCH_CONNECTIONS !== undefined ||
+    experiments.length > 0 ||
+    jarmRounds !== DEFAULT_JARM_ROUNDS;
   return {
     durationSec: num('BENCH_DURATION', 2.5, 0.5),
     warmupSec: num('BENCH_WARMUP', 0.5, 0),
@@ -115,6 +154,7 @@ function settings(env: NodeJS.ProcessEnv): Settings {
     targets,
     partial,
     experiments,
+    jarmRounds,
     write: env.BENCH_WRITE !== '0' && !partial,
   };
 }
@@ -152,7 +192,10 @@ class Child {
     this.ready.catch(() => {});
   }
 
-  request(message: Omit<LoadRequest, 'id'> | { type: 'stats' }, timeoutMs: number): Promise<ChildMessage> {
+  request(
+    message: Omit<LoadRequest, 'id'> | Omit<JarmRequest, 'id'> | { type: 'stats'; peek?: boolean },
+    timeoutMs: number,
+  ): Promise<ChildMessage> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -237,15 +280,22 @@ function resultsMarkdown(opts: {
   wallSec: number;
   sessionBytes: number | undefined;
   tokenBytes: number;
+  dpopSessionBytes: number | undefined;
+  dpopTokenBytes: number;
   bodyBytes: number;
+  jarm: JarmRow[];
+  jarmSec: number | undefined;
 }): string {
   const { rows, s } = opts;
-  const targets = targetLines(checkTargets(rows));
+  const checks = checkTargets(rows);
+  const targets = targetLines(checks.filter((c) => c.group === 'hot-path'));
+  const dpopTargets = targetLines(checks.filter((c) => c.group === 'dpop'));
+  const jarmSpec = opts.jarm.map((r) => `${r.tokens} (${r.name})`).join(', ');
   return [
     GEN_START,
     '',
     `**Latest run:** ${opts.started.toISOString().replace(/\.\d+Z$/, 'Z')} · ${opts.facts}.`,
-    `${s.rounds} rounds × (${s.warmupSec} s warm-up + ${s.durationSec} s measured) per configuration and connection count; whole run ${opts.wallSec.toFixed(0)} s.`,
+    `${s.rounds} rounds × (${s.warmupSec} s warm-up + ${s.durationSec} s measured) per configuration and connection count, then the JARM micro-benchmark (${opts.jarmSec?.toFixed(0) ?? '?'} s); whole run ${opts.wallSec.toFixed(0)} s.`,
     '',
     '## Method',
     '',
@@ -263,14 +313,17 @@ function resultsMarkdown(opts: {
     `    dev IdP (JWT access token of ${opts.tokenBytes} bytes; sealed session record of ${opts.sessionBytes ?? '?'} bytes). Each request:`,
     '    CSRF check → cookie → HMAC ticket check → SHA-256 store key → store GET → AES-256-GCM open → JSON parse →',
     '    token freshness → header filtering + Bearer → undici → response streamed back, plus security headers and',
-    '    metrics. Access tokens live 1 h: no refresh happens during the run.',
+    '    metrics. Opened sessions are memoised per process (`src/session/session-manager.ts`): while the store',
+    '    returns the identical sealed value, the MAC/SHA-256/AES-GCM/JSON steps are skipped. Access tokens live',
+    '    1 h: no refresh happens during the run.',
+    '  - **BFF DPoP + Redis**: see [DPoP hot path](#dpop-hot-path-issue-3) below.',
     '- **Processes.** Only the servers under test run in the driver process. autocannon runs in a forked child',
     '  (sharing an event loop with the server would measure their contention), the upstream in another, the dev',
     '  IdP in a third (in the driver its AsyncLocalStorage would switch on promise hooks for the proxies too).',
     "  Redis is the local `redis-server`. Everything is on 127.0.0.1 and shares the machine's cores with other",
     '  work, so absolute numbers drift between and within runs: **compare the paired ratios**, not absolute values.',
     '- **Schedule.** Every server is first warmed up for 2 s (discarded). Then, for each connection count',
-    `  (${s.connections.join(', ')}), ${s.rounds} rounds alternate A-B-C-D and D-C-B-A order; each point is a short warm-up`,
+    `  (${s.connections.join(', ')}), ${s.rounds} rounds alternate A-B-C-D-E and E-D-C-B-A order; each point is a short warm-up`,
     '  (discarded) and a fixed measured time.',
     '- **Statistics.** req/s = responses ÷ measured time over all rounds ("req/s per round" shows the noise).',
     "  p50/p99 are over every response of all rounds, from autocannon's per-response hrtime (sub-ms; its own",
@@ -278,10 +331,12 @@ function resultsMarkdown(opts: {
     '  baseline measured seconds before or after) and shown as median (min…max) over rounds; targets use the',
     '  median. "CPU µs/req" is the CPU time (user+system) of the driver process, i.e. of the proxy under test,',
     '  per upstream request: unlike req/s it hardly depends on what else the machine is doing.',
-    '- **Validity.** Any non-200, socket error or timeout, or a BFF request that reached the upstream without a',
-    '  Bearer token (the upstream counts them), fails the run with exit code 1 and leaves this file untouched.',
-    '- **Profiling.** `BENCH_ONLY=bff-memory BENCH_CONNECTIONS=16 node --cpu-prof --cpu-prof-dir=/tmp/prof',
-    '  dist/bench/run.js`, then `node dist/bench/profile-summary.js /tmp/prof/*.cpuprofile 40 [filter]`.',
+    '- **Validity.** Any non-200, socket error or timeout, a Bearer BFF request that reached the upstream without',
+    '  a Bearer token, a DPoP BFF request without `Authorization: DPoP …` and a `DPoP` header, or a baseline',
+    '  request with either (the upstream counts them all) fails the run with exit code 1 and leaves this file',
+    '  untouched.',
+    '- **Profiling.** `BENCH_ONLY=bff-memory BENCH_CONNECTIONS=16 BENCH_JARM_ROUNDS=0 node --cpu-prof',
+    '  --cpu-prof-dir=/tmp/prof dist/bench/run.js`, then `node dist/bench/profile-summary.js /tmp/prof/*.cpuprofile 40 [filter]`.',
     '',
     '## Results',
     '',
@@ -290,6 +345,53 @@ function resultsMarkdown(opts: {
     '## Targets (16 connections; goals, not tests)',
     '',
     ...targets.map((t) => `- ${t}`),
+    '',
+    '## DPoP hot path (issue 3)',
+    '',
+    '- **Configuration.** The real app with `MS_BFF_DPOP_ENABLED=true` (ES256 session keys, the default) and',
+    '  the Redis store (own connection), logged in once through the dev IdP with `dpop_bound_access_tokens: true`',
+    `  (DPoP-bound JWT access token of ${opts.dpopTokenBytes} bytes with \`cnf.jkt\`; sealed session record with the`,
+    `  private key: ${opts.dpopSessionBytes ?? '?'} bytes; access tokens live 1 h, so no refresh). Same requests, rounds and`,
+    '  baselines as above (the "BFF DPoP + Redis" rows of the Results table).',
+    '- **Per request**, on top of the Bearer Redis path: the server nonce lookup for the upstream origin',
+    '  (`DpopNonceCache.get`: the upstream sends no `DPoP-Nonce`, so nothing is memoised and it reads the store:',
+    '  a Redis GET per request), the session key from `DpopKeyCache` (imported once), and a fresh proof',
+    '  (`DpopKey.proof`: `jti` of 128 random bits, `htm`, `htu`, `iat`, `ath` = SHA-256 of the token; header',
+    '  `typ: dpop+jwt`, `alg: ES256`, public `jwk`), signed with jose + WebCrypto (the signature itself runs on the',
+    "  libuv thread pool, whose CPU time is the driver's too). The request leaves with `Authorization: DPoP <at>`",
+    '  and `DPoP: <proof>`.',
+    '- **Validity.** The upstream counts requests with `Authorization: DPoP …` and a non-empty `DPoP` header; any',
+    '  request of this configuration without them (and any Bearer token) fails the run. It does not verify the',
+    '  proof (that would charge the upstream; test/e2e/dpop.test.ts verifies proofs end to end).',
+    '- **Ratios.** "DPoP − Redis" is the CPU the DPoP path adds over the Bearer path on the same store.',
+    '',
+    dpopMarkdownTable(rows),
+    '',
+    ...dpopTargets.map((t) => `- ${t}`),
+    '',
+    '## JARM callback verification (issue 4)',
+    '',
+    '- **What is measured.** In process, no HTTP (`bench/jarm.ts`, forked after the HTTP points while every',
+    '  server is idle; standalone: `node dist/bench/jarm.js [rounds] [case]`). µs per verification of',
+    '  `verifyJarm` (src/oauth/jarm.ts) as the callback configures it: the production `JwksCache` as key',
+    '  resolver over a local JWKS document (fetched once, in the warm-up), a `MemoryStore` replay cache, no-op',
+    '  metric events. Against **bare jose** on the same responses: `jwtVerify(token, key, { algorithms: [alg],',
+    '  issuer, audience })`, and for encrypted responses `compactDecrypt` (pinned alg/enc) + that `jwtVerify`.',
+    '  "callback" is what `/auth/callback` runs with JARM on: `peekJarmState` (finds the login transaction;',
+    '  decrypts a JWE too), then `verifyJarm`.',
+    "- **Responses** look like oidc-provider's: header `alg` + `kid` (JWE: `alg`, `enc`, `cty: JWT`), claims",
+    '  `code`, `state`, `iss`, `aud`, `exp` = now + 120 s, no `iat` and no `jti` (so the replay key is the SHA-256',
+    '  of the claims). ES256 on P-256, PS256 on RSA-2048, RSA-OAEP-256 on RSA-2048, ECDH-ES on P-256.',
+    `- **Schedule.** A response verifies once (replay cache), so each round first generates fresh responses (not timed; per round ${jarmSpec}),`,
+    '  then times bare jose, verifyJarm and callback on them, one verification at a time, interleaved response by',
+    '  response in rotating order (timing each verifier over a contiguous block swung by ±50 % on this machine).',
+    `  Round 0 is a discarded warm-up; ${s.jarmRounds} measured rounds. µs = wall time per verification, median over rounds;`,
+    "  CPU = user + system time of the process (WebCrypto's thread pool included) per verification. Overheads are",
+    '  paired per round (median (min…max)). Target: verifyJarm adds ≤ 20 % over bare jose.',
+    '',
+    jarmMarkdownTable(opts.jarm),
+    '',
+    ...jarmTargetLines(opts.jarm).map((t) => `- ${t}`),
     '',
     GEN_END,
   ].join('\n');
@@ -344,11 +446,15 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const points = s.connections.length * s.rounds * s.targets.length;
   const loadavg = os.loadavg();
+  const jarmEstimateSec = (JARM_ESTIMATE_SEC * s.jarmRounds) / DEFAULT_JARM_ROUNDS;
   const estimateSec =
-    points * (s.warmupSec + s.durationSec + POINT_OVERHEAD_SEC) + s.targets.length * INITIAL_WARMUP_SEC + 15;
+    points * (s.warmupSec + s.durationSec + POINT_OVERHEAD_SEC) +
+    s.targets.length * INITIAL_WARMUP_SEC +
+    jarmEstimateSec +
+    20;
   console.log(
-    `bench: ${points} points × (${s.warmupSec} s warm-up + ${s.durationSec} s) ≈ ${Math.ceil(estimateSec)} s` +
-      ` · targets ${s.targets.join(', ')} · connections ${s.connections.join(', ')}`,
+    `bench: ${points} points × (${s.warmupSec} s warm-up + ${s.durationSec} s) + JARM ${s.jarmRounds} rounds` +
+      ` ≈ ${Math.ceil(estimateSec)} s · targets ${s.targets.join(', ')} · connections ${s.connections.join(', ')}`,
   );
 
   const cleanups: Array<() => Promise<void>> = [];
@@ -393,20 +499,38 @@ async function main(): Promise<number> {
     children.push(load);
     cleanups.push(() => load.stop());
     const upstreamUrl = (await withTimeout(upstream.ready, 10_000, 'upstream start')).url;
+    // Forked now, used after the HTTP points: it only waits until then.
+    const jarm = s.jarmRounds > 0 ? new Child('./jarm.js') : undefined;
+    if (jarm) {
+      children.push(jarm);
+      cleanups.push(() => jarm.stop());
+    }
 
-    const [memPort, redisPort, memKey, redisKey] = await Promise.all([
+    const [memPort, redisPort, dpopPort, expPort, memKey, redisKey, dpopKey, expKey] = await Promise.all([
       freePort(),
       freePort(),
+      freePort(),
+      freePort(),
+      makeClientKey(),
+      makeClientKey(),
       makeClientKey(),
       makeClientKey(),
     ]);
     // Access tokens live 1 h so no refresh happens during the run; JWT access tokens (RFC 9068, via
     // the resource audience) as a FAPI deployment would typically have: the session record is sized
-    // realistically.
+    // realistically. The DPoP client gets DPoP-bound access tokens (`cnf.jkt`, token type DPoP).
     const idpOptions: DevIdpOptions = {
       clients: [
         clientMetadata('bench-memory', `http://127.0.0.1:${memPort}`, memKey),
         clientMetadata('bench-redis', `http://127.0.0.1:${redisPort}`, redisKey),
+        {
+          ...clientMetadata('bench-dpop', `http://127.0.0.1:${dpopPort}`, dpopKey),
+          dpop_bound_access_tokens: true,
+        },
+        {
+          ...clientMetadata('bench-dpop-exp', `http://127.0.0.1:${expPort}`, expKey),
+          dpop_bound_access_tokens: true,
+        },
       ],
       accessTokenTtlSec: 3600,
       resourceAudience: 'urn:fapi-bff:bench',
@@ -420,8 +544,12 @@ async function main(): Promise<number> {
     const routes = { bench: upstreamUrl, open: { url: upstreamUrl, token: 'none' } };
     const keyPrefix = `fapi-bff-bench:${randomBytes(6).toString('hex')}:`;
     const redisStore = await createRedisStore({ url: REDIS_URL, keyPrefix, connectTimeoutMs: 3000 });
+    // Its own connection, as bff-redis has: the DPoP BFF's store traffic (session GET and, without a
+    // server nonce, the nonce lookup) never queues behind another BFF's.
+    const dpopStore = await createRedisStore({ url: REDIS_URL, keyPrefix, connectTimeoutMs: 3000 });
     cleanups.push(async () => {
       await redisStore.close();
+      await dpopStore.close();
       // Delete every key this run created (sessions, indexes, login transactions) by our own prefix.
       const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
       await redis.connect();
@@ -457,10 +585,41 @@ async function main(): Promise<number> {
       routes,
     });
     cleanups.push(() => bffRedis.close());
+    const bffDpop = await startBff({
+      port: dpopPort,
+      issuer,
+      clientId: 'bench-dpop',
+      key: dpopKey,
+      store: dpopStore,
+      routes,
+      env: { MS_BFF_DPOP_ENABLED: 'true' },
+    });
+    cleanups.push(() => bffDpop.close());
+    // The A/B twin of bffDpop, only when selected: same configuration, own Redis connection.
+    let bffDpopExp: RunningBff | undefined;
+    if (s.targets.includes('bff-dpop-exp')) {
+      const expStore = await createRedisStore({ url: REDIS_URL, keyPrefix, connectTimeoutMs: 3000 });
+      cleanups.push(() => expStore.close());
+      const started = await startBff({
+        port: expPort,
+        issuer,
+        clientId: 'bench-dpop-exp',
+        key: expKey,
+        store: expStore,
+        routes,
+        env: { MS_BFF_DPOP_ENABLED: 'true' },
+      });
+      bffDpopExp = started;
+      cleanups.push(() => started.close());
+    }
     if (s.experiments.length) {
-      applyExperiments(bffMemory, s.experiments);
-      applyExperiments(bffRedis, s.experiments);
-      console.log(`bench: experiments ${s.experiments.join(', ')} applied to both BFFs`);
+      if (bffDpopExp) {
+        applyExperiments(bffDpopExp, s.experiments);
+        console.log(`bench: experiments ${s.experiments.join(', ')} applied to bff-dpop-exp only`);
+      } else {
+        for (const bff of [bffMemory, bffRedis, bffDpop]) applyExperiments(bff, s.experiments);
+        console.log(`bench: experiments ${s.experiments.join(', ')} applied to every BFF`);
+      }
     }
     const proxy = await startReplyFrom(upstreamUrl);
     cleanups.push(async () => {
@@ -470,7 +629,17 @@ async function main(): Promise<number> {
 
     const memCookie = await login(bffMemory, issuer);
     const redisCookie = await login(bffRedis, issuer);
+    const dpopCookie = await login(bffDpop, issuer);
+    const expCookie = bffDpopExp ? await login(bffDpopExp, issuer) : '';
     const sessionBytes = await sealedSize(bffMemory, memCookie);
+    const dpopSessionBytes = await sealedSize(bffDpop, dpopCookie);
+    {
+      // The DPoP configuration must really hold a DPoP-bound token and its key, or it measures Bearer.
+      const session = await bffDpop.services.sessions.load(dpopCookie);
+      if (session?.data.tokenType !== 'dpop' || !session.data.dpop) {
+        throw new Error(`the DPoP BFF's session is not DPoP-bound (token type ${session?.data.tokenType})`);
+      }
+    }
     const name = bffMemory.config.session.cookieName;
     const headers = (cookie: string) => ({
       cookie: `${name}=${cookie}`,
@@ -483,38 +652,63 @@ async function main(): Promise<number> {
       { name: 'bff-no-session', url: `${bffMemory.url}/api/open/items`, headers: headers(memCookie) },
       { name: 'bff-memory', url: `${bffMemory.url}/api/bench/items`, headers: headers(memCookie) },
       { name: 'bff-redis', url: `${bffRedis.url}/api/bench/items`, headers: headers(redisCookie) },
+      { name: 'bff-dpop', url: `${bffDpop.url}/api/bench/items`, headers: headers(dpopCookie) },
+      {
+        name: 'bff-dpop-exp',
+        url: `http://127.0.0.1:${expPort}/api/bench/items`,
+        headers: headers(expCookie),
+      },
     ];
     const targets = all.filter((t) => s.targets.includes(t.name));
 
-    const stats = async (): Promise<StatsResult> => {
-      const m = await upstream.request({ type: 'stats' }, 5000);
+    const stats = async (peek = false): Promise<StatsResult> => {
+      const m = await upstream.request({ type: 'stats', peek }, 5000);
       if (m.type !== 'stats-result') throw new Error(`unexpected ${m.type} from upstream`);
       return m;
     };
+    /**
+     * autocannon stops by closing its sockets, but requests a proxy had already accepted still reach
+     * the upstream afterwards (a DPoP proof is signed asynchronously first): wait until the upstream's
+     * count stops moving, so they are charged (requests and CPU) to the point that sent them.
+     */
+    const settle = async (): Promise<void> => {
+      let last = (await stats(true)).requests;
+      for (let i = 0; i < 50; i++) {
+        await sleep(SETTLE_POLL_MS);
+        const now = (await stats(true)).requests;
+        if (now === last) return;
+        last = now;
+      }
+      throw new Error('the upstream kept receiving requests after the load stopped');
+    };
 
-    // Probe: each target answers 200 with the upstream's body; BFF requests carry the Bearer token.
+    // Probe: each target answers 200 with the upstream's body; BFF requests carry the Bearer token,
+    // or the DPoP-bound token and a proof.
     const expected = await (await request(`${upstreamUrl}/items`)).body.text();
-    let tokenBytes = 0;
     for (const t of targets) {
       await stats();
       const res = await request(t.url, { headers: t.headers });
       const body = await res.body.text();
       const seen = await stats();
-      const bff = t.name === 'bff-memory' || t.name === 'bff-redis';
-      if (res.statusCode !== 200 || body !== expected || (bff ? seen.bearer !== 1 : seen.bearer !== 0)) {
+      const auth = expectedAuth(t.name);
+      const authOk =
+        seen.requests === 1 &&
+        seen.bearer === (auth === 'bearer' ? 1 : 0) &&
+        seen.dpop === (auth === 'dpop' ? 1 : 0);
+      if (res.statusCode !== 200 || body !== expected || !authOk) {
         throw new Error(
-          `probe of ${t.name} failed: ${res.statusCode} ${body.slice(0, 200)} (bearer ${seen.bearer})`,
+          `probe of ${t.name} failed: ${res.statusCode} ${body.slice(0, 200)}` +
+            ` (upstream saw ${seen.requests}: bearer ${seen.bearer}, dpop ${seen.dpop})`,
         );
       }
     }
-    {
-      // The token the BFF attaches, for the record (the upstream only counts; read one from the store).
-      const sealed = await bffMemory.services.sessions.load(memCookie);
-      tokenBytes = sealed?.data.accessToken.length ?? 0;
-    }
+    // The tokens the BFFs attach, for the record (the upstream only counts; read them from the store).
+    const tokenBytes = (await bffMemory.services.sessions.load(memCookie))?.data.accessToken.length ?? 0;
+    const dpopTokenBytes = (await bffDpop.services.sessions.load(dpopCookie))?.data.accessToken.length ?? 0;
     console.log(
       `bench: setup done in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
-        ` (access token ${tokenBytes} B, sealed session ${sessionBytes ?? '?'} B)`,
+        ` (access token ${tokenBytes} B, sealed session ${sessionBytes ?? '?'} B;` +
+        ` DPoP-bound token ${dpopTokenBytes} B, sealed DPoP session ${dpopSessionBytes ?? '?'} B)`,
     );
 
     /** One point: load `t` and collect what the load worker, the upstream and this process saw. */
@@ -531,6 +725,7 @@ async function main(): Promise<number> {
         { type: 'load', url: t.url, connections, warmupSec, durationSec, headers: t.headers },
         (warmupSec + durationSec + 20) * 1000,
       );
+      if (m.type === 'load-result') await settle();
       const cpuUsed = process.cpuUsage(cpu);
       if (m.type === 'load-error') throw new Error(`load worker: ${m.message}`);
       if (m.type !== 'load-result') throw new Error(`unexpected ${m.type} from load worker`);
@@ -547,6 +742,7 @@ async function main(): Promise<number> {
         elapsedSec: r.elapsedSec,
         upstreamRequests: up.requests,
         upstreamBearer: up.bearer,
+        upstreamDpop: up.dpop,
         serverCpuUs: cpuUsed.user + cpuUsed.system,
       };
       return { sample, row: aggregate([sample], [t.name], [connections])[0]! };
@@ -589,11 +785,33 @@ async function main(): Promise<number> {
     for (const r of broken) {
       console.error(`bench: INVALID ${TARGET_LABELS[r.target]} @${r.connections}: ${r.problems.join('; ')}`);
     }
-    const wallSec = (performance.now() - t0) / 1000;
     if (broken.length > 0) {
-      console.error('bench: a configuration answered something other than 200: not a hot-path measurement');
+      console.error(
+        'bench: a configuration answered something other than 200, or reached the upstream without the' +
+          ' credentials it must attach: not a hot-path measurement',
+      );
       return 1;
     }
+
+    // The JARM micro-benchmark, in its own process, while every server here is idle.
+    let jarmSec: number | undefined;
+    let jarmTable: JarmRow[] = [];
+    if (jarm) {
+      await withTimeout(jarm.ready, 10_000, 'JARM child start');
+      console.log(`bench: JARM verification micro-benchmark, ${s.jarmRounds} rounds`);
+      const m = await jarm.request({ type: 'jarm', rounds: s.jarmRounds }, (jarmEstimateSec * 3 + 30) * 1000);
+      if (m.type === 'jarm-error') throw new Error(`JARM micro-benchmark: ${m.message}`);
+      if (m.type !== 'jarm-result') throw new Error(`unexpected ${m.type} from the JARM child`);
+      jarmSec = m.elapsedSec;
+      jarmTable = jarmRows(m.cases);
+      console.log('');
+      console.log(jarmConsoleTable(jarmTable));
+      console.log('');
+      for (const line of jarmTargetLines(jarmTable)) console.log(`target: ${line}`);
+      console.log(`bench: JARM micro-benchmark took ${m.elapsedSec.toFixed(1)} s`);
+    }
+
+    const wallSec = (performance.now() - t0) / 1000;
     if (s.write) {
       writeResults(
         resultsMarkdown({
@@ -605,6 +823,10 @@ async function main(): Promise<number> {
           wallSec,
           sessionBytes,
           tokenBytes,
+          dpopSessionBytes,
+          dpopTokenBytes,
+          jarm: jarmTable,
+          jarmSec,
         }),
       );
       console.log(`bench: wrote ${RESULTS_PATH}`);
