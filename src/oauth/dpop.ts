@@ -93,7 +93,8 @@ export class DpopKeyCache {
  * store out of the hot path; a stale nonce costs one retry, never a failure.
  */
 export class DpopNonceCache {
-  private readonly memo = new Map<string, { nonce: string; at: number }>();
+  /** Also remembers "no nonce" (undefined): an upstream that never sends one costs no store read per request. */
+  private readonly memo = new Map<string, { nonce: string | undefined; at: number }>();
 
   constructor(
     private readonly store: KeyValueStore,
@@ -105,7 +106,7 @@ export class DpopNonceCache {
     const m = this.memo.get(origin);
     if (m && Date.now() - m.at < this.memoMs) return m.nonce;
     const nonce = await this.store.get(key(origin)).catch(() => undefined);
-    if (nonce !== undefined) this.memo.set(origin, { nonce, at: Date.now() });
+    this.memo.set(origin, { nonce, at: Date.now() });
     return nonce;
   }
 

@@ -194,13 +194,20 @@ async function decrypt(
  * Replay key: the jti if any, else a hash of the signed claims. Not of the token text: an ECDSA
  * signature (r, s) has a twin (r, n - s) that also verifies, so the text can change while the claims do not.
  */
-function replayKey(payload: JWTPayload): string {
+/**
+ * Without a jti, the key is a hash of the signed payload segment: the signature covers exactly that
+ * text, so a re-encoded payload cannot verify, and an ECDSA "twin" signature (r, n−s) changes only
+ * the third segment; re-serialising the claims would cost more for the same guarantee.
+ */
+function replayKey(payload: JWTPayload, jws: string): string {
   if (payload.jti !== undefined) {
     if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_LENGTH)
       throw new JarmError('malformed');
     return `jarm:${payload.jti}`;
   }
-  return `jarm:${createHash('sha256').update(JSON.stringify(payload)).digest('base64url')}`;
+  const start = jws.indexOf('.') + 1;
+  const payloadSegment = jws.slice(start, jws.indexOf('.', start));
+  return `jarm:${createHash('sha256').update(payloadSegment).digest('base64url')}`;
 }
 
 async function verify(
@@ -254,7 +261,7 @@ async function verify(
 
   // Last, so a refused response never burns a replay entry. Held until exp (+ tolerance): after
   // that the exp check refuses the response anyway.
-  const key = replayKey(payload);
+  const key = replayKey(payload, jws);
   const nowMs = (opts.clock ?? Date.now)();
   const ttlMs = Math.max(1000, ((payload.exp as number) + tolerance) * 1000 - nowMs);
   if (!(await opts.replay.setIfAbsent(key, '1', ttlMs))) throw new JarmError('replay');
