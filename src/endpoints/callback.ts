@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
-import { type JarmOptions, peekJarmState, verifyJarm } from '../oauth/jarm.js';
+import { type JarmOptions, openJarm, verifyJarm } from '../oauth/jarm.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 import type { LoginTransaction } from '../session/login-transaction.js';
@@ -93,16 +93,12 @@ async function complete(
     const outerIss = params.get('iss');
     if (outerIss !== null && outerIss !== issuer)
       throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'outer' });
-    const decryption = s.config.jarm.encryption;
-    const peeked = await peekJarmState(response, {
-      ...(decryption
-        ? { decryption: { key: decryption.key.key, alg: decryption.alg, enc: decryption.enc } }
-        : {}),
-    });
-    if (!peeked)
+    const options = jarmOptions(s);
+    const opened = await openJarm(response, options);
+    if (!opened.state)
       throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'no state in the response' });
-    const tx = await s.transactions.take(peeked, binding);
-    const inner = await verifyJarm(response, { outerIss, expectedState: tx.state }, jarmOptions(s));
+    const tx = await s.transactions.take(opened.state, binding);
+    const inner = await verifyJarm(response, { outerIss, expectedState: tx.state, opened }, options);
     inner.set('iss', issuer);
     return finish(s, request, reply, tx, inner);
   }

@@ -210,22 +210,67 @@ function replayKey(payload: JWTPayload, jws: string): string {
   return `jarm:${createHash('sha256').update(payloadSegment).digest('base64url')}`;
 }
 
-async function verify(
+/** The response's layers opened once (RFC 8725 §3.3): JWE checks and decryption, or the JWS as is. */
+async function openResponse(
   response: string,
-  ctx: { outerIss: string | null; expectedState?: string },
-  opts: JarmOptions,
-): Promise<URLSearchParams> {
+  opts: Pick<JarmOptions, 'decryption' | 'events'>,
+): Promise<string> {
   if (typeof response !== 'string' || response.length === 0 || response.length > MAX_JWT_LENGTH)
     throw new JarmError('malformed');
   const parts = segments(response);
   if (parts !== 3 && parts !== 5) throw new JarmError('malformed');
-  let jws = response;
   if (opts.decryption) {
     if (parts === 3) throw new JarmError('encryption_required');
-    jws = await decrypt(response, opts.decryption, opts.events);
-  } else if (parts === 5) {
-    throw new JarmError('jwe_unexpected');
+    return decrypt(response, opts.decryption, opts.events);
   }
+  if (parts === 5) throw new JarmError('jwe_unexpected');
+  return response;
+}
+
+export interface OpenedJarm {
+  readonly response: string;
+  /** The signed layer, decrypted when the response was a JWE; not yet verified. */
+  readonly jws: string;
+  /** The state claim, NOT verified: only to find the login transaction before verifyJarm runs. */
+  readonly state: string | undefined;
+}
+
+export interface JarmContext {
+  outerIss: string | null;
+  expectedState?: string;
+  /** openJarm's result for this response: verifyJarm then does not decrypt a second time. */
+  opened?: OpenedJarm;
+}
+
+/**
+ * Open a JARM response once, with every JWE check verifyJarm applies (pinned alg/enc, no crit,
+ * cty, nested JWS), and read its state without trusting it. A refusal here is counted and thrown
+ * like verifyJarm's. The callback decrypts once instead of twice (~1.3 ms per encrypted login).
+ */
+export async function openJarm(
+  response: string,
+  opts: Pick<JarmOptions, 'decryption' | 'events'>,
+): Promise<OpenedJarm> {
+  try {
+    const jws = await openResponse(response, opts);
+    let state: string | undefined;
+    try {
+      const claim = decodeJwt(jws).state;
+      state =
+        typeof claim === 'string' && claim.length > 0 && claim.length <= MAX_STATE_LENGTH ? claim : undefined;
+    } catch {
+      state = undefined;
+    }
+    return { response, jws, state };
+  } catch (err) {
+    if (err instanceof JarmError) opts.events.validationFailed(err.reason);
+    throw err;
+  }
+}
+
+async function verify(response: string, ctx: JarmContext, opts: JarmOptions): Promise<URLSearchParams> {
+  // The callback may already have opened this exact response (openJarm): the JWE checks ran then.
+  const jws = ctx.opened?.response === response ? ctx.opened.jws : await openResponse(response, opts);
 
   const tolerance = opts.expToleranceSec ?? DEFAULT_EXP_TOLERANCE_SEC;
   const skew = opts.iatSkewSec ?? DEFAULT_IAT_SKEW_SEC;
@@ -282,7 +327,7 @@ async function verify(
  */
 export async function verifyJarm(
   response: string,
-  ctx: { outerIss: string | null; expectedState?: string },
+  ctx: JarmContext,
   opts: JarmOptions,
 ): Promise<URLSearchParams> {
   checkOptions(opts);
