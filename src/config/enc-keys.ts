@@ -1,3 +1,4 @@
+import { publicJwkOf } from './keys.js';
 import {
   calculateJwkThumbprint,
   exportJWK,
@@ -87,8 +88,7 @@ export async function loadDecryptionKey(text: string, alg: JweAlg): Promise<Decr
     if (full.kty === 'RSA' && Buffer.from(full.n ?? '', 'base64url').length * 8 < 2048) {
       return 'RSA keys must have at least 2048 bits';
     }
-    const publicJwk: JWK = { kty: full.kty };
-    for (const f of ['crv', 'x', 'y', 'n', 'e'] as const) if (full[f] !== undefined) publicJwk[f] = full[f];
+    const publicJwk = publicJwkOf(full);
     const resolvedKid = kid ?? (await calculateJwkThumbprint(publicJwk, 'sha256'));
     return {
       key,

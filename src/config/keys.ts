@@ -71,10 +71,7 @@ async function finish(
   } else if (full.kty !== 'EC' || full.crv !== 'P-256') {
     return 'ES256 needs a P-256 EC key';
   }
-  const publicJwk: JWK = { kty: full.kty };
-  for (const field of ['crv', 'x', 'y', 'n', 'e'] as const) {
-    if (full[field] !== undefined) publicJwk[field] = full[field];
-  }
+  const publicJwk = publicJwkOf(full);
   const resolvedKid = kid ?? (await calculateJwkThumbprint(publicJwk, 'sha256'));
   return Object.freeze({
     alg,
@@ -82,6 +79,15 @@ async function finish(
     privateKey,
     publicJwk: Object.freeze({ ...publicJwk, kid: resolvedKid, alg, use: 'sig' }),
   });
+}
+
+/** The public members of an RSA, EC or OKP JWK (RFC 7518 §6): what may be published in our JWKS. */
+export function publicJwkOf(full: JWK): JWK {
+  const publicJwk: JWK = { kty: full.kty };
+  for (const field of ['crv', 'x', 'y', 'n', 'e'] as const) {
+    if (full[field] !== undefined) publicJwk[field] = full[field];
+  }
+  return publicJwk;
 }
 
 /** Decode `MS_BFF_SESSION_KEYS`: base64url 32-byte keys. */

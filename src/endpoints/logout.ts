@@ -1,6 +1,6 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
+import { constantTimeEqual } from '../session/constant-time.js';
 import { clearedHostCookie } from '../session/cookies.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { LoadedSession } from '../session/session-manager.js';
@@ -32,7 +32,7 @@ export function registerLogout(app: FastifyInstance, s: BffServices): void {
       const session = await currentSession(s, request);
       if (session) {
         const sid = typeof request.query.sid === 'string' ? request.query.sid : '';
-        if (!sameString(sid, session.data.sid)) throw new BffError('BFF_LOGOUT_SID_MISMATCH');
+        if (!constantTimeEqual(sid, session.data.sid)) throw new BffError('BFF_LOGOUT_SID_MISMATCH');
       }
       const target = await endSession(s, request, session);
       clearCookie(s, reply);
@@ -80,10 +80,4 @@ function clearCookie(s: BffServices, reply: FastifyReply): void {
 
 function wantsJson(request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes('application/json');
-}
-
-function sameString(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

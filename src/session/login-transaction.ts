@@ -1,6 +1,7 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { BffError } from '../errors.js';
 import type { StoredDpopKey } from '../oauth/dpop.js';
+import { constantTimeEqual } from './constant-time.js';
 import type { SessionSealer } from './sealing.js';
 import type { Clock, KeyValueStore } from './store.js';
 
@@ -70,7 +71,7 @@ export class LoginTransactions {
       throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'unknown_or_used' });
     }
     const tx = JSON.parse(opened) as LoginTransaction;
-    if (!this.isValidBinding(bindingValue) || !equal(hash(bindingValue), tx.binding)) {
+    if (!this.isValidBinding(bindingValue) || !constantTimeEqual(hash(bindingValue), tx.binding)) {
       throw new BffError('BFF_CALLBACK_STATE_MISMATCH', { reason: 'binding' });
     }
     if (this.clock() - tx.createdAt > this.ttlSec * 1000) {
@@ -87,10 +88,4 @@ function txKey(state: string): string {
 
 function hash(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
-}
-
-function equal(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
