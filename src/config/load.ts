@@ -11,6 +11,7 @@ import {
   loadDecryptionKey,
   loadEncryptionPublicKey,
 } from './enc-keys.js';
+import { fipsAlgProblem, fipsJwkProblem, peekJwk } from '../fips/policy.js';
 import { loadSigningKey, parseSessionKeys } from './keys.js';
 import { VARIABLES, VARIABLE_NAMES, type VariableSpec } from './schema.js';
 import type {
@@ -192,7 +193,16 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     signingAlg = oneOf('BFF_JWT_SIGNING_ALG', ['PS256', 'ES256'] as const, 'PS256');
   const signingKeyText = readKeyMaterial('BFF_JWT_SIGNING_KEY', get, problem);
   let signingKey: SigningKey | undefined;
-  if (signingKeyText !== undefined) {
+  const fipsMode = bool('FIPS_MODE', false);
+  const fipsKeyProblem = (text: string | undefined) =>
+    fipsMode && text !== undefined
+      ? peekJwk(text)
+          .map(fipsJwkProblem)
+          .find((p) => p !== undefined)
+      : undefined;
+  const signingFipsProblem = fipsKeyProblem(signingKeyText);
+  if (signingFipsProblem) problem('BFF_JWT_SIGNING_KEY', signingFipsProblem);
+  else if (signingKeyText !== undefined) {
     const loaded = await loadSigningKey(signingKeyText, signingAlg);
     if (typeof loaded === 'string') problem('BFF_JWT_SIGNING_KEY', loaded);
     else signingKey = loaded;
@@ -201,6 +211,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   }
 
   const idTokenAlg = oneOf<FapiAlg>('MS_BFF_ID_TOKEN_ALG', ['PS256', 'ES256', 'EdDSA'], 'PS256');
+  if (fipsMode && fipsAlgProblem(idTokenAlg))
+    problem('MS_BFF_ID_TOKEN_ALG', fipsAlgProblem(idTokenAlg) ?? '');
   const parEnabled = bool('MS_BFF_PAR_ENABLED', true);
   // FAPI 2.0 Security Profile §5.3.2.2-1 (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2.2):
   // clients shall use pushed authorization requests. Production refuses to run without; development warns.
@@ -255,7 +267,9 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     if (!jarEnabled)
       problem('MS_BFF_JAR_ENC_ALG', 'encrypting request objects needs MS_BFF_JAR_ENABLED=true');
     const text = readKeyMaterial('BFF_JAR_ENC_KEY', get, problem);
+    const fipsProblem = fipsKeyProblem(text);
     if (text === undefined) problem('BFF_JAR_ENC_KEY', 'is required when MS_BFF_JAR_ENC_ALG is set');
+    else if (fipsProblem) problem('BFF_JAR_ENC_KEY', fipsProblem);
     else {
       const loaded = await loadEncryptionPublicKey(text, alg);
       if (typeof loaded === 'string') problem('BFF_JAR_ENC_KEY', loaded);
@@ -277,7 +291,9 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     const enc = oneOf<JweEnc>('MS_BFF_JARM_ENC_ENC', JWE_ENCS, 'A256GCM');
     if (!jarmEnabled) problem('MS_BFF_JARM_ENC_ALG', 'encrypted JARM needs MS_BFF_JARM_ENABLED=true');
     const text = readKeyMaterial('BFF_JARM_PRIV_KEY', get, problem);
+    const fipsProblem = fipsKeyProblem(text);
     if (text === undefined) problem('BFF_JARM_PRIV_KEY', 'is required when MS_BFF_JARM_ENC_ALG is set');
+    else if (fipsProblem) problem('BFF_JARM_PRIV_KEY', fipsProblem);
     else {
       const loaded = await loadDecryptionKey(text, alg);
       if (typeof loaded === 'string') problem('BFF_JARM_PRIV_KEY', loaded);
@@ -370,11 +386,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     problem('MS_BFF_POST_LOGOUT_REDIRECT', 'must be a same-origin path starting with a single /');
   }
 
-  const fipsMode = bool('FIPS_MODE', false);
   if (fipsMode && getFips() !== 1) {
     problem(
       'FIPS_MODE',
-      'is true but Node.js crypto is not running with a FIPS provider (start node with --enable-fips and an OpenSSL 3 FIPS provider configured)',
+      `is true but Node.js ${process.version} (OpenSSL ${process.versions.openssl}) is not running with a FIPS provider: start node with --openssl-config=<config activating the fips and base providers with default_properties = fips=yes> and OPENSSL_MODULES=<directory of fips.so> (README "FIPS mode"; scripts/fips-provider.sh builds a test provider)`,
     );
   }
 

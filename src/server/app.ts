@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
 import { endpointsPlugin } from '../endpoints/plugin.js';
+import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { BffError } from '../errors.js';
 import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
@@ -32,6 +33,8 @@ export interface BuildAppOptions {
   readonly extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
   /** Wall clock for sessions and login transactions; tests move time with it. */
   readonly clock?: () => number;
+  /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
+  readonly fips?: FipsEvidence;
 }
 
 /**
@@ -49,6 +52,7 @@ export async function buildApp(
   const sessions = new SessionManager(store, sealer, config.session, clock);
   const services: BffServices = {
     config,
+    fips: options.fips ?? collectFipsEvidence(config.fipsMode),
     store,
     idp,
     metrics,
