@@ -83,7 +83,7 @@ export const VARIABLES = {
     frontend: true,
   }),
   MS_BFF_PAR_ENABLED: bool({
-    doc: 'Use Pushed Authorization Requests (RFC 9126). FAPI 2.0 requires it.',
+    doc: 'Use Pushed Authorization Requests (RFC 9126). FAPI 2.0 requires it: false is refused in production.',
     default: true,
     frontend: true,
   }),

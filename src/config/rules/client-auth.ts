@@ -37,10 +37,13 @@ export async function clientAuth(
     );
   }
 
+  // Clients shall use pushed authorization requests
+  // (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2.2): production
+  // refuses to run without; development warns.
   if (!v.MS_BFF_PAR_ENABLED) {
-    ctx.warn(
-      'MS_BFF_PAR_ENABLED=false: FAPI 2.0 requires PAR (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.2)',
-    );
+    if (ctx.production)
+      ctx.problem('MS_BFF_PAR_ENABLED', 'false is refused in production: FAPI 2.0 requires PAR (RFC 9126)');
+    else ctx.warn('MS_BFF_PAR_ENABLED=false: FAPI 2.0 requires PAR (Security Profile §5.3.2.2)');
   }
   return { clientSecret: v.OIDC_CLIENT_SECRET, signingKey };
 }
