@@ -202,8 +202,13 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   const idTokenAlg = oneOf<FapiAlg>('MS_BFF_ID_TOKEN_ALG', ['PS256', 'ES256', 'EdDSA'], 'PS256');
   const parEnabled = bool('MS_BFF_PAR_ENABLED', true);
-  if (!parEnabled)
-    warnings.push('MS_BFF_PAR_ENABLED=false: FAPI 2.0 requires PAR (Security Profile §5.3.3.2)');
+  // FAPI 2.0 Security Profile §5.3.2.2-1 (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2.2):
+  // clients shall use pushed authorization requests. Production refuses to run without; development warns.
+  if (!parEnabled) {
+    if (production)
+      problem('MS_BFF_PAR_ENABLED', 'false is refused in production: FAPI 2.0 requires PAR (RFC 9126)');
+    else warnings.push('MS_BFF_PAR_ENABLED=false: FAPI 2.0 requires PAR (Security Profile §5.3.2.2)');
+  }
 
   // Planned features: validate the switch now so a deployment never believes it is on when it is not.
   for (const v of VARIABLES) {

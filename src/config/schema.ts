@@ -90,7 +90,8 @@ export const VARIABLES = [
   },
   {
     name: 'MS_BFF_PAR_ENABLED',
-    description: 'Use Pushed Authorization Requests (RFC 9126). FAPI 2.0 requires it.',
+    description:
+      'Use Pushed Authorization Requests (RFC 9126). FAPI 2.0 requires it: false is refused in production.',
     values: ['true', 'false'],
     default: 'true',
   },
