@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from './config/load.js';
 import type { BffConfig } from './config/types.js';
@@ -19,7 +21,7 @@ const DISCOVERY_RETRY_MS = 2000;
  * The composition root and the only module with side effects:
  * env → config → store → IdP client → app → listen → signals.
  */
-async function main(): Promise<void> {
+export async function start(): Promise<void> {
   let dev: DevSetup | undefined;
   let env: Record<string, string | undefined> = process.env;
   if (!process.env.OIDC_ISSUER) {
@@ -194,7 +196,13 @@ function pick(obj: Record<string, string>, keys: string[]): Record<string, strin
   return Object.fromEntries(keys.filter((k) => k in obj).map((k) => [k, obj[k] as string]));
 }
 
-main().catch((err) => {
-  process.stderr.write(`fapi-bff: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
-});
+/** `node dist/src/main.js` (what `npm start` runs) starts the server; `fapi-bff start` imports it. */
+export function runAsEntryPoint(): void {
+  start().catch((err) => {
+    process.stderr.write(`fapi-bff: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href)
+  runAsEntryPoint();
