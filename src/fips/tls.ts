@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
+import type * as Tls from 'node:tls';
 
 // The CommonJS module object: its DEFAULT_* members are writable (an ESM namespace import is not).
-export const nodeTls = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+export const nodeTls = createRequire(import.meta.url)('node:tls') as typeof Tls;
 
 /**
  * TLS suites for FIPS mode, following BCP 195 (RFC 9325 §4.2): TLS 1.3 with AES-GCM, or TLS 1.2 with
