@@ -11,6 +11,7 @@ import {
   loadDecryptionKey,
   loadEncryptionPublicKey,
 } from './enc-keys.js';
+import { applyPreset, parseInterop } from './interop.js';
 import { loadSigningKey, parseSessionKeys } from './keys.js';
 import { VARIABLES, VARIABLE_NAMES, type VariableSpec } from './schema.js';
 import type {
@@ -40,7 +41,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const warnings: string[] = [];
   const problem = (variable: string, message: string) => problems.push({ variable, message });
 
-  const { env, fileRoutes } = mergeConfigFile(rawEnv, problem);
+  const merged = mergeConfigFile(rawEnv, problem);
+  const fileRoutes = merged.fileRoutes;
+  // A preset fills in only what neither the file nor the environment set.
+  const env = applyPreset(merged.env, problem);
   const get = (name: string): string | undefined => {
     const v = env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
@@ -379,6 +383,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   }
   const authorizationUrl = url('OIDC_AUTHORIZATION_URL', get('OIDC_AUTHORIZATION_URL'), { required: false });
   const tokenUrl = url('OIDC_TOKEN_URL', get('OIDC_TOKEN_URL'), { required: false });
+  const interop = parseInterop({ get, bool, int, oneOf, problem, warn: (m) => warnings.push(m) }, production);
   const logLevel = oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
 
   const unknown = Object.keys(env).filter(
@@ -448,6 +453,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     postLogoutRedirect,
     fipsMode,
     logLevel,
+    interop,
     warnings,
   };
   // A late int() problem (after the check above) would otherwise be lost.

@@ -3,6 +3,8 @@
  * docs/configuration.md and for the README's reference table. Names from the seeds keep their
  * spelling exactly (CONTRACT.md). Secrets have no defaults and accept a `*_FILE` variant.
  */
+import { INTEROP_VARIABLES } from './interop.js';
+
 export interface VariableSpec {
   readonly name: string;
   readonly description: string;
@@ -294,6 +296,7 @@ export const VARIABLES = [
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
   },
+  ...INTEROP_VARIABLES,
 ] as const satisfies readonly VariableSpec[];
 
 export type VariableName = (typeof VARIABLES)[number]['name'];

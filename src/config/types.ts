@@ -1,4 +1,5 @@
 import type { CryptoKey, JWK } from 'jose';
+import type { InteropConfig } from './interop.js';
 import type { DecryptionKey, EncryptionKey, JweAlg, JweEnc } from './enc-keys.js';
 
 export type Profile = 'production' | 'development';
@@ -113,6 +114,8 @@ export interface BffConfig {
   readonly postLogoutRedirect: string;
   readonly fipsMode: boolean;
   readonly logLevel: string;
+  /** Tolerances for known IdP deviations (interop switches, MS_BFF_IDP_PRESET). */
+  readonly interop: InteropConfig;
   /** Loud startup warnings (unsafe-but-allowed settings), logged once at start. */
   readonly warnings: readonly string[];
 }
