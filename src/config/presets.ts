@@ -1,21 +1,12 @@
+import type { IdpPreset } from './enums.js';
+
 /**
  * Per-IdP presets (MS_BFF_IDP_PRESET): the interop switches and defaults a known IdP needs, each with
  * the public source that justifies it. A preset fills in only variables the operator left unset, and
  * never acknowledges a weakening: in production the operator still names each weakening switch in
  * MS_BFF_ACKNOWLEDGE_WEAKENED. docs/interop/presets.md is generated from this table.
  */
-export const PRESET_NAMES = [
-  'oidc-provider',
-  'glewlwyd',
-  'keycloak',
-  'okta',
-  'auth0',
-  'ping',
-  'curity',
-  'entra',
-] as const;
-
-export type PresetName = (typeof PRESET_NAMES)[number];
+export type PresetName = IdpPreset;
 
 export interface Preset {
   readonly title: string;
