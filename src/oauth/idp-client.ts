@@ -4,7 +4,7 @@ import { BffError } from '../errors.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { DpopKey, DpopNonceCache } from './dpop.js';
+import type { DpopKey, DpopNonceCache } from '../dpop/client.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 

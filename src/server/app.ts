@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
-import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
+import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
@@ -17,7 +17,7 @@ import { proxyPlugin } from '../proxy/plugin.js';
 import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { renderError } from './error-handler.js';
 import type { BffServices } from './services.js';
 
