@@ -12,6 +12,7 @@ import {
   loadEncryptionPublicKey,
 } from './enc-keys.js';
 import { loadSigningKey, parseSessionKeys } from './keys.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 import { VARIABLES, VARIABLE_NAMES, type VariableSpec } from './schema.js';
 import type {
   BffConfig,
@@ -97,6 +98,9 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   if (allowHttpHosts.length > 0) {
     warnings.push(`MS_BFF_ALLOW_HTTP_HOSTS allows plain HTTP to: ${allowHttpHosts.join(', ')}`);
   }
+  const trusted = parseTrustedProxies(get('MS_BFF_TRUSTED_PROXIES'));
+  if ('problem' in trusted) problem('MS_BFF_TRUSTED_PROXIES', trusted.problem);
+  const trustedProxies = 'proxies' in trusted ? trusted.proxies : [];
 
   /** SP-N1 (FAPI 2.0 §5.2.1): TLS everywhere, except hosts explicitly allowed. */
   const url = (
@@ -404,6 +408,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     host,
     port,
     allowHttpHosts,
+    trustedProxies,
     oidc: {
       issuer,
       clientId,

@@ -45,6 +45,11 @@ export const VARIABLES = [
     description:
       'The origin the browser sees, e.g. https://app.example.com; the redirect URI is <this>/auth/callback. Required in production.',
   },
+  {
+    name: 'MS_BFF_TRUSTED_PROXIES',
+    description:
+      "Comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal of the load balancers in front of the BFF. Only these may state the client address, host and scheme (X-Forwarded-For/-Host/-Proto); from anyone else those headers are ignored. Upstreams receive X-Forwarded-* set by the BFF, never the client's.",
+  },
   { name: 'HOST', description: 'Listen address.', default: '127.0.0.1 (development), 0.0.0.0 (production)' },
   { name: 'PORT', description: 'Listen port.', default: '8080' },
   {

@@ -95,6 +95,9 @@ export async function buildApp(
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 512 },
+    // request.ip (and so X-Forwarded-For to upstreams, and per-client limits) believes
+    // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
   });
 
   app.addHook('onSend', async (_request, reply) => {
