@@ -25,9 +25,8 @@ export async function start(): Promise<void> {
   let dev: DevSetup | undefined;
   let env: Record<string, string | undefined> = process.env;
   if (!process.env.OIDC_ISSUER) {
-    const { startDevSetup } = await import('./dev/dev-setup.js');
     const port = process.env.PORT ?? '8080';
-    dev = await startDevSetup(process.env.MS_BFF_PUBLIC_URL ?? `http://localhost:${port}`);
+    dev = await startDevelopmentSetup(process.env.MS_BFF_PUBLIC_URL ?? `http://localhost:${port}`);
     env = {
       ...dev.env,
       ...process.env,
@@ -48,7 +47,12 @@ export async function start(): Promise<void> {
     throw err;
   }
   const log = pino(loggerOptions(config.logLevel));
-  for (const w of config.warnings) log.warn(w);
+  for (const w of config.warnings) {
+    // The development setup's IdP and demo API are plain HTTP on loopback by design; the banner says
+    // so once, and the only URL it prints is the one to open.
+    if (dev && /plain HTTP/.test(w)) log.debug(w);
+    else log.warn(w);
+  }
   if (config.fipsMode) log.info({ fips_mode: true }, 'FIPS mode: Node.js crypto runs with a FIPS provider');
 
   const metrics = new Metrics();
@@ -68,14 +72,8 @@ export async function start(): Promise<void> {
 
   const idp = await discoverWithRetry(config, metrics, log);
   idp.startBackgroundRefresh();
-  const { spaRoutes } = await import('./dev/spa-routes.js');
-  const { app } = await buildApp({
-    config,
-    store,
-    idp,
-    metrics,
-    ...(dev ? { extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)) } : {}),
-  });
+  const devRoutes = dev ? await developmentRoutes(config.publicUrl) : {};
+  const { app } = await buildApp({ config, store, idp, metrics, ...devRoutes });
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -94,7 +92,31 @@ export async function start(): Promise<void> {
   // Nothing crashes the process: a stray rejection is a bug to log, not a reason to drop every session.
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
 
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    // Fastify would log the bound addresses (http://127.0.0.1:8080); the one URL to open is the public
+    // URL, the only one the redirect URI and the cookies work with.
+    await app.listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: () =>
+        `listening (host ${config.host}, port ${config.port}); open ${config.publicUrl.href}`,
+    });
+  } catch (err) {
+    if (
+      (err as NodeJS.ErrnoException)?.code === 'EADDRINUSE' ||
+      (err as NodeJS.ErrnoException)?.code === 'EACCES'
+    ) {
+      const why =
+        (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is already in use' : 'is not allowed';
+      process.stderr.write(
+        `fapi-bff: port ${config.port} on ${config.host} ${why}; set PORT to another port (e.g. PORT=8081 npm start)\n`,
+      );
+      await dev?.close();
+      await store.close().catch(() => undefined);
+      process.exit(1);
+    }
+    throw err;
+  }
   if (dev) {
     const line = '='.repeat(78);
     process.stdout.write(
@@ -102,8 +124,8 @@ export async function start(): Promise<void> {
         '',
         line,
         '  fapi-bff DEVELOPMENT SETUP: embedded IdP, demo API and demo SPA. NOT FOR PRODUCTION.',
-        `  Open ${config.publicUrl.origin}/ and log in as alice / alice-password`,
-        `  Embedded IdP: ${dev.idp.issuer}   Demo API: ${dev.api.url}`,
+        `  Open ${config.publicUrl.href} and log in as alice / alice-password`,
+        '  (an embedded IdP and a demo API run on other loopback ports; the BFF talks to them, you do not)',
         '  Set OIDC_ISSUER (and the variables in README.md) to use a real identity provider.',
         line,
         '',
@@ -133,6 +155,41 @@ async function discoverWithRetry(config: BffConfig, metrics: Metrics, log: pino.
       await new Promise((r) => setTimeout(r, DISCOVERY_RETRY_MS));
     }
   }
+}
+
+/**
+ * The development setup's embedded IdP needs oidc-provider, a development dependency: a production
+ * install (`npm ci --omit=dev`) has no IdP to start, and says so instead of a module stack trace.
+ */
+async function startDevelopmentSetup(publicUrl: string): Promise<DevSetup> {
+  try {
+    const { startDevSetup } = await import('./dev/dev-setup.js');
+    return await startDevSetup(publicUrl);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND') {
+      process.stderr.write(
+        [
+          'fapi-bff: OIDC_ISSUER is not set, so this would be the development setup, but its embedded identity',
+          'provider (the oidc-provider package, a development dependency) is not installed. Either set OIDC_ISSUER',
+          'and the variables in README.md to use your identity provider, or install the development dependencies',
+          '(npm ci, without --omit=dev) to run the development setup.',
+          '',
+        ].join('\n'),
+      );
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** Development setup only: the demo SPA, and the redirect of other host names to the public URL. */
+async function developmentRoutes(publicUrl: URL) {
+  const { spaRoutes } = await import('./dev/spa-routes.js');
+  const { redirectToPublicUrl } = await import('./dev/canonical-host.js');
+  return {
+    beforeRoutes: redirectToPublicUrl(publicUrl),
+    extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)),
+  };
 }
 
 function pick(obj: Record<string, string>, keys: string[]): Record<string, string> {

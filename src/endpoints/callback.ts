@@ -4,6 +4,7 @@ import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { type JarmOptions, openJarm, verifyJarm } from '../oauth/jarm.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
+import { escapeHtml } from '../server/pages.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 import type { LoginTransaction } from '../session/login-transaction.js';
 
@@ -81,7 +82,8 @@ async function complete(
         s.config.jarm.mode === 'fragment.jwt' &&
         [...params.keys()].length === 0
       ) {
-        return relayPage(reply);
+        // The route's own path: with the embeddable plugin it carries the prefix.
+        return relayPage(reply, request.routeOptions.url ?? '/auth/callback');
       }
       // With JARM on, a plain response is refused: it would skip every signature check.
       throw new BffError('BFF_CALLBACK_INVALID', {
@@ -143,6 +145,14 @@ async function finish(
 ) {
   const error = params.get('error');
   if (error !== null) {
+    // RFC 6749 §4.1.2.1: access_denied is the resource owner (or the AS) declining; a user who pressed
+    // "cancel" at the IdP gets a page that says so, not a failure.
+    if (error === 'access_denied') {
+      throw new BffError('BFF_LOGIN_CANCELLED', {
+        reason: 'access_denied',
+        detail: 'The sign-in was cancelled or declined at the identity provider. You are not signed in.',
+      });
+    }
     const safe = /^[A-Za-z0-9_.-]{1,64}$/.test(error) ? error : 'error';
     throw new BffError('BFF_CALLBACK_ACCESS_DENIED', {
       reason: 'authorization_error',
@@ -215,7 +225,7 @@ async function finish(
  * fragment's parameters into a form and posts it to this same endpoint. Same-origin POST, so the
  * Lax binding cookie goes along; the fragment never reaches a log or a Referer.
  */
-function relayPage(reply: FastifyReply) {
+function relayPage(reply: FastifyReply, action: string) {
   const nonce = randomBytes(16).toString('base64');
   return reply
     .code(200)
@@ -227,7 +237,7 @@ function relayPage(reply: FastifyReply) {
     ).send(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Signing in…</title></head>
 <body><noscript>JavaScript is needed to finish signing in.</noscript>
-<form id="relay" method="post" action="/auth/callback"></form>
+<form id="relay" method="post" action="${escapeHtml(action)}"></form>
 <script nonce="${nonce}">
 (function () {
   var params = new URLSearchParams(location.hash.slice(1));
