@@ -265,6 +265,14 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
 
   // JARM (seed 002 §2, Milestones 2 and 3).
   const jarmEnabled = bool('MS_BFF_JARM_ENABLED', false);
+  // Plain response modes (OAuth 2.0 Multiple Response Types §2.1, Form Post Response Mode §2); with JARM
+  // the mode is MS_BFF_JARM_MODE, so a plain form_post next to it would be ambiguous.
+  const responseMode = oneOf('MS_BFF_RESPONSE_MODE', ['query', 'form_post'] as const, 'query');
+  if (jarmEnabled && get('MS_BFF_RESPONSE_MODE') !== undefined && responseMode !== 'query')
+    problem(
+      'MS_BFF_RESPONSE_MODE',
+      'is for plain responses; with JARM set MS_BFF_JARM_MODE (e.g. form_post.jwt)',
+    );
   const jarmMode = oneOf<JarmMode>(
     'MS_BFF_JARM_MODE',
     ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'],
@@ -414,6 +422,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       tokenAuthMethod,
       idTokenAlg,
       parEnabled,
+      responseMode,
       dpopEnabled: bool('MS_BFF_DPOP_ENABLED', false),
       dpopAlg: oneOf('MS_BFF_DPOP_ALG', ['ES256', 'PS256'] as const, 'ES256'),
       timeoutMs: int('MS_BFF_IDP_TIMEOUT_MS', 10_000, 100, 120_000),

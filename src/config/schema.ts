@@ -146,6 +146,13 @@ export const VARIABLES = [
       "Path to (or inline) the IdP's public encryption key for request objects: SPKI PEM, JWK or JWKS (the first use=enc key fitting the alg).",
   },
   {
+    name: 'MS_BFF_RESPONSE_MODE',
+    description:
+      'Response mode of plain (non-JARM) authorization responses. Cross-site form posts come back through a same-site relay page (see README, "Cross-site logins").',
+    values: ['query', 'form_post'],
+    default: 'query',
+  },
+  {
     name: 'MS_BFF_JARM_ENABLED',
     description: 'JWT-secured authorization responses (JARM), verified per seed 002 Appendix A.',
     values: ['true', 'false'],

@@ -67,6 +67,8 @@ export interface BffConfig {
     readonly tokenAuthMethod: TokenAuthMethod;
     readonly idTokenAlg: FapiAlg;
     readonly parEnabled: boolean;
+    /** Response mode of plain (non-JARM) authorization responses. */
+    readonly responseMode: 'query' | 'form_post';
     readonly dpopEnabled: boolean;
     readonly dpopAlg: 'ES256' | 'PS256';
     readonly timeoutMs: number;
