@@ -35,7 +35,11 @@ export function registerCallback(app: FastifyInstance, s: BffServices): void {
       const binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
       // A cross-site arrival carries no binding cookie: re-submit it same-site (see callback-relay.ts).
       if (needsRelay(request, s.config.publicOrigin, binding !== undefined))
-        return sendRelayPage(reply, request.method === 'POST' ? params : undefined);
+        return sendRelayPage(
+          reply,
+          request.method === 'POST' ? params : undefined,
+          request.routeOptions.url ?? '/auth/callback',
+        );
       const result = await complete(s, request, reply, params, binding);
       s.metrics.callback('success', 'none', (performance.now() - started) / 1000);
       return result;
@@ -86,7 +90,8 @@ async function complete(
         s.config.jarm.mode === 'fragment.jwt' &&
         [...params.keys()].length === 0
       ) {
-        return sendRelayPage(reply, undefined);
+        // The route's own path: with the embeddable plugin it carries the prefix.
+        return sendRelayPage(reply, undefined, request.routeOptions.url ?? '/auth/callback');
       }
       // With JARM on, a plain response is refused: it would skip every signature check.
       throw new BffError('BFF_CALLBACK_INVALID', {
@@ -148,6 +153,14 @@ async function finish(
 ) {
   const error = params.get('error');
   if (error !== null) {
+    // RFC 6749 §4.1.2.1: access_denied is the resource owner (or the AS) declining; a user who pressed
+    // "cancel" at the IdP gets a page that says so, not a failure.
+    if (error === 'access_denied') {
+      throw new BffError('BFF_LOGIN_CANCELLED', {
+        reason: 'access_denied',
+        detail: 'The sign-in was cancelled or declined at the identity provider. You are not signed in.',
+      });
+    }
     const safe = /^[A-Za-z0-9_.-]{1,64}$/.test(error) ? error : 'error';
     throw new BffError('BFF_CALLBACK_ACCESS_DENIED', {
       reason: 'authorization_error',

@@ -55,6 +55,7 @@ export class ServiceCallers {
               audience,
               keys: this.s.jwks,
               algorithms: ALGS,
+              clock: this.s.clock,
             });
       this.verifiers.set(cacheKey, verifier);
     }
@@ -71,6 +72,7 @@ export class ServiceCallers {
         proofAlgorithms: ALGS,
         replay: this.s.store,
         events: this.s.metrics.dpopValidation,
+        clock: this.s.clock,
         ...(this.nonces ? { nonces: this.nonces } : {}),
       },
     );

@@ -1,85 +1,96 @@
 import { BffError } from '../errors.js';
+import { MemoryPartition } from './memory-partition.js';
 import { type Clock, type KeyValueStore, systemClock } from './store.js';
 
+/**
+ * The kinds of record the BFF keeps, each with its own bound in memory. A flood of one kind can
+ * then never push out another: unauthenticated logins fill only `transactions`, DPoP proofs and
+ * JARM/back-channel-logout replay entries only `replay`, and neither can evict a session, a
+ * refresh lock or a replay entry that is still needed.
+ */
+export type MemoryPartitionName = 'sessions' | 'transactions' | 'replay' | 'locks' | 'nonces';
+
+/**
+ * Key prefixes of each kind, as written by their owners (session-manager, login-transaction,
+ * dpop-validation, jarm, logout-token, access-token, dpop). Anything else (sessions and their
+ * sid/sub indexes) belongs to `sessions`.
+ */
+const PREFIXES: readonly (readonly [string, MemoryPartitionName])[] = [
+  ['t:', 'transactions'],
+  ['dpopjti:', 'replay'],
+  ['jarm:', 'replay'],
+  ['bcl:', 'replay'],
+  ['refresh-lock:', 'locks'],
+  ['dpopnonce:', 'nonces'],
+];
+
+/**
+ * A replay cache that forgot a live entry would accept the replay, and a lost refresh lock lets
+ * two refreshers replay one refresh token: those refuse writes when full (503, fail closed).
+ * Sessions, transactions and the upstream nonce cache evict the entry that expires soonest.
+ */
+const WHEN_FULL: Readonly<Record<MemoryPartitionName, 'evict' | 'refuse'>> = {
+  sessions: 'evict',
+  transactions: 'evict',
+  replay: 'refuse',
+  locks: 'refuse',
+  nonces: 'evict',
+};
+
+/** One upstream nonce per resource-server origin: a handful. */
+const DEFAULT_MAX_NONCES = 1_000;
+
 export interface MemoryStoreOptions {
-  /** Upper bound on values plus indexes held at once. */
+  /** Bound of the `sessions` partition (values plus indexes); the default of every other partition. */
   maxEntries?: number;
+  /** Bounds of individual partitions, overriding the defaults. */
+  limits?: Partial<Record<MemoryPartitionName, number>>;
   clock?: Clock;
   /** How often expired entries are reclaimed in the background; 0 disables the sweep. */
   sweepIntervalMs?: number;
 }
 
-interface ValueEntry {
-  value: string;
-  expiresAt: number;
-}
-
-interface IndexEntry {
-  members: Set<string>;
-  expiresAt: number;
-}
-
-type Entry = ValueEntry | IndexEntry;
-
-interface HeapNode {
-  expiresAt: number;
-  isIndex: boolean;
-  key: string;
-  entry: Entry;
-}
-
 const DEFAULT_MAX_ENTRIES = 100_000;
 const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
-/** Caps the work of one sweep so a mass expiry cannot block the event loop; reads still expire. */
-const SWEEP_BATCH = 10_000;
 
-function checkTtl(ttlMs: number): void {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('ttlMs must be a finite number > 0');
+/** The partition a key belongs to. */
+export function memoryPartitionOf(key: string): MemoryPartitionName {
+  for (const [prefix, name] of PREFIXES) if (key.startsWith(prefix)) return name;
+  return 'sessions';
 }
 
 /**
- * In-process store for a single replica (development, tests, small deployments). Values and
- * indexes live in separate maps, exactly as in RedisStore where they live under separate key
- * namespaces, so a key and an index with the same name never collide.
- *
- * Expiry is enforced on every read against the injected clock; the periodic sweep only reclaims
- * memory held by entries nobody reads again.
- *
- * Bound: when a new entry would exceed `maxEntries`, the entry that expires soonest is evicted
- * (already-expired entries come first, so they are always reclaimed before anything live).
- * Why soonest-expiry rather than LRU:
- * - The cheapest records to create without authenticating are short-lived login transactions
- *   (unauthenticated /login). A flood of them evicts other short-lived records and never a
- *   long-lived session; under LRU the same flood would push out every session idle for longer
- *   than the flood took.
- * - The evicted entry is the one that loses the least remaining lifetime.
- * - Reads stay a single Map lookup: LRU would reorder the map on every read of the hot path.
- * The order is kept in a binary min-heap with lazy deletion (stale nodes are skipped on pop and
- * the heap is rebuilt when stale nodes outnumber live ones), so set/touch are O(log n) and
- * eviction and the sweep are O(log n) per removed entry.
+ * In-process store for a single replica (development, tests, small deployments): one bounded
+ * MemoryPartition per kind of record (see MemoryPartitionName), chosen by key prefix.
  */
 export class MemoryStore implements KeyValueStore {
   readonly kind = 'memory' as const;
 
-  readonly #values = new Map<string, ValueEntry>();
-  readonly #indexes = new Map<string, IndexEntry>();
-  #heap: HeapNode[] = [];
-  readonly #maxEntries: number;
-  readonly #clock: Clock;
+  readonly #partitions: Readonly<Record<MemoryPartitionName, MemoryPartition>>;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-      throw new RangeError('maxEntries must be an integer >= 1');
-    }
     const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
     if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs < 0) {
       throw new RangeError('sweepIntervalMs must be a finite number >= 0');
     }
-    this.#maxEntries = maxEntries;
-    this.#clock = options.clock ?? systemClock;
+    const clock = options.clock ?? systemClock;
+    const make = (name: MemoryPartitionName, fallback: number) =>
+      new MemoryPartition({
+        name,
+        maxEntries: options.limits?.[name] ?? fallback,
+        whenFull: WHEN_FULL[name],
+        clock,
+      });
+    this.#partitions = {
+      sessions: make('sessions', maxEntries),
+      transactions: make('transactions', maxEntries),
+      replay: make('replay', maxEntries),
+      locks: make('locks', maxEntries),
+      nonces: make('nonces', Math.min(maxEntries, DEFAULT_MAX_NONCES)),
+    };
     if (sweepIntervalMs > 0) {
       this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
       // The sweep is housekeeping: it must never keep the process alive on shutdown.
@@ -87,90 +98,56 @@ export class MemoryStore implements KeyValueStore {
     }
   }
 
-  /** Entries currently held (values plus indexes), including expired ones not yet reclaimed. */
+  /** Entries currently held in every partition, including expired ones not yet reclaimed. */
   get size(): number {
-    return this.#values.size + this.#indexes.size;
+    let total = 0;
+    for (const p of Object.values(this.#partitions)) total += p.size;
+    return total;
+  }
+
+  /** Entries currently held in one partition. */
+  sizeOf(name: MemoryPartitionName): number {
+    return this.#partitions[name].size;
   }
 
   async get(key: string): Promise<string | undefined> {
-    this.#assertOpen();
-    return this.#live(key)?.value;
+    return this.#for(key).get(key);
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.#assertOpen();
-    checkTtl(ttlMs);
-    this.#put(key, value, ttlMs);
+    this.#for(key).set(key, value, ttlMs);
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    this.#assertOpen();
-    checkTtl(ttlMs);
-    if (this.#live(key) !== undefined) return false;
-    this.#put(key, value, ttlMs);
-    return true;
+    return this.#for(key).setIfAbsent(key, value, ttlMs);
   }
 
   async compareAndSet(key: string, expected: string, next: string, ttlMs: number): Promise<boolean> {
-    this.#assertOpen();
-    checkTtl(ttlMs);
-    if (this.#live(key)?.value !== expected) return false;
-    this.#put(key, next, ttlMs);
-    return true;
+    return this.#for(key).compareAndSet(key, expected, next, ttlMs);
   }
 
   async take(key: string): Promise<string | undefined> {
-    this.#assertOpen();
-    const entry = this.#live(key);
-    if (entry === undefined) return undefined;
-    this.#values.delete(key);
-    return entry.value;
+    return this.#for(key).take(key);
   }
 
   async delete(key: string): Promise<void> {
-    this.#assertOpen();
-    this.#values.delete(key);
+    this.#for(key).delete(key);
   }
 
   async touch(key: string, ttlMs: number): Promise<boolean> {
-    this.#assertOpen();
-    checkTtl(ttlMs);
-    const entry = this.#live(key);
-    if (entry === undefined) return false;
-    entry.expiresAt = this.#clock() + ttlMs;
-    this.#push(key, entry, false);
-    return true;
+    return this.#for(key).touch(key, ttlMs);
   }
 
   async addToIndex(index: string, member: string, ttlMs: number): Promise<void> {
-    this.#assertOpen();
-    checkTtl(ttlMs);
-    const expiresAt = this.#clock() + ttlMs;
-    let entry = this.#liveIndex(index);
-    if (entry === undefined) {
-      this.#makeRoom();
-      entry = { members: new Set(), expiresAt };
-      this.#indexes.set(index, entry);
-    }
-    entry.members.add(member);
-    // Like PEXPIRE in RedisStore: every add sets the index lifetime, longer or shorter.
-    entry.expiresAt = expiresAt;
-    this.#push(index, entry, true);
+    this.#for(index).addToIndex(index, member, ttlMs);
   }
 
   async indexMembers(index: string): Promise<string[]> {
-    this.#assertOpen();
-    const entry = this.#liveIndex(index);
-    return entry === undefined ? [] : [...entry.members];
+    return this.#for(index).indexMembers(index);
   }
 
   async removeFromIndex(index: string, member: string): Promise<void> {
-    this.#assertOpen();
-    const entry = this.#liveIndex(index);
-    if (entry === undefined) return;
-    entry.members.delete(member);
-    // An empty set does not exist in Redis either; dropping it frees its slot in the bound.
-    if (entry.members.size === 0) this.#indexes.delete(index);
+    this.#for(index).removeFromIndex(index, member);
   }
 
   async ping(): Promise<void> {
@@ -181,133 +158,21 @@ export class MemoryStore implements KeyValueStore {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#closed = true;
-    this.#values.clear();
-    this.#indexes.clear();
-    this.#heap = [];
+    for (const p of Object.values(this.#partitions)) p.clear();
   }
 
   /** Reclaims expired entries (called by the timer; public so callers can force it). */
   sweep(): void {
-    const now = this.#clock();
-    for (let removed = 0; removed < SWEEP_BATCH;) {
-      const top = this.#heap[0];
-      if (top === undefined || top.expiresAt > now) break;
-      this.#pop();
-      if (this.#isCurrent(top)) {
-        this.#remove(top);
-        removed++;
-      }
-    }
-    this.#compactIfStale();
+    for (const p of Object.values(this.#partitions)) p.sweep();
+  }
+
+  #for(key: string): MemoryPartition {
+    this.#assertOpen();
+    return this.#partitions[memoryPartitionOf(key)];
   }
 
   #assertOpen(): void {
     // Mirrors RedisStore after quit(), so a late request during shutdown gets a clean 503.
     if (this.#closed) throw new BffError('BFF_STORE_UNAVAILABLE', { detail: 'store closed' });
-  }
-
-  #live(key: string): ValueEntry | undefined {
-    const entry = this.#values.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= this.#clock()) {
-      this.#values.delete(key);
-      return undefined;
-    }
-    return entry;
-  }
-
-  #liveIndex(index: string): IndexEntry | undefined {
-    const entry = this.#indexes.get(index);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= this.#clock()) {
-      this.#indexes.delete(index);
-      return undefined;
-    }
-    return entry;
-  }
-
-  #put(key: string, value: string, ttlMs: number): void {
-    if (!this.#values.has(key)) this.#makeRoom();
-    // A fresh object: heap nodes of the previous entry become stale instead of pointing here.
-    const entry: ValueEntry = { value, expiresAt: this.#clock() + ttlMs };
-    this.#values.set(key, entry);
-    this.#push(key, entry, false);
-  }
-
-  /** Evicts until one more entry fits. Never throws: it only deletes. */
-  #makeRoom(): void {
-    while (this.size >= this.#maxEntries) {
-      const top = this.#pop();
-      if (top === undefined) {
-        // Unreachable while every entry has a heap node; kept so a bug degrades to FIFO eviction
-        // rather than to an unbounded map.
-        const first = this.#values.keys().next();
-        if (!first.done) this.#values.delete(first.value);
-        else {
-          const firstIndex = this.#indexes.keys().next();
-          if (firstIndex.done) return;
-          this.#indexes.delete(firstIndex.value);
-        }
-        continue;
-      }
-      if (this.#isCurrent(top)) this.#remove(top);
-    }
-  }
-
-  #isCurrent(node: HeapNode): boolean {
-    const map = node.isIndex ? this.#indexes : this.#values;
-    return map.get(node.key) === node.entry && node.entry.expiresAt === node.expiresAt;
-  }
-
-  #remove(node: HeapNode): void {
-    if (node.isIndex) this.#indexes.delete(node.key);
-    else this.#values.delete(node.key);
-  }
-
-  #compactIfStale(): void {
-    if (this.#heap.length <= 2 * this.size + 64) return;
-    const live: HeapNode[] = [];
-    for (const [key, entry] of this.#values)
-      live.push({ expiresAt: entry.expiresAt, isIndex: false, key, entry });
-    for (const [key, entry] of this.#indexes)
-      live.push({ expiresAt: entry.expiresAt, isIndex: true, key, entry });
-    live.sort((a, b) => a.expiresAt - b.expiresAt); // a sorted array is a valid min-heap
-    this.#heap = live;
-  }
-
-  #push(key: string, entry: Entry, isIndex: boolean): void {
-    const heap = this.#heap;
-    const node: HeapNode = { expiresAt: entry.expiresAt, isIndex, key, entry };
-    let i = heap.push(node) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = heap[parent]!;
-      if (p.expiresAt <= node.expiresAt) break;
-      heap[i] = p;
-      i = parent;
-    }
-    heap[i] = node;
-    this.#compactIfStale();
-  }
-
-  #pop(): HeapNode | undefined {
-    const heap = this.#heap;
-    const top = heap[0];
-    const last = heap.pop();
-    if (top === undefined || last === undefined || heap.length === 0) return top;
-    const n = heap.length;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && heap[r]!.expiresAt < heap[l]!.expiresAt ? r : l;
-      const child = heap[c]!;
-      if (child.expiresAt >= last.expiresAt) break;
-      heap[i] = child;
-      i = c;
-    }
-    heap[i] = last;
-    return top;
   }
 }
