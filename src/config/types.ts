@@ -15,6 +15,7 @@ import type {
   JweEnc,
   LogLevel,
   Profile,
+  ResponseMode,
   SameSite,
   ServiceTokenCheck,
   SigningAlg,
@@ -93,6 +94,8 @@ export interface BffConfig {
     readonly tokenAuthMethod: TokenAuthMethod;
     readonly idTokenAlg: FapiAlg;
     readonly parEnabled: boolean;
+    /** Response mode of plain (non-JARM) authorization responses. */
+    readonly responseMode: ResponseMode;
     readonly dpopEnabled: boolean;
     readonly dpopAlg: 'ES256' | 'PS256';
     readonly timeoutMs: number;
@@ -167,6 +170,7 @@ export type FrontendSettings = Pick<
     | 'tokenAuthMethod'
     | 'idTokenAlg'
     | 'parEnabled'
+    | 'responseMode'
     | 'dpopEnabled'
     | 'dpopAlg'
   >;

@@ -21,6 +21,7 @@ import {
   JWE_ENCS,
   LOG_LEVELS,
   PROFILES,
+  RESPONSE_MODES,
   SAME_SITE_VALUES,
   SIGNING_ALGS,
   TOKEN_AUTH_METHODS,
@@ -136,6 +137,11 @@ export const VARIABLES = {
   }),
   BFF_JAR_ENC_KEY: key({
     doc: "Path to (or inline) the IdP's public encryption key for request objects: SPKI PEM, JWK or JWKS (the first use=enc key fitting the alg).",
+    frontend: true,
+  }),
+  MS_BFF_RESPONSE_MODE: oneOf(RESPONSE_MODES, {
+    doc: 'Response mode of plain (non-JARM) authorization responses. Cross-site form posts come back through a same-site relay page (README, "Cross-site logins"). With JARM, use MS_BFF_JARM_MODE.',
+    default: 'query',
     frontend: true,
   }),
   MS_BFF_JARM_ENABLED: bool({
