@@ -36,7 +36,8 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
         reply.header(
           'set-cookie',
           hostCookie(LOGIN_BINDING_COOKIE, binding, {
-            sameSite: 'lax',
+            // Never weaker than the session cookie; cross-site callbacks come back through the relay.
+            sameSite: s.config.session.sameSite,
             maxAgeSec: s.config.session.loginTimeoutSec,
           }),
         );
