@@ -40,6 +40,13 @@ export type JweEnc = (typeof JWE_ENCS)[number];
 export const JARM_MODES = ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'] as const;
 export type JarmMode = (typeof JARM_MODES)[number];
 
+/**
+ * Plain (non-JARM) response modes: the default `query`, and `form_post`
+ * (https://openid.net/specs/oauth-v2-form-post-response-mode-1_0.html).
+ */
+export const RESPONSE_MODES = ['query', 'form_post'] as const;
+export type ResponseMode = (typeof RESPONSE_MODES)[number];
+
 export const SAME_SITE_VALUES = ['lax', 'strict'] as const;
 export type SameSite = (typeof SAME_SITE_VALUES)[number];
 

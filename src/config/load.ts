@@ -97,6 +97,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     host,
     port,
     allowHttpHosts: v.MS_BFF_ALLOW_HTTP_HOSTS,
+    trustedProxies: v.MS_BFF_TRUSTED_PROXIES,
     oidc: {
       issuer,
       clientId,
@@ -107,6 +108,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       tokenAuthMethod: v.MS_BFF_TOKEN_AUTH_METHOD,
       idTokenAlg: v.MS_BFF_ID_TOKEN_ALG,
       parEnabled: v.MS_BFF_PAR_ENABLED,
+      responseMode: v.MS_BFF_RESPONSE_MODE,
       dpopEnabled: v.MS_BFF_DPOP_ENABLED,
       dpopAlg: v.MS_BFF_DPOP_ALG,
       timeoutMs: v.MS_BFF_IDP_TIMEOUT_MS,

@@ -16,6 +16,7 @@ import type {
   JweEnc,
   LogLevel,
   Profile,
+  ResponseMode,
   SameSite,
   ServiceTokenCheck,
   SigningAlg,
@@ -79,6 +80,11 @@ export interface BffConfig {
   readonly host: string;
   readonly port: number;
   readonly allowHttpHosts: readonly string[];
+  /**
+   * Peers (addresses, CIDRs, loopback/linklocal/uniquelocal) whose X-Forwarded-For/-Proto/-Host are
+   * believed (Fastify trustProxy); empty: none. The client address upstreams and rate limits see.
+   */
+  readonly trustedProxies: readonly string[];
   readonly oidc: {
     readonly issuer: URL;
     readonly clientId: string;
@@ -89,6 +95,8 @@ export interface BffConfig {
     readonly tokenAuthMethod: TokenAuthMethod;
     readonly idTokenAlg: FapiAlg;
     readonly parEnabled: boolean;
+    /** Response mode of plain (non-JARM) authorization responses. */
+    readonly responseMode: ResponseMode;
     readonly dpopEnabled: boolean;
     readonly dpopAlg: 'ES256' | 'PS256';
     readonly timeoutMs: number;
@@ -165,6 +173,7 @@ export type FrontendSettings = Pick<
     | 'tokenAuthMethod'
     | 'idTokenAlg'
     | 'parEnabled'
+    | 'responseMode'
     | 'dpopEnabled'
     | 'dpopAlg'
   >;

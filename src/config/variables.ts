@@ -23,11 +23,13 @@ import {
   JWE_ENCS,
   LOG_LEVELS,
   PROFILES,
+  RESPONSE_MODES,
   SAME_SITE_VALUES,
   SIGNING_ALGS,
   TOKEN_AUTH_METHODS,
 } from './enums.js';
 import { bool, bytes, int, key, list, oneOf, text, url, type Variable } from './kinds.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 
 export const VARIABLES = {
   OIDC_ISSUER: url({
@@ -64,6 +66,17 @@ export const VARIABLES = {
     default: [],
     lowercase: true,
   }),
+  MS_BFF_TRUSTED_PROXIES: {
+    ...list({
+      doc: "Comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal of the load balancers in front of the BFF. Only these may state the client address (X-Forwarded-For); from anyone else it is the socket's peer. Upstreams receive X-Forwarded-For/-Host/-Proto and Forwarded set by the BFF, never the client's.",
+      default: [],
+    }),
+    parse: (raw: string, fail: (message: string) => void) => {
+      const parsed = parseTrustedProxies(raw);
+      if ('problem' in parsed) fail(parsed.problem);
+      return 'proxies' in parsed ? parsed.proxies : undefined;
+    },
+  },
   MS_BFF_TOKEN_AUTH_METHOD: oneOf(TOKEN_AUTH_METHODS, {
     doc: 'Client authentication at PAR, token, refresh and revocation.',
     default: 'private_key_jwt',
@@ -126,6 +139,11 @@ export const VARIABLES = {
   }),
   BFF_JAR_ENC_KEY: key({
     doc: "Path to (or inline) the IdP's public encryption key for request objects: SPKI PEM, JWK or JWKS (the first use=enc key fitting the alg).",
+    frontend: true,
+  }),
+  MS_BFF_RESPONSE_MODE: oneOf(RESPONSE_MODES, {
+    doc: 'Response mode of plain (non-JARM) authorization responses. Cross-site form posts come back through a same-site relay page (README, "Cross-site logins"). With JARM, use MS_BFF_JARM_MODE.',
+    default: 'query',
     frontend: true,
   }),
   MS_BFF_JARM_ENABLED: bool({

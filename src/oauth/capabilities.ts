@@ -103,6 +103,11 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
       }
     }
   }
+  // OIDC Discovery §3: response_modes_supported defaults to ["query", "fragment"].
+  if (!config.jarm.enabled && config.oidc.responseMode === 'form_post') {
+    if (!list(md.response_modes_supported)?.includes('form_post'))
+      missing.push('response_modes_supported must include form_post (MS_BFF_RESPONSE_MODE)');
+  }
   if (config.jarm.enabled) {
     if (!list(md.response_modes_supported)?.includes(config.jarm.mode)) {
       missing.push(`response_modes_supported must include ${config.jarm.mode} (MS_BFF_JARM_MODE)`);

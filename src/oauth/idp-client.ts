@@ -4,7 +4,7 @@ import { BffError } from '../errors.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { DpopKey, DpopNonceCache } from './dpop.js';
+import type { DpopKey, DpopNonceCache } from '../dpop/client.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 import { describeIdpFailure } from './diagnostics.js';
@@ -212,6 +212,8 @@ export class IdpClient {
     // JARM (seed 002 §2): the mode goes inside the pushed request (checklist MS-J1); openid-client's
     // useJwtResponseMode would force plain `jwt`, so it is set here for every mode.
     if (this.config.jarm.enabled) parameters.response_mode = this.config.jarm.mode;
+    // https://openid.net/specs/oauth-v2-form-post-response-mode-1_0.html#FormPostResponseMode
+    else if (this.config.oidc.responseMode === 'form_post') parameters.response_mode = 'form_post';
     // RFC 9449 §10: bind the authorization code to the session's DPoP key (also proven at PAR below).
     if (params.dpop) parameters.dpop_jkt = params.dpop.jkt;
     const jar = this.config.jar;
