@@ -8,7 +8,7 @@ import {
   introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from './dpop-validation.js';
+} from '../dpop/validation.js';
 import { ASSERTED_HEADER_PREFIX } from './forward.js';
 import { originForm } from './target.js';
 
