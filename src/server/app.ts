@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
-import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
+import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
@@ -13,7 +13,7 @@ import { Forwarder } from '../proxy/forward.js';
 import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
 
@@ -53,6 +53,9 @@ export async function buildApp(
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 512 },
+    // request.ip (and so X-Forwarded-For to upstreams, and per-client limits) believes
+    // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
+    trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
   });
   if (options.beforeRoutes) await options.beforeRoutes(app);
   await registerBff(app, services, { notFound: true });

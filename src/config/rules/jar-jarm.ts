@@ -51,6 +51,12 @@ export async function jarSettings(
  */
 export async function jarmSettings(ctx: RuleContext): Promise<BffConfig['jarm']> {
   const v = ctx.values;
+  // With JARM the mode is MS_BFF_JARM_MODE: a plain form_post next to it would be ambiguous.
+  if (v.MS_BFF_JARM_ENABLED && v.MS_BFF_RESPONSE_MODE !== 'query')
+    ctx.problem(
+      'MS_BFF_RESPONSE_MODE',
+      'is for plain responses; with JARM set MS_BFF_JARM_MODE (e.g. form_post.jwt)',
+    );
   let encryption: BffConfig['jarm']['encryption'];
   const alg = v.MS_BFF_JARM_ENC_ALG;
   if (alg !== undefined) {
