@@ -19,7 +19,7 @@ export type {
 } from './config/types.js';
 export { IdpClient } from './oauth/idp-client.js';
 export { Metrics } from './observability/metrics.js';
-export { MemoryStore } from './session/memory-store.js';
-export { createRedisStore } from './session/redis-store.js';
-export type { KeyValueStore } from './session/store.js';
+export { MemoryStore } from './store/memory-store.js';
+export { createRedisStore } from './store/redis-store.js';
+export type { KeyValueStore } from './store/store.js';
 export { BffError, ConfigError, ERROR_CODES, type ErrorCode, isBffError } from './errors.js';

@@ -4,9 +4,9 @@ import { loadConfig } from '../config/load.js';
 import type { BffConfig } from '../config/types.js';
 import { IdpClient } from '../oauth/idp-client.js';
 import { Metrics } from '../observability/metrics.js';
-import { MemoryStore } from '../session/memory-store.js';
-import { createRedisStore } from '../session/redis-store.js';
-import type { KeyValueStore } from '../session/store.js';
+import { MemoryStore } from '../store/memory-store.js';
+import { createRedisStore } from '../store/redis-store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { createServices, stopServices } from './app.js';
 import { registerBff } from './routes.js';
 
