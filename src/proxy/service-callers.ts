@@ -10,6 +10,7 @@ import {
   validateDpopRequest,
 } from '../dpop/validation.js';
 import { ASSERTED_HEADER_PREFIX } from './forward.js';
+import { originForm } from './target.js';
 
 /** What is read from an incoming request: no framework type, so this module stays framework-free. */
 export interface IncomingCall {
@@ -70,7 +71,7 @@ export class ServiceCallers {
       {
         method: request.method,
         // §4.3 step 9: htu is the URL the caller used: our public origin, not an upstream's.
-        url: `${this.s.config.publicOrigin}${request.url}`,
+        url: `${this.s.config.publicOrigin}${originForm(request.url)}`,
         authorization: request.headers.authorization,
         dpop: request.headers.dpop,
       },
