@@ -89,6 +89,8 @@ export interface BffConfig {
     readonly issuer: URL;
     readonly clientId: string;
     readonly clientSecret: string | undefined;
+    /** Registered with `fapi-bff register` (RFC 7591): the file and the RFC 7592 management URI. */
+    readonly registration: { readonly file: string; readonly clientUri: string | undefined } | undefined;
     readonly scopes: string;
     readonly authorizationUrl: URL | undefined;
     readonly tokenUrl: URL | undefined;
