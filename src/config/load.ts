@@ -131,6 +131,11 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       allowInsecureIssuer: issuer.protocol === 'http:' && http.allows(issuer.hostname),
     },
     signingKey,
+    keys: {
+      prepublishSec: v.MS_BFF_KEY_PREPUBLISH_SECONDS,
+      signingPath: keyPath(env, 'BFF_JWT_SIGNING_KEY'),
+      jarmPath: keyPath(env, 'BFF_JARM_PRIV_KEY'),
+    },
     jar,
     jarm,
     session,
@@ -148,6 +153,13 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     warnings,
   };
   return deepFreeze(config);
+}
+
+/** The path a key variable names (NAME or NAME_FILE), or undefined when the key is given inline. */
+function keyPath(env: Env, name: 'BFF_JWT_SIGNING_KEY' | 'BFF_JARM_PRIV_KEY'): string | undefined {
+  const raw = (env[name] ?? env[`${name}_FILE`])?.trim();
+  if (!raw || raw.startsWith('{') || raw.includes('-----BEGIN')) return undefined;
+  return raw;
 }
 
 function deepFreeze<T>(value: T): T {

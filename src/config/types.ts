@@ -107,6 +107,12 @@ export interface BffConfig {
     readonly allowInsecureIssuer: boolean;
   };
   readonly signingKey: SigningKey | undefined;
+  /** Key sets re-read at runtime (file or directory paths; undefined when given inline), seed 002 §5. */
+  readonly keys: {
+    readonly prepublishSec: number;
+    readonly signingPath: string | undefined;
+    readonly jarmPath: string | undefined;
+  };
   /** Signed (and optionally encrypted) request objects, https://www.rfc-editor.org/rfc/rfc9101. */
   readonly jar: {
     readonly enabled: boolean;
