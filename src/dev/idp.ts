@@ -81,6 +81,11 @@ export interface DevIdpOptions {
     /** Default false: also accept client certificates presented on the issuer's port. */
     certificatesOnIssuerPort?: boolean;
   };
+  /**
+   * RFC 7591 dynamic registration and RFC 7592 management. `initialAccessToken`: the token a
+   * registration request must carry (absent: open registration).
+   */
+  registration?: { initialAccessToken?: string };
   /** Called for every request the IdP receives, on either port (e.g. to prove a client used the aliases). */
   onRequest?: (request: DevIdpRequest) => void;
 }
@@ -768,6 +773,13 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
           },
         },
         backchannelLogout: { enabled: true },
+        registration: options.registration
+          ? { enabled: true, initialAccessToken: options.registration.initialAccessToken ?? false }
+          : { enabled: false },
+        registrationManagement: {
+          enabled: options.registration !== undefined,
+          rotateRegistrationAccessToken: true,
+        },
         resourceIndicators,
         // RFC 8705; off (oidc-provider's default) without the mtls option.
         mTLS: options.mtls

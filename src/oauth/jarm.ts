@@ -47,7 +47,11 @@ export interface JarmOptions {
   /** Signing allowlist, e.g. ['PS256', 'ES256']. */
   algorithms: readonly string[];
   /** When set, a plain JWS is refused (checklist JARM-2 BFF policy). */
-  decryption?: { key: CryptoKey; alg: JarmEncAlg; enc: JarmEncEnc };
+  decryption?: {
+    key: CryptoKey | ((kid: string | undefined) => CryptoKey | undefined);
+    alg: JarmEncAlg;
+    enc: JarmEncEnc;
+  };
   keys: KeyResolver;
   replay: KeyValueStore;
   events: JarmEvents;
@@ -172,7 +176,13 @@ async function decrypt(
     throw new JarmError('jwe_cty');
   let plaintext: Uint8Array;
   try {
-    ({ plaintext } = await compactDecrypt(response, decryption.key, {
+    // A key set: the key the JWE names by kid (retiring keys still decrypt), else the active one.
+    const key =
+      typeof decryption.key === 'function'
+        ? decryption.key(typeof header.kid === 'string' ? header.kid : undefined)
+        : decryption.key;
+    if (!key) throw failed('decryption');
+    ({ plaintext } = await compactDecrypt(response, key, {
       keyManagementAlgorithms: [decryption.alg],
       contentEncryptionAlgorithms: [decryption.enc],
     }));
