@@ -4,7 +4,7 @@ import { hostCookie } from '../session/cookies.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { LoadedSession } from '../session/session-manager.js';
 import type { BffServices } from '../server/services.js';
-import { currentSession } from './session.js';
+import { currentSession } from '../session/current.js';
 
 /**
  * The session inspector, development profile only (the demo SPA shows it): what the server did for
