@@ -205,6 +205,7 @@ async function main(want: (section: string) => boolean): Promise<void> {
         raw: {} as IncomingMessage,
         authorization: `Bearer ${fields.accessToken}`,
         requestId: 'b9f0a0e2-1d7f-4e0b-9a55-0c6f0f0f0f0f',
+        forwarded: { clientIp: '127.0.0.1', host: '127.0.0.1:8080', proto: 'http' },
       }),
     );
   }

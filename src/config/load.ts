@@ -92,6 +92,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     host,
     port,
     allowHttpHosts: v.MS_BFF_ALLOW_HTTP_HOSTS,
+    trustedProxies: v.MS_BFF_TRUSTED_PROXIES,
     oidc: {
       issuer,
       clientId,

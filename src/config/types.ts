@@ -86,6 +86,11 @@ export interface BffConfig {
   readonly host: string;
   readonly port: number;
   readonly allowHttpHosts: readonly string[];
+  /**
+   * Peers (addresses, CIDRs, loopback/linklocal/uniquelocal) whose X-Forwarded-For/-Proto/-Host are
+   * believed (Fastify trustProxy); empty: none. The client address upstreams and rate limits see.
+   */
+  readonly trustedProxies: readonly string[];
   readonly oidc: {
     readonly issuer: URL;
     readonly clientId: string;

@@ -27,6 +27,7 @@ import {
   TOKEN_AUTH_METHODS,
 } from './enums.js';
 import { bool, bytes, int, key, list, oneOf, text, url, type Variable } from './kinds.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 
 export const VARIABLES = {
   OIDC_ISSUER: url({
@@ -63,6 +64,17 @@ export const VARIABLES = {
     default: [],
     lowercase: true,
   }),
+  MS_BFF_TRUSTED_PROXIES: {
+    ...list({
+      doc: "Comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal of the load balancers in front of the BFF. Only these may state the client address (X-Forwarded-For); from anyone else it is the socket's peer. Upstreams receive X-Forwarded-For/-Host/-Proto and Forwarded set by the BFF, never the client's.",
+      default: [],
+    }),
+    parse: (raw: string, fail: (message: string) => void) => {
+      const parsed = parseTrustedProxies(raw);
+      if ('problem' in parsed) fail(parsed.problem);
+      return 'proxies' in parsed ? parsed.proxies : undefined;
+    },
+  },
   MS_BFF_TOKEN_AUTH_METHOD: oneOf(TOKEN_AUTH_METHODS, {
     doc: 'Client authentication at PAR, token, refresh and revocation.',
     default: 'private_key_jwt',

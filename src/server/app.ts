@@ -53,6 +53,9 @@ export async function buildApp(
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 512 },
+    // request.ip (and so X-Forwarded-For to upstreams, and per-client limits) believes
+    // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
+    trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
   });
   if (options.beforeRoutes) await options.beforeRoutes(app);
   await registerBff(app, services, { notFound: true });
