@@ -1,4 +1,5 @@
 import { BffError } from '../errors.js';
+import type { DpopKey } from './dpop.js';
 
 /** What a client-credentials token is for: the scope asked for and, optionally, one RFC 8707 resource. */
 export interface ClientTokenTarget {
@@ -12,6 +13,8 @@ export interface ClientToken {
   readonly tokenType: 'bearer' | 'dpop';
   /** Epoch milliseconds. */
   readonly expiresAt: number;
+  /** The key a DPoP-bound token is bound to (RFC 9449 §5): every request with it needs a proof by it. */
+  readonly dpopKey: DpopKey | undefined;
 }
 
 /** The one IdP call this cache needs (IdpClient.clientCredentials). */
@@ -19,6 +22,7 @@ export type ClientCredentialsGrant = (target: ClientTokenTarget) => Promise<{
   accessToken: string;
   tokenType: 'bearer' | 'dpop';
   expiresIn: number;
+  dpopKey: DpopKey | undefined;
 }>;
 
 export interface ClientTokenEvents {
@@ -88,6 +92,7 @@ export class ClientTokens {
       accessToken: response.accessToken,
       tokenType: response.tokenType,
       expiresAt: this.clock() + response.expiresIn * 1000,
+      dpopKey: response.tokenType === 'dpop' ? response.dpopKey : undefined,
     };
     if (!this.tokens.has(id) && this.tokens.size >= MAX_TARGETS) {
       this.tokens.delete(this.tokens.keys().next().value as string);
