@@ -26,10 +26,10 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { CompactSign, type JWK, SignJWT } from 'jose';
 import type { Dispatcher } from 'undici';
 import type { RouteConfig } from '../src/config/types.js';
-import { DpopKey, generateDpopKey } from '../src/oauth/dpop.js';
+import { DpopKey, generateDpopKey } from '../src/dpop/client.js';
 import { Metrics } from '../src/observability/metrics.js';
 import { Forwarder } from '../src/proxy/forward.js';
-import { MemoryStore } from '../src/session/memory-store.js';
+import { MemoryStore } from '../src/store/memory-store.js';
 import { SessionSealer } from '../src/session/sealing.js';
 import { type LoadedSession, type SessionData, SessionManager } from '../src/session/session-manager.js';
 

@@ -9,9 +9,9 @@ import { IdpClient } from './oauth/idp-client.js';
 import { loggerOptions } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { buildApp } from './server/app.js';
-import { MemoryStore } from './session/memory-store.js';
-import { createRedisStore } from './session/redis-store.js';
-import type { KeyValueStore } from './session/store.js';
+import { MemoryStore } from './store/memory-store.js';
+import { createRedisStore } from './store/redis-store.js';
+import type { KeyValueStore } from './store/store.js';
 
 /** Discovery attempts at startup before giving up (the IdP may still be starting next to us). */
 const DISCOVERY_ATTEMPTS = 5;

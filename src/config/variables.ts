@@ -15,7 +15,9 @@
  * Enumerations come from enums.ts (one list per concept); names from the seeds keep their spelling.
  */
 import {
+  CLIENT_ASSERTION_AUDS,
   FAPI_ALGS,
+  IDP_PRESETS,
   JARM_MODES,
   JWE_ALGS,
   JWE_ENCS,
@@ -288,6 +290,33 @@ export const VARIABLES = {
     frontend: true,
   }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
+  // Interoperability (rules/interop.ts, docs/interop/): each switch tolerates one known IdP deviation.
+  MS_BFF_IDP_PRESET: oneOf(IDP_PRESETS, {
+    doc: 'Defaults for a known IdP (docs/interop/presets.md): sets only the interop switches below; every variable set explicitly wins, and a weakening switch still needs MS_BFF_ACKNOWLEDGE_WEAKENED in production.',
+  }),
+  MS_BFF_CLIENT_ASSERTION_AUD: oneOf(CLIENT_ASSERTION_AUDS, {
+    doc: 'aud of private_key_jwt client assertions: the issuer (FAPI 2.0 Security Profile §5.3.2.1) or the URL of the endpoint called (RFC 7523 §3 style, for IdPs that accept nothing else). endpoint weakens FAPI 2.0: acknowledge it in production.',
+    default: 'issuer',
+  }),
+  MS_BFF_ASSUME_ISS_PARAMETER: bool({
+    doc: 'Start although discovery does not advertise authorization_response_iss_parameter_supported (RFC 9207 §3); iss is still required and compared in every authorization response.',
+    default: false,
+  }),
+  MS_BFF_JARM_MAX_LIFETIME_SECONDS: int({
+    doc: 'Longest accepted JARM response lifetime (exp - iat). JARM §2.1 recommends 10 minutes; more weakens the profile: acknowledge it in production.',
+    default: 600,
+    min: 10,
+    max: 86_400,
+    unit: 's',
+  }),
+  MS_BFF_LOGOUT_TOKEN_REQUIRE_EXP: bool({
+    doc: 'Require exp in back-channel logout tokens (OIDC Back-Channel Logout 1.0 §2.4). false accepts tokens without exp, still bounded by iat age and single use: acknowledge it in production.',
+    default: true,
+  }),
+  MS_BFF_ACKNOWLEDGE_WEAKENED: list({
+    doc: 'Names of the interop switches that weaken the profile and are accepted in production, comma-separated, e.g. MS_BFF_CLIENT_ASSERTION_AUD,MS_BFF_LOGOUT_TOKEN_REQUIRE_EXP.',
+    default: [],
+  }),
 } as const satisfies Record<string, Variable<unknown, unknown>>;
 
 export type VariableName = keyof typeof VARIABLES;

@@ -1,5 +1,5 @@
 import { BffError } from '../errors.js';
-import type { DpopKey } from './dpop.js';
+import type { DpopKey } from '../dpop/client.js';
 
 /** What a client-credentials token is for: the scope asked for and, optionally, one RFC 8707 resource. */
 export interface ClientTokenTarget {

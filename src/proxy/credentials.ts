@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { RouteConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
-import type { DpopKey } from '../oauth/dpop.js';
+import type { DpopKey } from '../dpop/client.js';
 import type { BffServices } from '../server/services.js';
 import { currentSession } from '../endpoints/session.js';
 import type { UpstreamDpop } from './forward.js';

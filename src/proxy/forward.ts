@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RouteConfig, TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
-import { isUseDpopNonceChallenge } from './dpop-challenge.js';
+import { isUseDpopNonceChallenge } from '../dpop/challenge.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection only and are never forwarded; nor are

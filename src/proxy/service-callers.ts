@@ -8,7 +8,7 @@ import {
   introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from './dpop-validation.js';
+} from '../dpop/validation.js';
 import { ASSERTED_HEADER_PREFIX } from './forward.js';
 
 /** FAPI 2.0 §5.4.1 algs, for service callers' proofs and their IdP-signed access tokens. */
