@@ -24,13 +24,7 @@ export interface OAuthEvents {
   ): void;
 }
 
-export type IdpEndpoint =
-  | 'par'
-  | 'token'
-  | 'refresh'
-  | 'revocation'
-  | 'introspection'
-  | 'client_credentials';
+export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspection' | 'client_credentials';
 
 export interface OAuthLogger {
   warn(obj: object, msg: string): void;
@@ -405,6 +399,7 @@ function endpointUrl(configuration: oidc.Configuration, endpoint: IdpEndpoint): 
       par: 'pushed_authorization_request_endpoint',
       token: 'token_endpoint',
       refresh: 'token_endpoint',
+      client_credentials: 'token_endpoint',
       revocation: 'revocation_endpoint',
       introspection: 'introspection_endpoint',
     } as const

@@ -25,6 +25,7 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
       .send({
         status: ready ? 'ready' : 'not_ready',
         fips_mode: fipsMode(),
+        fips: s.fips,
         checks: {
           store: { ok: storeOk, kind: s.store.kind },
           idp: { ok: true, issuer: s.idp.metadata.issuer, metadata_age_seconds: metadataAgeSec },

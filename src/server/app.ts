@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
 import { ClientTokens } from '../oauth/client-tokens.js';
 import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
+import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
@@ -25,6 +26,8 @@ export interface CreateServicesOptions {
   readonly metrics?: Metrics;
   /** Wall clock for sessions and login transactions; tests move time with it. */
   readonly clock?: () => number;
+  /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
+  readonly fips?: FipsEvidence;
 }
 
 export interface BuildAppOptions extends CreateServicesOptions {
@@ -83,6 +86,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
     (clientKey ??= generateDpopKey(config.oidc.dpopAlg).then((stored) => DpopKey.import(stored)));
   const services: BffServices = {
     config,
+    fips: options.fips ?? collectFipsEvidence(config.fipsMode),
     store,
     idp,
     metrics,
