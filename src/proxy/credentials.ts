@@ -1,9 +1,8 @@
-import type { FastifyRequest } from 'fastify';
 import type { RouteConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import type { DpopKey } from '../dpop/client.js';
 import type { BffServices } from '../server/services.js';
-import { currentSession } from '../endpoints/session.js';
+import { currentSession } from '../session/current.js';
 import type { UpstreamDpop } from './forward.js';
 
 /** What goes upstream with a proxied call: nothing, a Bearer header, or a DPoP-bound token and its proofs. */
@@ -11,6 +10,12 @@ export interface UpstreamCredential {
   readonly kind: 'user' | 'client' | 'none';
   readonly authorization: string | undefined;
   readonly dpop: UpstreamDpop | undefined;
+}
+
+/** The parts of an incoming request the policy reads (framework-free: proxy/ is not the edge). */
+export interface CredentialRequest {
+  readonly headers: { readonly cookie?: string | undefined };
+  readonly log: { warn(obj: object, msg: string): void };
 }
 
 const NONE: UpstreamCredential = { kind: 'none', authorization: undefined, dpop: undefined };
@@ -24,7 +29,7 @@ const NONE: UpstreamCredential = { kind: 'none', authorization: undefined, dpop:
 export async function upstreamCredential(
   s: BffServices,
   route: RouteConfig,
-  request: FastifyRequest,
+  request: CredentialRequest,
 ): Promise<UpstreamCredential> {
   if (route.token === 'none') return NONE;
   if (route.token !== 'client') {
@@ -57,7 +62,7 @@ function bearer(kind: 'user' | 'client', accessToken: string): UpstreamCredentia
 function withDpop(
   s: BffServices,
   route: RouteConfig,
-  request: FastifyRequest,
+  request: CredentialRequest,
   kind: 'user' | 'client',
   accessToken: string,
   key: DpopKey,
