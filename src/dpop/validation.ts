@@ -15,9 +15,9 @@ import {
   type KeyResolver,
   MAX_JWT_LENGTH,
   verifyJws,
-} from '../oauth/jose-policy.js';
+} from '../jose/jwt-policy.js';
 import type { KeyValueStore } from '../store/store.js';
-import { rsaModulusBits } from '../oauth/jwk-size.js';
+import { rsaModulusBits } from '../jose/key-size.js';
 
 /**
  * Validation of a service caller that presents its own DPoP-bound access token (RFC 9449 §7)

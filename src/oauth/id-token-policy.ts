@@ -1,5 +1,5 @@
 import { BffError } from '../errors.js';
-import { JwtPolicyError, type KeyResolver, verifyJws } from './jose-policy.js';
+import { JwtPolicyError, type KeyResolver, verifyJws } from '../jose/jwt-policy.js';
 
 /**
  * Seed 002 §11: ID tokens pass the same JOSE policy as every other JWT we accept (pinned alg, no

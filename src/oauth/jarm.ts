@@ -10,7 +10,7 @@ import {
   MAX_JWT_LENGTH,
   normalizeTyp,
   verifyJws,
-} from './jose-policy.js';
+} from '../jose/jwt-policy.js';
 
 /**
  * JARM verification (JWT Secured Authorization Response Mode, Final; seed 002 §2 and Appendix A;

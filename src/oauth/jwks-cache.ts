@@ -1,8 +1,8 @@
 import { type CryptoKey, importJWK, type JWK, type JWSHeaderParameters } from 'jose';
 import { BffError } from '../errors.js';
 import type { IdpFetch } from './http.js';
-import { JwtPolicyError, type KeyResolver } from './jose-policy.js';
-import { rsaModulusBits } from './jwk-size.js';
+import { JwtPolicyError, type KeyResolver } from '../jose/jwt-policy.js';
+import { rsaModulusBits } from '../jose/key-size.js';
 
 /**
  * The IdP's JWKS, fetched only from the discovered `jwks_uri` (never from a token header: RFC 8725
