@@ -13,6 +13,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { debuglog } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { JWE_ALGS } from '../config/enums.js';
 import type {
   Account,
   ClientMetadata,
@@ -187,7 +188,6 @@ async function signingKeys(withEncryption: boolean): Promise<JWKS> {
 }
 
 /** Strong JWE algorithms only (seed 002 §1, §2: pinned strong alg/enc). */
-const ENCRYPTION_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'] as const;
 const ENCRYPTION_ENCS = ['A256GCM', 'A256CBC-HS512'] as const;
 
 function isLoopbackHost(hostname: string): boolean {
@@ -688,9 +688,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         introspectionSigningAlgValues: [...SIGNING_ALGS],
         authorizationSigningAlgValues: [...SIGNING_ALGS],
         dPoPSigningAlgValues: ['ES256', 'PS256'],
-        authorizationEncryptionAlgValues: [...ENCRYPTION_ALGS],
+        authorizationEncryptionAlgValues: [...JWE_ALGS],
         authorizationEncryptionEncValues: [...ENCRYPTION_ENCS],
-        requestObjectEncryptionAlgValues: [...ENCRYPTION_ALGS],
+        requestObjectEncryptionAlgValues: [...JWE_ALGS],
         requestObjectEncryptionEncValues: [...ENCRYPTION_ENCS],
       },
       claims: {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { CompactEncrypt, type CryptoKey, SignJWT } from 'jose';
+import { JWE_ALGS, JWE_ENCS } from '../config/enums.js';
 import type { SigningKey } from '../config/types.js';
 
 /**
@@ -26,8 +27,8 @@ export interface RequestObjectOptions {
 
 const TYP = 'oauth-authz-req+jwt'; // RFC 9101 §10.8, MS-R5
 const MAX_LIFETIME_SEC = 60;
-const STRONG_ENC_ALGS: readonly string[] = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'];
-const STRONG_ENC_ENCS: readonly string[] = ['A256GCM', 'A256CBC-HS512'];
+const STRONG_ENC_ALGS: readonly string[] = JWE_ALGS;
+const STRONG_ENC_ENCS: readonly string[] = JWE_ENCS;
 /** Claims the builder owns; a caller-supplied value would silently change the object's meaning. */
 const RESERVED = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'sub']);
 /** RFC 9101 §4 (JAR-3). */

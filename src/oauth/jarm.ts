@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type CryptoKey, compactDecrypt, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import { JARM_MODES, JWE_ALGS, JWE_ENCS, type JarmMode, type JweAlg, type JweEnc } from '../config/enums.js';
 import { BffError } from '../errors.js';
 import type { KeyValueStore } from '../store/store.js';
 import {
@@ -19,8 +20,8 @@ import {
  * thrown, only then.
  */
 
-export type JarmMode = 'jwt' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt';
-export const JARM_MODES: readonly JarmMode[] = ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'];
+export { JARM_MODES, type JarmMode } from '../config/enums.js';
+export type { JweAlg as JarmEncAlg, JweEnc as JarmEncEnc } from '../config/enums.js';
 
 export interface JarmEvents {
   /** jarm_responses_verified_total{mode} */
@@ -37,9 +38,6 @@ export interface JarmEvents {
   audMismatch(): void;
 }
 
-export type JarmEncAlg = 'RSA-OAEP-256' | 'ECDH-ES' | 'ECDH-ES+A256KW';
-export type JarmEncEnc = 'A256GCM' | 'A256CBC-HS512';
-
 export interface JarmOptions {
   issuer: string;
   clientId: string;
@@ -47,7 +45,7 @@ export interface JarmOptions {
   /** Signing allowlist, e.g. ['PS256', 'ES256']. */
   algorithms: readonly string[];
   /** When set, a plain JWS is refused (checklist JARM-2 BFF policy). */
-  decryption?: { key: CryptoKey; alg: JarmEncAlg; enc: JarmEncEnc };
+  decryption?: { key: CryptoKey; alg: JweAlg; enc: JweEnc };
   keys: KeyResolver;
   replay: KeyValueStore;
   events: JarmEvents;
@@ -96,8 +94,6 @@ const DEFAULT_MAX_LIFETIME_SEC = 600;
  * case) still fails. The replay entry lives until exp + this, so the extra window is covered.
  */
 const DEFAULT_EXP_TOLERANCE_SEC = 30;
-const ENC_ALGS: readonly string[] = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'];
-const ENC_ENCS: readonly string[] = ['A256GCM', 'A256CBC-HS512'];
 /** Labels for jarm_decryption_failures_total{alg}: a header alg outside this set becomes 'unknown'. */
 const KNOWN_JWE_ALGS = new Set([
   'RSA1_5',
@@ -128,7 +124,7 @@ const MAX_STATE_LENGTH = 1024;
 function checkOptions(opts: JarmOptions): void {
   if (!JARM_MODES.includes(opts.mode)) throw new TypeError(`unknown JARM mode ${String(opts.mode)}`);
   if (opts.decryption) {
-    if (!ENC_ALGS.includes(opts.decryption.alg) || !ENC_ENCS.includes(opts.decryption.enc))
+    if (!JWE_ALGS.includes(opts.decryption.alg) || !JWE_ENCS.includes(opts.decryption.enc))
       throw new TypeError('JARM decryption alg/enc must be a strong pair');
   }
   const skew = opts.iatSkewSec ?? DEFAULT_IAT_SKEW_SEC;

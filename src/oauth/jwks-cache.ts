@@ -2,7 +2,7 @@ import { type CryptoKey, importJWK, type JWK, type JWSHeaderParameters } from 'j
 import { BffError } from '../errors.js';
 import type { IdpFetch } from './http.js';
 import { JwtPolicyError, type KeyResolver } from '../jose/jwt-policy.js';
-import { rsaModulusBits } from '../jose/key-size.js';
+import { MIN_RSA_BITS, rsaModulusBits } from '../jose/key-size.js';
 
 /**
  * The IdP's JWKS, fetched only from the discovered `jwks_uri` (never from a token header: RFC 8725
@@ -42,7 +42,6 @@ const INITIAL_RETRY_SPACING_MS = 1_000;
 const MAX_JWKS_BYTES = 256 * 1024;
 /** Private or symmetric key material: a JWKS carrying it is a leak we refuse to build on (RFC 7517 §9.1). */
 const SECRET_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
-const MIN_RSA_BITS = 2048; // FAPI 2.0 SP §5.4.1
 
 /** The key a JWS alg needs: kty and, for EC/OKP, crv (FAPI 2.0 SP §5.4.3 key selection). */
 function requirementFor(alg: unknown): { kty: string; crv?: string } | undefined {
