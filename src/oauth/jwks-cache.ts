@@ -9,7 +9,7 @@ import { MIN_RSA_BITS, rsaModulusBits } from '../jose/key-size.js';
  * §3.10, JARM §5.1), cached with a TTL, refreshed in the background before it expires, and refreshed
  * once (single-flight, rate-limited) when a token names a kid we do not know: that is how a key
  * rollover reaches us without letting hostile tokens turn us into a JWKS-fetching amplifier.
- * When the IdP is unreachable we keep serving the keys we have (seed 002 §5, §11).
+ * When the IdP is unreachable we keep serving the keys we have.
  */
 
 export interface JwksCacheEvents {

@@ -51,7 +51,7 @@ export interface DevIdpOptions {
    * PAR, revocation, introspection, userinfo), advertised as `mtls_endpoint_aliases`; introspection
    * is enabled too. Client certificates count only on that port unless `certificatesOnIssuerPort`,
    * so a client that calls the issuer's own token or PAR endpoint with mTLS auth or binding fails,
-   * as the FAPI conformance suite fails it (RFC 8705 §5; FAPI2-CLIENT-CHECKLIST SP-N6, SP-C7).
+   * as the FAPI conformance suite fails it (https://www.rfc-editor.org/rfc/rfc8705#section-5; https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.2.2.1).
    */
   mtls?: {
     tlsClientAuth?: boolean;
