@@ -60,3 +60,24 @@ export type TokenPolicy = (typeof TOKEN_POLICIES)[number];
 /** How service callers' access tokens are checked: as a JWT against the IdP's JWKS, or RFC 7662. */
 export const SERVICE_TOKEN_CHECKS = ['jwt', 'introspection'] as const;
 export type ServiceTokenCheck = (typeof SERVICE_TOKEN_CHECKS)[number];
+
+/** Known IdPs with a preset (MS_BFF_IDP_PRESET, src/config/presets.ts). */
+export const IDP_PRESETS = [
+  'oidc-provider',
+  'glewlwyd',
+  'keycloak',
+  'okta',
+  'auth0',
+  'ping',
+  'curity',
+  'entra',
+] as const;
+export type IdpPreset = (typeof IDP_PRESETS)[number];
+
+/**
+ * The aud of private_key_jwt client assertions: the issuer
+ * (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.2.1) or the URL of the
+ * endpoint called (https://www.rfc-editor.org/rfc/rfc7523#section-3), an interop tolerance.
+ */
+export const CLIENT_ASSERTION_AUDS = ['issuer', 'endpoint'] as const;
+export type ClientAssertionAud = (typeof CLIENT_ASSERTION_AUDS)[number];

@@ -3,7 +3,9 @@ import { mergeConfigFile } from './file.js';
 import { isSafeRelativePath } from './paths.js';
 import { type Env, isSet, readVariables } from './read.js';
 import { clientAuth, tokenBinding } from './rules/client-auth.js';
+import { fipsPolicy } from './rules/fips.js';
 import type { RuleContext } from './rules/context.js';
+import { applyPreset, interopSettings } from './rules/interop.js';
 import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
 import { routeTable } from './rules/routes.js';
 import { sessionSettings } from './rules/sessions.js';
@@ -25,10 +27,21 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const warnings: string[] = [];
   const problem = (variable: string, message: string) => problems.push({ variable, message });
 
-  const { env, fileRoutes } = mergeConfigFile(rawEnv, problem);
+  const merged = mergeConfigFile(rawEnv, problem);
+  const fileRoutes = merged.fileRoutes;
+  // MS_BFF_IDP_PRESET fills in only what neither the file nor the environment set.
+  const env = applyPreset(merged.env);
   const v = readVariables(env, problem);
   const production = v.MS_BFF_PROFILE === 'production';
-  const ctx: RuleContext = { values: v, env, production, problem, warn: (w) => warnings.push(w) };
+  const base: RuleContext = { values: v, env, production, problem, warn: (w) => warnings.push(w) };
+  // FIPS first: a key or alg it refuses is not reported again by the rule that would import it.
+  const refusedByFips = fipsPolicy(base);
+  const ctx: RuleContext = {
+    ...base,
+    problem: (variable, message) => {
+      if (!refusedByFips.has(variable)) problem(variable, message);
+    },
+  };
   const http = plainHttpPolicy(ctx);
 
   // The IdP and the public face of the BFF.
@@ -74,6 +87,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const { session, csrf } = sessionSettings(ctx);
   const routes = routeTable(ctx, fileRoutes, http);
   tokenBinding(ctx, routes);
+  const interop = interopSettings(ctx);
 
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('MS_BFF_') && !VARIABLE_NAMES.has(k) && !VARIABLE_NAMES.has(k.replace(/_FILE$/, '')),
@@ -92,6 +106,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     host,
     port,
     allowHttpHosts: v.MS_BFF_ALLOW_HTTP_HOSTS,
+    trustedProxies: v.MS_BFF_TRUSTED_PROXIES,
     oidc: {
       issuer,
       clientId,
@@ -125,6 +140,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     postLogoutRedirect: v.MS_BFF_POST_LOGOUT_REDIRECT,
     fipsMode: v.FIPS_MODE,
     logLevel: v.LOG_LEVEL,
+    interop,
     warnings,
   };
   return deepFreeze(config);

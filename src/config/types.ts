@@ -7,6 +7,7 @@
  * that the top level of `BffConfig` describes today. Process-wide settings (issuer, listener,
  * store, TLS trust, timeouts) stay at the top level.
  */
+import type { InteropConfig } from './rules/interop.js';
 import type { CryptoKey, JWK } from 'jose';
 import type {
   FapiAlg,
@@ -79,6 +80,11 @@ export interface BffConfig {
   readonly host: string;
   readonly port: number;
   readonly allowHttpHosts: readonly string[];
+  /**
+   * Peers (addresses, CIDRs, loopback/linklocal/uniquelocal) whose X-Forwarded-For/-Proto/-Host are
+   * believed (Fastify trustProxy); empty: none. The client address upstreams and rate limits see.
+   */
+  readonly trustedProxies: readonly string[];
   readonly oidc: {
     readonly issuer: URL;
     readonly clientId: string;
@@ -141,6 +147,8 @@ export interface BffConfig {
   readonly postLogoutRedirect: string;
   readonly fipsMode: boolean;
   readonly logLevel: LogLevel;
+  /** Tolerances for known IdP deviations (interop switches, MS_BFF_IDP_PRESET). */
+  readonly interop: InteropConfig;
   /** Loud startup warnings (unsafe-but-allowed settings), logged once at start. */
   readonly warnings: readonly string[];
 }

@@ -15,7 +15,9 @@
  * Enumerations come from enums.ts (one list per concept); names from the seeds keep their spelling.
  */
 import {
+  CLIENT_ASSERTION_AUDS,
   FAPI_ALGS,
+  IDP_PRESETS,
   JARM_MODES,
   JWE_ALGS,
   JWE_ENCS,
@@ -27,6 +29,7 @@ import {
   TOKEN_AUTH_METHODS,
 } from './enums.js';
 import { bool, bytes, int, key, list, oneOf, text, url, type Variable } from './kinds.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 
 export const VARIABLES = {
   OIDC_ISSUER: url({
@@ -63,6 +66,17 @@ export const VARIABLES = {
     default: [],
     lowercase: true,
   }),
+  MS_BFF_TRUSTED_PROXIES: {
+    ...list({
+      doc: "Comma-separated addresses, CIDRs or loopback/linklocal/uniquelocal of the load balancers in front of the BFF. Only these may state the client address (X-Forwarded-For); from anyone else it is the socket's peer. Upstreams receive X-Forwarded-For/-Host/-Proto and Forwarded set by the BFF, never the client's.",
+      default: [],
+    }),
+    parse: (raw: string, fail: (message: string) => void) => {
+      const parsed = parseTrustedProxies(raw);
+      if ('problem' in parsed) fail(parsed.problem);
+      return 'proxies' in parsed ? parsed.proxies : undefined;
+    },
+  },
   MS_BFF_TOKEN_AUTH_METHOD: oneOf(TOKEN_AUTH_METHODS, {
     doc: 'Client authentication at PAR, token, refresh and revocation.',
     default: 'private_key_jwt',
@@ -166,7 +180,7 @@ export const VARIABLES = {
     pem: 'CERTIFICATE',
   }),
   FIPS_MODE: bool({
-    doc: 'Require Node.js crypto to run with a FIPS 140-3 provider; refuse to start otherwise.',
+    doc: 'Require Node.js crypto to run with a FIPS 140-3 provider and pass the FIPS self-test (approved primitives work; MD5, ChaCha20-Poly1305, X25519, Ed25519 refused); approved algorithms and TLS suites only. README "FIPS mode".',
     default: false,
   }),
   REDIS_URL: url({
@@ -287,6 +301,33 @@ export const VARIABLES = {
     frontend: true,
   }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
+  // Interoperability (rules/interop.ts, docs/interop/): each switch tolerates one known IdP deviation.
+  MS_BFF_IDP_PRESET: oneOf(IDP_PRESETS, {
+    doc: 'Defaults for a known IdP (docs/interop/presets.md): sets only the interop switches below; every variable set explicitly wins, and a weakening switch still needs MS_BFF_ACKNOWLEDGE_WEAKENED in production.',
+  }),
+  MS_BFF_CLIENT_ASSERTION_AUD: oneOf(CLIENT_ASSERTION_AUDS, {
+    doc: 'aud of private_key_jwt client assertions: the issuer (FAPI 2.0 Security Profile §5.3.2.1) or the URL of the endpoint called (RFC 7523 §3 style, for IdPs that accept nothing else). endpoint weakens FAPI 2.0: acknowledge it in production.',
+    default: 'issuer',
+  }),
+  MS_BFF_ASSUME_ISS_PARAMETER: bool({
+    doc: 'Start although discovery does not advertise authorization_response_iss_parameter_supported (RFC 9207 §3); iss is still required and compared in every authorization response.',
+    default: false,
+  }),
+  MS_BFF_JARM_MAX_LIFETIME_SECONDS: int({
+    doc: 'Longest accepted JARM response lifetime (exp - iat). JARM §2.1 recommends 10 minutes; more weakens the profile: acknowledge it in production.',
+    default: 600,
+    min: 10,
+    max: 86_400,
+    unit: 's',
+  }),
+  MS_BFF_LOGOUT_TOKEN_REQUIRE_EXP: bool({
+    doc: 'Require exp in back-channel logout tokens (OIDC Back-Channel Logout 1.0 §2.4). false accepts tokens without exp, still bounded by iat age and single use: acknowledge it in production.',
+    default: true,
+  }),
+  MS_BFF_ACKNOWLEDGE_WEAKENED: list({
+    doc: 'Names of the interop switches that weaken the profile and are accepted in production, comma-separated, e.g. MS_BFF_CLIENT_ASSERTION_AUD,MS_BFF_LOGOUT_TOKEN_REQUIRE_EXP.',
+    default: [],
+  }),
 } as const satisfies Record<string, Variable<unknown, unknown>>;
 
 export type VariableName = keyof typeof VARIABLES;

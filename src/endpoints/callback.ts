@@ -136,6 +136,8 @@ function jarmOptions(s: BffServices): JarmOptions {
     clientId: s.config.oidc.clientId,
     mode: s.config.jarm.mode,
     algorithms: s.config.jarm.algsAllowed,
+    // JARM §2.1 recommends 10 minutes; MS_BFF_JARM_MAX_LIFETIME_SECONDS tolerates longer-lived responses.
+    maxLifetimeSec: s.config.interop.jarmMaxLifetimeSec,
     ...(enc ? { decryption: { key: enc.key.key, alg: enc.alg, enc: enc.enc } } : {}),
     keys: s.jwks,
     replay: s.store,

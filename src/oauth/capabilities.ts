@@ -51,8 +51,11 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
   if (!list(md.code_challenge_methods_supported)?.includes('S256')) {
     missing.push('code_challenge_methods_supported must include S256 (PKCE)');
   }
-  if (md.authorization_response_iss_parameter_supported !== true) {
-    missing.push('authorization_response_iss_parameter_supported must be true (RFC 9207 mix-up defence)');
+  // MS_BFF_ASSUME_ISS_PARAMETER: the callback requires and compares iss whatever the metadata says.
+  if (md.authorization_response_iss_parameter_supported !== true && !config.interop.assumeIssParameter) {
+    missing.push(
+      'authorization_response_iss_parameter_supported must be true (RFC 9207 mix-up defence; if the IdP sends iss anyway, see MS_BFF_ASSUME_ISS_PARAMETER)',
+    );
   }
   const responseTypes = list(md.response_types_supported);
   if (responseTypes && !responseTypes.includes('code'))

@@ -16,7 +16,12 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
     return reply
       .code(report.ready ? 200 : 503)
       .header('cache-control', 'no-store')
-      .send({ status: report.ready ? 'ready' : 'not_ready', fips_mode: fipsMode(), checks: report.checks });
+      .send({
+        status: report.ready ? 'ready' : 'not_ready',
+        fips_mode: fipsMode(),
+        fips: s.fips,
+        checks: report.checks,
+      });
   });
 
   app.get('/metrics', async (_request, reply) =>

@@ -8,8 +8,9 @@ import {
   introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from './dpop-validation.js';
+} from '../dpop/validation.js';
 import { ASSERTED_HEADER_PREFIX } from './forward.js';
+import { originForm } from './target.js';
 
 /** FAPI 2.0 §5.4.1 algs, for service callers' proofs and their IdP-signed access tokens. */
 const ALGS = ['ES256', 'PS256'] as const;
@@ -63,7 +64,7 @@ export class ServiceCallers {
       {
         method: request.method,
         // §4.3 step 9: htu is the URL the caller used: our public origin, not an upstream's.
-        url: `${this.s.config.publicOrigin}${request.url}`,
+        url: `${this.s.config.publicOrigin}${originForm(request.url)}`,
         authorization: request.headers.authorization,
         dpop: request.headers.dpop,
       },

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
-import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
+import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
+import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
@@ -13,7 +14,7 @@ import { Forwarder } from '../proxy/forward.js';
 import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
@@ -25,6 +26,8 @@ export interface CreateServicesOptions {
   readonly metrics?: Metrics;
   /** Wall clock for sessions and login transactions; tests move time with it. */
   readonly clock?: () => number;
+  /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
+  readonly fips?: FipsEvidence;
 }
 
 export interface BuildAppOptions extends CreateServicesOptions {
@@ -54,6 +57,9 @@ export async function buildApp(
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 512 },
+    // request.ip (and so X-Forwarded-For to upstreams, and per-client limits) believes
+    // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
+    trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
   });
   drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
@@ -76,6 +82,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const sessions = new SessionManager(store, sealer, config.session, clock);
   const services: BffServices = {
     config,
+    fips: options.fips ?? collectFipsEvidence(config.fipsMode),
     store,
     idp,
     metrics,

@@ -96,6 +96,10 @@ function toBffError(err: unknown): BffError {
   return new BffError('BFF_INTERNAL', { cause: err });
 }
 
+/**
+ * The cause for the log line. Library codes go out as `library_code`: the logger redacts every `code`
+ * field (it may be an authorization code), and OAUTH_RESPONSE_IS_NOT_JSON is what an operator needs.
+ */
 function describeCause(err: BffError): object | undefined {
   const cause = err.cause;
   if (!(cause instanceof Error)) return undefined;
@@ -103,9 +107,16 @@ function describeCause(err: BffError): object | undefined {
   return {
     name: cause.name,
     message: cause.message,
-    code: (cause as { code?: unknown }).code,
+    library_code: (cause as { code?: unknown }).code,
     ...(inner instanceof Error
-      ? { cause: { name: inner.name, message: inner.message, code: (inner as { code?: unknown }).code } }
+      ? {
+          cause: {
+            name: inner.name,
+            message: inner.message,
+            library_code: (inner as { code?: unknown }).code,
+          },
+        }
       : {}),
+    ...(inner instanceof Response ? { status: inner.status } : {}),
   };
 }

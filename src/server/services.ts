@@ -1,13 +1,14 @@
 import type { BffConfig } from '../config/types.js';
+import type { FipsEvidence } from '../fips/evidence.js';
 import type { IdpClient } from '../oauth/idp-client.js';
-import type { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
+import type { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
 import type { JwksCache } from '../oauth/jwks-cache.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokens } from '../proxy/access-token.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { LoginTransactions } from '../session/login-transaction.js';
 import type { SessionManager } from '../session/session-manager.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 
 /** Everything a request handler may use, built once by buildApp (composition, no globals). */
 export interface BffServices {
@@ -25,6 +26,8 @@ export interface BffServices {
   readonly dpopKeys: DpopKeyCache;
   /** DPoP nonces of the AS and of upstream APIs, per origin, shared through the store. */
   readonly dpopNonces: DpopNonceCache;
+  /** FIPS evidence (OpenSSL, providers, self-test, TLS pinning) for /readyz and admin reports. */
+  readonly fips: FipsEvidence;
 }
 
 /** Name of the browser-binding cookie for login transactions (one per browser, shared by tabs). */

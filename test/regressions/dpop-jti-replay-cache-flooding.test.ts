@@ -24,7 +24,7 @@ import {
 } from '../helpers/bff-harness.js';
 import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 
 const AUDIENCE = 'urn:test:orders';
 const JUNK = 10_000;

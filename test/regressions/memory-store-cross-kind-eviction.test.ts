@@ -14,7 +14,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { isBffError } from '../../src/errors.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 
 const MAX = 100;
 const clock = () => 1_700_000_000_000;

@@ -25,8 +25,8 @@ import {
   introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from '../../src/proxy/dpop-validation.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+} from '../../src/dpop/validation.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 
 // Real proofs and tokens signed with jose; only the clock is fake.
 const T0 = 1_800_000_000_000;

@@ -16,7 +16,7 @@ import {
   MAX_JWT_LENGTH,
   verifyJws,
 } from '../oauth/jose-policy.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { rsaModulusBits } from '../oauth/jwk-size.js';
 
 /**
