@@ -23,7 +23,6 @@ export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Pro
   // The session inspector shows protocol facts a production deployment has no reason to publish.
   if (s.config.profile === 'development') registerInspect(app, s);
 
-  /** Our public keys (client authentication; request objects and encryption later). Public parts only. */
   // Every key of our sets (next, active, retiring), signing and JARM decryption (use: enc). IdPs
   // cache this document: max-age stays below the pre-publish window (seed 002 §5), so a key that is
   // about to sign has been seen by every IdP that honours it.
