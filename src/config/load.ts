@@ -136,6 +136,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     routes,
     upstreamTimeoutMs: v.MS_BFF_UPSTREAM_TIMEOUT_MS,
     websocketRecheckSec: v.MS_BFF_WEBSOCKET_RECHECK_SECONDS,
+    readyRequiresIdp: v.MS_BFF_READY_REQUIRES_IDP,
+    refreshOn401MinIntervalSec: v.MS_BFF_REFRESH_ON_401_MIN_INTERVAL_SECONDS,
     postLogoutRedirect: v.MS_BFF_POST_LOGOUT_REDIRECT,
     fipsMode: v.FIPS_MODE,
     logLevel: v.LOG_LEVEL,

@@ -156,6 +156,10 @@ export interface BffConfig {
   readonly upstreamTimeoutMs: number;
   /** Period of a proxied WebSocket's check that its session still exists (ended on another instance). */
   readonly websocketRecheckSec: number;
+  /** GET /readyz answers 503 while the IdP is down (observability/readiness.ts). */
+  readonly readyRequiresIdp: boolean;
+  /** Minimum spacing of refreshes triggered by an upstream 401 invalid_token, per session. */
+  readonly refreshOn401MinIntervalSec: number;
   readonly postLogoutRedirect: string;
   readonly fipsMode: boolean;
   readonly logLevel: LogLevel;
