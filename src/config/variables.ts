@@ -12,7 +12,7 @@
  *      rule module of its concern (rules/*.ts) when it interacts with other settings; add the field
  *      to types.ts.
  *   3. `npm run docs` regenerates docs/configuration.md and the README table.
- * Enumerations come from enums.ts (one list per concept); names from the seeds keep their spelling.
+ * Enumerations come from enums.ts (one list per concept); names already in use keep their spelling.
  */
 import {
   CLIENT_ASSERTION_AUDS,
