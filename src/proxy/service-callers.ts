@@ -8,7 +8,7 @@ import {
   introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from './dpop-validation.js';
+} from '../dpop/validation.js';
 import { ASSERTED_HEADER_PREFIX } from './forward.js';
 
 /** FAPI 2.0 §5.4.1 algs, for service callers' proofs and their IdP-signed access tokens. */
@@ -55,6 +55,7 @@ export class ServiceCallers {
               audience,
               keys: this.s.jwks,
               algorithms: ALGS,
+              clock: this.s.clock,
             });
       this.verifiers.set(cacheKey, verifier);
     }
@@ -71,6 +72,7 @@ export class ServiceCallers {
         proofAlgorithms: ALGS,
         replay: this.s.store,
         events: this.s.metrics.dpopValidation,
+        clock: this.s.clock,
         ...(this.nonces ? { nonces: this.nonces } : {}),
       },
     );

@@ -1,46 +1,74 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
-import { endpointsPlugin } from '../endpoints/plugin.js';
-import { BffError } from '../errors.js';
-import { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
+import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import { JwksCache } from '../oauth/jwks-cache.js';
 import { loggerOptions } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
-import { observabilityPlugin } from '../observability/plugin.js';
 import { AccessTokens } from '../proxy/access-token.js';
 import { Forwarder } from '../proxy/forward.js';
-import { proxyPlugin } from '../proxy/plugin.js';
 import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
-import type { KeyValueStore } from '../session/store.js';
-import { renderError } from './error-handler.js';
+import type { KeyValueStore } from '../store/store.js';
+import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
 
-export interface BuildAppOptions {
+export interface CreateServicesOptions {
   readonly config: BffConfig;
   readonly store: KeyValueStore;
   readonly idp: IdpClient;
   readonly metrics?: Metrics;
-  /** false silences logs (tests); default: pino with redaction at config.logLevel. */
-  readonly logger?: boolean | object;
-  /** Extra routes registered on the root instance (the development SPA). */
-  readonly extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
   /** Wall clock for sessions and login transactions; tests move time with it. */
   readonly clock?: () => number;
 }
 
+export interface BuildAppOptions extends CreateServicesOptions {
+  /** false silences logs (tests); default: pino with redaction at config.logLevel. */
+  readonly logger?: boolean | object;
+  /** Hooks registered on the root instance before any route (the development host redirect). */
+  readonly beforeRoutes?: (app: FastifyInstance) => void | Promise<void>;
+  /** Extra routes registered on the root instance (the development SPA). */
+  readonly extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
+}
+
 /**
- * Build the Fastify app: no env reads, no listen (fastify's build()/listen() split). Everything the
- * handlers use is created here and passed down explicitly.
+ * Build the standalone Fastify app: no env reads, no listen (fastify's build()/listen() split). The
+ * routes are the ones the embeddable plugin (fapiBff) registers.
  */
 export async function buildApp(
   options: BuildAppOptions,
 ): Promise<{ app: FastifyInstance; services: BffServices }> {
+  const services = createServices(options);
+  const app = Fastify({
+    logger: options.logger === undefined ? loggerOptions(options.config.logLevel) : options.logger,
+    // Per-request access logs cost the hot path; errors and security decisions are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Never trust a client-supplied request id: it ends up in logs and error pages.
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 512 },
+    // request.ip (and so X-Forwarded-For to upstreams, and per-client limits) believes
+    // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
+    trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
+  });
+  if (options.beforeRoutes) await options.beforeRoutes(app);
+  await registerBff(app, services, { notFound: true });
+  if (options.extraRoutes) await options.extraRoutes(app);
+  app.addHook('onClose', async () => stopServices(services));
+  return { app, services };
+}
+
+/**
+ * Everything a handler uses, created once and passed down explicitly (no globals). Background work
+ * (the JARM JWKS refresh) starts here and ends with stopServices.
+ */
+export function createServices(options: CreateServicesOptions): BffServices {
   const { config, store, idp } = options;
   const metrics = options.metrics ?? new Metrics();
   const sealer = new SessionSealer(config.session.keys);
@@ -85,37 +113,12 @@ export async function buildApp(
   if (config.oidc.dpopEnabled) idp.useDpopNonces(services.dpopNonces);
   if (config.jarm.enabled) services.jwks.start();
 
-  const app = Fastify({
-    logger: options.logger === undefined ? loggerOptions(config.logLevel) : options.logger,
-    // Per-request access logs cost the hot path; errors and security decisions are logged where they happen.
-    logController: new LogController({ disableRequestLogging: true }),
-    // Never trust a client-supplied request id: it ends up in logs and error pages.
-    requestIdHeader: false,
-    genReqId: () => randomUUID(),
-    bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
-    routerOptions: { maxParamLength: 512 },
-  });
+  return services;
+}
 
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
-  });
-  app.setErrorHandler((err, request, reply) => renderError(err, request, reply, metrics));
-  app.setNotFoundHandler((request, reply) =>
-    renderError(new BffError('BFF_ROUTE_NOT_FOUND'), request, reply, metrics),
-  );
-
-  await app.register(async (scope) => observabilityPlugin(scope, services));
-  await app.register(async (scope) => endpointsPlugin(scope, services));
-  await app.register(async (scope) => proxyPlugin(scope, services));
-  if (options.extraRoutes) await options.extraRoutes(app);
-
-  app.addHook('onClose', async () => {
-    idp.stop();
-    services.jwks.stop();
-    await services.forwarder.close();
-  });
-  return { app, services };
+/** Stops what createServices started; the store is the caller's to close. */
+export async function stopServices(services: BffServices): Promise<void> {
+  services.idp.stop();
+  services.jwks.stop();
+  await services.forwarder.close();
 }

@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isBffError } from '../../src/errors.js';
-import { createRedisStore, RedisStore, type RedisStoreOptions } from '../../src/session/redis-store.js';
+import { createRedisStore, RedisStore, type RedisStoreOptions } from '../../src/store/redis-store.js';
 import { makePki, type TestPki } from '../helpers/pki.js';
 import {
   type ClusterTopology,

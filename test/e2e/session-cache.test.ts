@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { createRedisStore, type RedisStore } from '../../src/session/redis-store.js';
+import { createRedisStore, type RedisStore } from '../../src/store/redis-store.js';
 import {
   clientMetadata,
   freePort,
