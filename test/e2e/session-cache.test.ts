@@ -6,7 +6,7 @@
  * session the store no longer holds.
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
@@ -94,8 +94,15 @@ describe(
       onB.setCookie(b.url, '__Host-bff-session', onA.cookie(a.url, '__Host-bff-session')?.value ?? '');
       assert.equal((await apiCall(onA, a.url, '/api/echo/warm')).status, 200);
       assert.equal((await apiCall(onB, b.url, '/api/echo/warm')).status, 200);
-      const keys = await withAdmin(redis.server.port, (r) => r.keys(`${prefix}v:s:*`));
-      return { onA, onB, sessionKey: keys.at(-1) ?? '' };
+      // The store key of a session is a hash of the id in the cookie ticket `v1.<id>.<mac>`.
+      const id = (onA.cookie(a.url, '__Host-bff-session')?.value ?? '').split('.')[1] ?? '';
+      const sessionKey = `${prefix}v:s:${createHash('sha256').update(id).digest('base64url')}`;
+      assert.equal(
+        await withAdmin(redis.server.port, (r) => r.exists(sessionKey)),
+        1,
+        'the session is in Redis',
+      );
+      return { onA, onB, sessionKey };
     }
 
     async function getCalls(): Promise<number> {
