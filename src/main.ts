@@ -11,8 +11,7 @@ import { IdpClient } from './oauth/idp-client.js';
 import { loggerOptions } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { buildApp } from './server/app.js';
-import { MemoryStore } from './store/memory-store.js';
-import { createRedisStore } from './store/redis-store.js';
+import { storeFromConfig } from './store/from-config.js';
 import type { KeyValueStore } from './store/store.js';
 
 /** Discovery attempts at startup before giving up (the IdP may still be starting next to us). */
@@ -81,9 +80,7 @@ export async function start(): Promise<void> {
   }
 
   const metrics = new Metrics();
-  const store: KeyValueStore = config.redisUrl
-    ? await createRedisStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: log })
-    : new MemoryStore({ maxEntries: config.session.memoryMaxSessions });
+  const store: KeyValueStore = await storeFromConfig(config, log);
   if (store.kind === 'memory' && [...config.routes.values()].some((r) => r.serviceAudience)) {
     log.warn(
       'service callers are accepted but the store is in memory: DPoP proof replay protection is per instance',
