@@ -37,9 +37,7 @@ const plugin: FastifyPluginAsync<FapiBffOptions> = async (scope: FastifyInstance
   const loaded = options.config ?? (await loadConfig({ ...(options.env ?? process.env) }));
   const config = underPrefix(loaded, scope.prefix);
   const metrics = options.metrics ?? new Metrics();
-  const store =
-    options.store ??
-    (await storeFromConfig(config, scope.log));
+  const store = options.store ?? (await storeFromConfig(config, scope.log));
   const idp = await IdpClient.create(config, metrics, scope.log);
   idp.startBackgroundRefresh();
   const services = createServices({
