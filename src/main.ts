@@ -1,6 +1,8 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import cluster from 'node:cluster';
 import { pino } from 'pino';
+import { aggregateThroughPrimary } from './observability/cluster-metrics.js';
 import { loadConfig } from './config/load.js';
 import type { BffConfig } from './config/types.js';
 import type { DevSetup } from './dev/dev-setup.js';
@@ -54,6 +56,19 @@ export async function start(): Promise<void> {
     if (dev && /plain HTTP/.test(w)) log.debug(w);
     else log.warn(w);
   }
+  if (config.workers > 1 && cluster.isPrimary) {
+    if (dev) {
+      await dev.close();
+      process.stderr.write(
+        'fapi-bff: MS_BFF_WORKERS needs OIDC_ISSUER (the development setup runs one process)\n',
+      );
+      process.exit(1);
+    }
+    // The primary only supervises: each worker runs everything below and shares the port.
+    const { runPrimary } = await import('./server/workers.js');
+    await runPrimary({ workers: config.workers, log });
+    return;
+  }
   // FIPS (seed 000): pin TLS before any connection exists, then prove the provider, or refuse to start.
   if (config.fipsMode) pinFipsTls();
   const fips = collectFipsEvidence(config.fipsMode);
@@ -80,6 +95,7 @@ export async function start(): Promise<void> {
   }
 
   const metrics = new Metrics();
+  if (cluster.isWorker) aggregateThroughPrimary(metrics);
   const store: KeyValueStore = await storeFromConfig(config, log);
   if (store.kind === 'memory' && [...config.routes.values()].some((r) => r.serviceAudience)) {
     log.warn(
