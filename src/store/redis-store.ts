@@ -288,6 +288,16 @@ export class RedisStore implements KeyValueStore {
     return { options: { ...base, host: node.host, port: node.port, retryStrategy: () => null } };
   }
 
+  /**
+   * The store's command connection (standalone/Sentinel: a Redis, Cluster: a Cluster), for
+   * libraries that take an ioredis client, e.g. `@fastify/rate-limit`'s Redis store: one set of
+   * TLS/ACL/topology settings and one connection pool. Callers must namespace their keys (the store's
+   * own keys all start with the key prefix) and must not close it; `close()` does.
+   */
+  get client(): Redis | Cluster {
+    return this.#redis;
+  }
+
   /** Replica acknowledgements that fell short (WAIT timed out) since start; for metrics and tests. */
   get durableShortfalls(): number {
     return this.#durableShortfalls;
