@@ -687,7 +687,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         userinfoSigningAlgValues: [...SIGNING_ALGS],
         introspectionSigningAlgValues: [...SIGNING_ALGS],
         authorizationSigningAlgValues: [...SIGNING_ALGS],
-        dPoPSigningAlgValues: ['ES256', 'PS256', 'EdDSA'],
+        dPoPSigningAlgValues: ['ES256', 'PS256', 'EdDSA', 'Ed25519'],
         authorizationEncryptionAlgValues: [...ENCRYPTION_ALGS],
         authorizationEncryptionEncValues: [...ENCRYPTION_ENCS],
         requestObjectEncryptionAlgValues: [...ENCRYPTION_ALGS],

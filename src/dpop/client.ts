@@ -10,7 +10,11 @@ import {
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { KeyValueStore } from '../store/store.js';
 
-/** FAPI 2.0 §5.4.1 algs; EdDSA is Ed25519 (refused in FIPS mode: not an approved curve there). */
+/**
+ * FAPI 2.0 §5.4.1 algs; EdDSA is Ed25519 (refused in FIPS mode). Our API proofs say `EdDSA` (the
+ * FAPI name); openid-client's token-endpoint proofs for the same key say `Ed25519` (RFC 9864's
+ * fully-specified name), so an AS must allow both.
+ */
 export type DpopAlg = 'ES256' | 'PS256' | 'EdDSA';
 
 /** A session's DPoP key as stored (sealed with the session, never in a cookie or `state`). */
