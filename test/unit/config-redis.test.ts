@@ -118,4 +118,20 @@ describe('configuration: Redis topologies and workers', () => {
     const problems = await problemsOf({ ...(await baseEnv()), MS_BFF_WORKERS: '2' });
     assert.match(problems.get('MS_BFF_WORKERS') ?? '', /needs a Redis store/);
   });
+
+  it('EdDSA DPoP session keys: accepted, but refused in FIPS mode', async () => {
+    const config = await loadConfig({
+      ...(await baseEnv()),
+      MS_BFF_DPOP_ENABLED: 'true',
+      MS_BFF_DPOP_ALG: 'EdDSA',
+    });
+    assert.equal(config.oidc.dpopAlg, 'EdDSA');
+    const problems = await problemsOf({
+      ...(await baseEnv()),
+      MS_BFF_DPOP_ENABLED: 'true',
+      MS_BFF_DPOP_ALG: 'EdDSA',
+      FIPS_MODE: 'true',
+    });
+    assert.match(problems.get('MS_BFF_DPOP_ALG') ?? '', /EdDSA is not FIPS-approved/);
+  });
 });
