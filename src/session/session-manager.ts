@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { LoginTrace } from './login-trace.js';
 import { BffError } from '../errors.js';
 import type { StoredDpopKey } from '../dpop/client.js';
 import type { SessionSealer } from './sealing.js';
@@ -23,6 +24,8 @@ export interface SessionData {
   scope: string | undefined;
   /** The session's DPoP key pair (private part sealed with the record); absent for Bearer sessions. */
   dpop?: StoredDpopKey | undefined;
+  /** What the login did and refreshes since (protocol facts only), for the development inspector. */
+  trace?: LoginTrace | undefined;
   /** Epoch ms. */
   createdAt: number;
   /** Epoch ms; the session ends then, whatever the activity. */
@@ -76,6 +79,7 @@ export class SessionManager {
   private changesSeen = 0;
   private readonly lastChange = new Map<string, number>();
   private readonly feed: ChangeFeed | undefined;
+  private readonly endListeners = new Set<(key: string) => void>();
 
   constructor(
     private readonly store: KeyValueStore,
@@ -195,9 +199,7 @@ export class SessionManager {
     }
     const now = this.clock();
     if (now >= session.data.absoluteExpiresAt) {
-      this.forget(session.key);
-      await this.store.delete(session.key);
-      await this.feed?.publish(session.key);
+      await this.destroy(session.key);
       return undefined;
     }
     await this.maybeTouch(session, now);
@@ -232,6 +234,17 @@ export class SessionManager {
     this.forget(key);
     await this.store.delete(key);
     await this.feed?.publish(key);
+    for (const listener of this.endListeners) listener(key);
+  }
+
+  /**
+   * Be told when this process ends a session (logout, back-channel logout, expiry, failed refresh):
+   * long-lived connections of that session (WebSockets) close at once. Sessions ended by another
+   * instance are not announced here; such holders re-check with `reload`. Returns an unsubscribe.
+   */
+  onEnded(listener: (key: string) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
   }
 
   /**
