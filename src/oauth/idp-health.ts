@@ -6,7 +6,7 @@
  * `evaluateReadiness` (observability/readiness.ts).
  */
 export type IdpCallSource =
-  'metadata' | 'jwks' | 'par' | 'token' | 'refresh' | 'revocation' | 'introspection';
+  'metadata' | 'jwks' | 'par' | 'token' | 'refresh' | 'revocation' | 'introspection' | 'client_credentials';
 
 export interface IdpHealthSnapshot {
   /** Epoch ms of the last successful metadata refresh (startup discovery included). */

@@ -1,10 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
-import { currentSession } from '../endpoints/session.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
-import type { LoadedSession } from '../session/session-manager.js';
-import type { UpstreamDpop, UpstreamRefresh } from './forward.js';
+import { upstreamCredential } from './credentials.js';
 import { ServiceCallers } from './service-callers.js';
 import { proxyTarget } from './target.js';
 
@@ -40,22 +38,10 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
     }
     if (!route) throw new BffError('BFF_ROUTE_NOT_FOUND', { detail: 'no API route with that name' });
 
-    let authorization: string | undefined;
-    let dpop: UpstreamDpop | undefined;
-    let refresh: UpstreamRefresh | undefined;
-    if (route.token === 'user' && !asserted) {
-      const loaded = await currentSession(s, request);
-      if (!loaded) throw new BffError('BFF_SESSION_REQUIRED');
-      const session = await s.tokens.ensureFresh(loaded);
-      ({ authorization, dpop } = await credentials(s, request, route.name, session));
-      refresh = {
-        renew: async () => {
-          const renewed = await s.tokens.renewRejected(session, s.config.refreshOn401MinIntervalSec);
-          return renewed ? credentials(s, request, route.name, renewed) : undefined;
-        },
-        skipped: (reason) => s.metrics.upstreamInvalidToken(reason),
-      };
-    }
+    // Service callers bring their own token (checked above); everyone else gets the route's policy.
+    const { authorization, dpop, refresh } = asserted
+      ? { authorization: undefined, dpop: undefined, refresh: undefined }
+      : await upstreamCredential(s, route, request);
     const target = proxyTarget(request.url, mount, request.params.route);
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
     try {
@@ -87,35 +73,4 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
   };
   app.route({ method: [...METHODS], url: '/api/:route/*', handler });
   app.route({ method: [...METHODS], url: '/api/:route', handler });
-}
-
-/** The user's access token as the upstream gets it: DPoP-bound with a proof per request, or Bearer. */
-async function credentials(
-  s: BffServices,
-  request: FastifyRequest,
-  routeName: string,
-  session: LoadedSession,
-): Promise<{ authorization?: string; dpop?: UpstreamDpop }> {
-  const stored = session.data.dpop;
-  if (stored && session.data.tokenType === 'dpop') {
-    const key = await s.dpopKeys.get(stored);
-    const accessToken = session.data.accessToken;
-    return {
-      dpop: {
-        accessToken,
-        proof: (htm, htu, nonce) => key.proof({ htm, htu, nonce, accessToken }),
-        nonce: (origin) => s.dpopNonces.get(origin),
-        rememberNonce: (origin, nonce) => void s.dpopNonces.set(origin, nonce),
-        retrySkipped: () => {
-          s.metrics.dpopRetrySkipped();
-          request.log.warn(
-            { route: routeName },
-            'DPoP nonce retry skipped: the request body cannot be replayed',
-          );
-        },
-      },
-    };
-  }
-  // RFC 6750 §2.1 (FAPI 2.0 §5.3.3.1-3: only ever in the Authorization header).
-  return { authorization: `Bearer ${session.data.accessToken}` };
 }

@@ -1,7 +1,7 @@
 import { getFips } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { BffServices } from '../server/services.js';
-import { evaluateReadiness, type ReadinessReport } from './readiness.js';
+import type { BffServices } from './services.js';
+import { evaluateReadiness, type ReadinessReport } from '../observability/readiness.js';
 
 /** Liveness, readiness and metrics. Both health endpoints report `fips_mode` (seed 000). */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
