@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BffServices } from './services.js';
 import { evaluateReadiness, type ReadinessReport } from '../observability/readiness.js';
 
-/** Liveness, readiness and metrics. Both health endpoints report `fips_mode` (seed 000). */
+/** Liveness, readiness and metrics. Both health endpoints report `fips_mode`. */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
   const fipsMode = () => getFips() === 1;
 
