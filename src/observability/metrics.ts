@@ -157,6 +157,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  private readonly upstreamInvalidTokens = new Counter({
+    name: 'bff_upstream_invalid_token_total',
+    help: 'Upstream 401 invalid_token answers to the user token, by what the BFF did (refreshed, shared, rate_limited, no_refresh_token, refresh_failed, body_not_replayable).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly dpopRetriesSkipped = new Counter({
     name: 'bff_dpop_nonce_retries_skipped_total',
     help: 'Upstream use_dpop_nonce challenges not retried because the request body could not be replayed.',
@@ -254,6 +260,9 @@ export class Metrics {
     this.idpRequests.inc({ endpoint, auth_method: authMethod, outcome });
     this.idpRequestDuration.observe({ endpoint, auth_method: authMethod }, seconds);
   }
+  upstreamInvalidToken(outcome: string): void {
+    this.upstreamInvalidTokens.inc({ outcome });
+  }
   clientToken(outcome: 'issued' | 'cached' | 'failure'): void {
     this.clientTokens.inc({ outcome });
   }
@@ -296,6 +305,11 @@ export class Metrics {
     return this.registry.contentType;
   }
   render(): Promise<string> {
-    return this.registry.metrics();
+    return this.renderer ? this.renderer() : this.registry.metrics();
   }
+  /** Render through another source, e.g. the cluster primary's aggregate of every worker (MS_BFF_WORKERS). */
+  renderWith(renderer: () => Promise<string>): void {
+    this.renderer = renderer;
+  }
+  private renderer: (() => Promise<string>) | undefined;
 }
