@@ -247,7 +247,7 @@ export class JwksCache implements KeyResolver {
    * The IdP's current key for encrypting a request object with `alg` (RFC 9101 §6.1): `use: enc`
    * or none, a fitting key type, `alg` equal or absent; one naming the alg is preferred, then the
    * first in document order. Fetches first if nothing was ever fetched; with `refresh` (the IdP
-   * refused the last object) refetches once, rate-limited like unknown kids. Throws
+   * refused the last object) refetches once (single-flight). Throws
    * BFF_IDP_CAPABILITY_MISSING when the IdP publishes no such key.
    */
   async encryptionKey(
@@ -255,7 +255,9 @@ export class JwksCache implements KeyResolver {
     opts: { fipsMode: boolean; refresh?: boolean },
   ): Promise<{ key: CryptoKey; kid: string | undefined }> {
     if (this.#fetchedAt === undefined) await this.#refreshLimited(INITIAL_RETRY_SPACING_MS);
-    else if (opts.refresh) await this.#refreshLimited(INITIAL_RETRY_SPACING_MS);
+    // The IdP itself refused our last object (an authenticated answer, not a token header an attacker
+    // chose): one single-flight refetch per refused push, at most doubling the calls a failing login makes.
+    else if (opts.refresh) await this.refresh();
     else if (this.#clock() - this.#fetchedAt > this.#ttlMs)
       void this.#refreshLimited(Math.min(this.#unknownKidIntervalMs, this.#ttlMs));
     if (this.#fetchedAt === undefined)
