@@ -112,13 +112,15 @@ export async function startBff(opts: {
   storeKind?: StoreKind;
   env?: Record<string, string>;
   clock?: () => number;
+  /** Receives the IdP client's log lines (diagnostics of IdP failures); silent by default. */
+  idpLogger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
 }): Promise<RunningBff> {
   const publicUrl = `http://127.0.0.1:${opts.port}`;
   const config = await loadConfig(bffEnv(opts));
   const metrics = new Metrics({ defaultMetrics: false });
   const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
   const silent = { warn() {}, info() {} };
-  const idp = await IdpClient.create(config, metrics, silent);
+  const idp = await IdpClient.create(config, metrics, opts.idpLogger ?? silent);
   const { app, services } = await buildApp({
     config,
     store,
