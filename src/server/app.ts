@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
 import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
+import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
@@ -24,6 +25,8 @@ export interface CreateServicesOptions {
   readonly metrics?: Metrics;
   /** Wall clock for sessions and login transactions; tests move time with it. */
   readonly clock?: () => number;
+  /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
+  readonly fips?: FipsEvidence;
 }
 
 export interface BuildAppOptions extends CreateServicesOptions {
@@ -77,6 +80,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const sessions = new SessionManager(store, sealer, config.session, clock);
   const services: BffServices = {
     config,
+    fips: options.fips ?? collectFipsEvidence(config.fipsMode),
     store,
     idp,
     metrics,

@@ -1,6 +1,6 @@
 import { getFips } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { BffServices } from '../server/services.js';
+import type { BffServices } from './services.js';
 
 /** Liveness, readiness and metrics. Both health endpoints report `fips_mode` (seed 000). */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
@@ -25,6 +25,7 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
       .send({
         status: ready ? 'ready' : 'not_ready',
         fips_mode: fipsMode(),
+        fips: s.fips,
         checks: {
           store: { ok: storeOk, kind: s.store.kind },
           idp: { ok: true, issuer: s.idp.metadata.issuer, metadata_age_seconds: metadataAgeSec },
