@@ -15,6 +15,10 @@ export interface IdpMetadata {
   jwks_uri?: unknown;
   request_object_signing_alg_values_supported?: unknown;
   tls_client_certificate_bound_access_tokens?: unknown;
+  dpop_signing_alg_values_supported?: unknown;
+  revocation_endpoint?: unknown;
+  end_session_endpoint?: unknown;
+  backchannel_logout_supported?: unknown;
   request_object_encryption_alg_values_supported?: unknown;
   request_object_encryption_enc_values_supported?: unknown;
   request_parameter_supported?: unknown;
@@ -74,6 +78,12 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
   if (!idAlgs?.includes(config.oidc.idTokenAlg)) {
     missing.push(
       `id_token_signing_alg_values_supported must include ${config.oidc.idTokenAlg} (MS_BFF_ID_TOKEN_ALG)`,
+    );
+  }
+  // RFC 9449 §5.1: an AS that issues DPoP-bound tokens lists the proof algs it accepts.
+  if (config.oidc.dpopEnabled && !list(md.dpop_signing_alg_values_supported)?.includes(config.oidc.dpopAlg)) {
+    missing.push(
+      `dpop_signing_alg_values_supported must include ${config.oidc.dpopAlg} (MS_BFF_DPOP_ENABLED)`,
     );
   }
   // RFC 8705 §3: routes with certificate-bound tokens need an IdP that binds them.
