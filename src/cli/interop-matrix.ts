@@ -4,10 +4,12 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { IDP_PRESETS, type IdpPreset } from '../config/enums.js';
 import { loadConfig } from '../config/load.js';
 import { PRESETS } from '../config/presets.js';
-import { type IdpMetadata, missingCapabilities } from '../oauth/capabilities.js';
+import type { IdpMetadata } from '../oauth/capabilities.js';
+import { capabilityChecks } from '../oauth/capability-checks.js';
 
 /**
- * What each preset's IdP supports, as the startup capability check sees it: every feature is a
+ * What each preset's IdP supports, as the capability checks shared by the startup check and
+ * `fapi-bff check` see it (oauth/capability-checks.ts): every feature is a
  * configuration (the preset plus that feature's switch, in the production profile with the preset's
  * weakening switches acknowledged) checked against the IdP's published discovery document
  * (docs/interop/discovery/<preset>.json, each with its source in `_fixture`). The README table and
@@ -88,7 +90,10 @@ export async function evaluatePreset(
   let baseline: string[] = [];
   for (const feature of FEATURES) {
     const config = await loadConfig({ ...base, ...feature.env });
-    const gaps = missingCapabilities(config, metadata);
+    // What `fapi-bff check` reports as missing: the enabled, non-optional checks with gaps.
+    const gaps = capabilityChecks(config, metadata)
+      .filter((c) => c.enabled && !c.optional)
+      .flatMap((c) => c.gaps);
     if (feature.name === FEATURES[0]?.name) baseline = gaps;
     const own = feature === FEATURES[0] ? gaps : gaps.filter((g) => !baseline.includes(g));
     // The switches this feature leans on: those that are on and apply to it.
@@ -195,8 +200,8 @@ export function renderPresetsDoc(reports: readonly PresetReport[]): string {
     '`MS_BFF_IDP_PRESET=<name>` fills in the interop switches a known IdP needs; every variable you set yourself wins.',
     'A preset never acknowledges a weakening: in production, name each weakening switch it sets in',
     '`MS_BFF_ACKNOWLEDGE_WEAKENED` (the BFF refuses to start otherwise and says which). Each verdict below is what the',
-    "startup capability check says about the IdP's published discovery document with the preset applied, in the",
-    'production profile; `fapi-bff check` runs the same check against your live IdP.',
+    "capability checks (shared by the startup check and `fapi-bff check`) say about the IdP's published discovery",
+    'document with the preset applied, in the production profile; run `fapi-bff check` against your live IdP.',
     '',
   ];
   for (const r of reports) {

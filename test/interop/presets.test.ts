@@ -1,6 +1,6 @@
 /**
  * Presets against each IdP's published discovery document (docs/interop/discovery/): what the
- * startup capability check says with the preset applied, in the production profile. Prints each
+ * capability checks shared by the startup check and `fapi-bff check` say with the preset applied, in the production profile. Prints each
  * IdP's support and checks the generated README table and docs/interop/presets.md against it.
  */
 import { strict as assert } from 'node:assert';
