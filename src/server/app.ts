@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
-import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
+import { ClientTokens } from '../oauth/client-tokens.js';
+import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
 import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
@@ -78,6 +79,11 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const clock = options.clock ?? Date.now;
   const dpopKeys = new DpopKeyCache();
   const sessions = new SessionManager(store, sealer, config.session, clock);
+  // With DPoP, the BFF's own tokens are bound to a key of this process, made on first use and never
+  // stored: a client token is per process (see ClientTokens), so its key is too.
+  let clientKey: Promise<DpopKey> | undefined;
+  const clientDpopKey = () =>
+    (clientKey ??= generateDpopKey(config.oidc.dpopAlg).then((stored) => DpopKey.import(stored)));
   const services: BffServices = {
     config,
     fips: options.fips ?? collectFipsEvidence(config.fipsMode),
@@ -101,6 +107,16 @@ export function createServices(options: CreateServicesOptions): BffServices {
           clientId: config.oidc.clientId,
           alg: config.oidc.idTokenAlg,
         }),
+    ),
+    clientTokens: new ClientTokens(
+      async (target) => {
+        const key = config.oidc.dpopEnabled ? await clientDpopKey() : undefined;
+        const tokens = await idp.clientCredentials(target, key);
+        return { ...tokens, dpopKey: key };
+      },
+      metrics,
+      config.session.refreshSkewSec,
+      clock,
     ),
     forwarder: new Forwarder(config.tls),
     clock,
