@@ -1,6 +1,34 @@
 import type { BffConfig } from '../config/types.js';
 import { JWE_ALGS, JWE_ENCS } from '../config/enc-keys.js';
-import type { IdpMetadata } from './capabilities.js';
+
+/** The subset of RFC 8414 / OIDC Discovery metadata the capability check reads. */
+export interface IdpMetadata {
+  issuer?: unknown;
+  authorization_endpoint?: unknown;
+  token_endpoint?: unknown;
+  pushed_authorization_request_endpoint?: unknown;
+  code_challenge_methods_supported?: unknown;
+  authorization_response_iss_parameter_supported?: unknown;
+  token_endpoint_auth_methods_supported?: unknown;
+  token_endpoint_auth_signing_alg_values_supported?: unknown;
+  id_token_signing_alg_values_supported?: unknown;
+  response_types_supported?: unknown;
+  jwks_uri?: unknown;
+  request_object_signing_alg_values_supported?: unknown;
+  tls_client_certificate_bound_access_tokens?: unknown;
+  request_object_encryption_alg_values_supported?: unknown;
+  request_object_encryption_enc_values_supported?: unknown;
+  request_parameter_supported?: unknown;
+  response_modes_supported?: unknown;
+  authorization_signing_alg_values_supported?: unknown;
+  authorization_encryption_alg_values_supported?: unknown;
+  authorization_encryption_enc_values_supported?: unknown;
+  dpop_signing_alg_values_supported?: unknown;
+  mtls_endpoint_aliases?: unknown;
+  backchannel_logout_supported?: unknown;
+  backchannel_logout_session_supported?: unknown;
+  registration_endpoint?: unknown;
+}
 
 /** One thing the IdP must offer for one of our features, evaluated against its metadata. */
 export interface CapabilityCheck {
@@ -51,7 +79,8 @@ export function capabilityChecks(config: BffConfig, md: IdpMetadata): Capability
   const discovery: string[] = [];
   const expectedIssuer = config.oidc.issuer.href.replace(/\/$/, '');
   const actual = typeof md.issuer === 'string' ? md.issuer.replace(/\/$/, '') : undefined;
-  // SP-C11: the metadata `issuer` must be the identifier we discovered from (mix-up defence).
+  // The metadata `issuer` must be the identifier we discovered from (mix-up defence):
+  // https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1, https://www.rfc-editor.org/rfc/rfc8414#section-3.3.
   if (actual !== expectedIssuer)
     discovery.push(`issuer: metadata says ${JSON.stringify(md.issuer)}, expected ${expectedIssuer}`);
   if (typeof md.authorization_endpoint !== 'string' && !config.oidc.authorizationUrl)
@@ -123,7 +152,7 @@ export function capabilityChecks(config: BffConfig, md: IdpMetadata): Capability
     startup: true,
   });
 
-  // Seed 002 §8: JAR and JARM capabilities, only when the features are on.
+  // JAR and JARM capabilities (RFC 8414 §2, JARM §4), only when the features are on.
   const jar: string[] = [];
   if (lacks(md.request_object_signing_alg_values_supported, config.jar.signingAlg))
     jar.push(

@@ -16,6 +16,7 @@ import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
+import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
 
@@ -61,6 +62,7 @@ export async function buildApp(
     // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
     trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
   });
+  drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
   await registerBff(app, services, { notFound: true });
   if (options.extraRoutes) await options.extraRoutes(app);
@@ -123,7 +125,17 @@ export function createServices(options: CreateServicesOptions): BffServices {
     jwks: new JwksCache({
       jwksUri: String(idp.metadata.jwks_uri),
       fetch: sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
-      events: metrics.jwks,
+      // JWKS fetches count for the IdP's reachability too (readiness).
+      events: {
+        refreshed: () => {
+          metrics.jwks.refreshed();
+          idp.health.record('jwks', true);
+        },
+        refreshFailed: () => {
+          metrics.jwks.refreshFailed();
+          idp.health.record('jwks', false);
+        },
+      },
       timeoutMs: config.oidc.timeoutMs,
     }),
     dpopKeys,
