@@ -103,6 +103,7 @@ export async function startBff(opts: {
   clock?: () => number;
   /** Receives the IdP client's log lines (diagnostics of IdP failures); silent by default. */
   idpLogger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  sessionKey?: string;
 }): Promise<RunningBff> {
   const publicUrl = `http://127.0.0.1:${opts.port}`;
   const config = await loadConfig(bffEnv(opts));
