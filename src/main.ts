@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { loadConfig } from './config/load.js';
 import type { BffConfig } from './config/types.js';
 import type { DevSetup } from './dev/dev-setup.js';
 import { BffError, ConfigError, isBffError } from './errors.js';
 import { IdpClient } from './oauth/idp-client.js';
-import { loggerOptions } from './observability/logger.js';
+import { loggerOptions, prettyStream } from './observability/logger.js';
+import { startTracing, type Tracing } from './observability/otel-sdk.js';
 import { Metrics } from './observability/metrics.js';
 import { buildApp } from './server/app.js';
 import { MemoryStore } from './session/memory-store.js';
@@ -45,8 +47,20 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = pino(loggerOptions(config.logLevel));
+  // Before anything makes a span: the SDK (only when OTEL_* variables ask for it) registers the
+  // global tracer provider, context manager and propagator.
+  let tracing: Tracing | undefined;
+  try {
+    tracing = await startTracing(process.env, packageVersion());
+  } catch (err) {
+    await dev?.close();
+    process.stderr.write(`fapi-bff: cannot start tracing: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const stream = config.observability.logFormat === 'pretty' ? prettyStream() : undefined;
+  const log = stream ? pino(loggerOptions(config.logLevel), stream) : pino(loggerOptions(config.logLevel));
   for (const w of config.warnings) log.warn(w);
+  if (tracing) log.info({ exporter: tracing.exporter }, 'OpenTelemetry tracing on');
   if (config.fipsMode) log.info({ fips_mode: true }, 'FIPS mode: Node.js crypto runs with a FIPS provider');
 
   const metrics = new Metrics();
@@ -67,11 +81,12 @@ async function main(): Promise<void> {
   const idp = await discoverWithRetry(config, metrics, log);
   idp.startBackgroundRefresh();
   const { spaRoutes } = await import('./dev/spa-routes.js');
-  const { app } = await buildApp({
+  const { app, admin } = await buildApp({
     config,
     store,
     idp,
     metrics,
+    logger: { ...loggerOptions(config.logLevel), ...(stream ? { stream } : {}) },
     ...(dev ? { extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)) } : {}),
   });
 
@@ -84,6 +99,7 @@ async function main(): Promise<void> {
     force.unref();
     await app.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+    await tracing?.shutdown().catch(() => undefined);
     await dev?.close();
     process.exit(0);
   };
@@ -93,6 +109,11 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
 
   await app.listen({ host: config.host, port: config.port });
+  const adminPort = config.observability.admin.port;
+  if (admin && adminPort !== undefined) {
+    await admin.listen({ host: config.observability.admin.host, port: adminPort });
+    log.info({ admin: admin.server.address() }, 'admin listener (/metrics, /readyz)');
+  }
   if (dev) {
     const line = '='.repeat(78);
     process.stdout.write(
@@ -130,6 +151,17 @@ async function discoverWithRetry(config: BffConfig, metrics: Metrics, log: pino.
       log.warn({ attempt, code: bff.code }, 'IdP discovery failed; retrying');
       await new Promise((r) => setTimeout(r, DISCOVERY_RETRY_MS));
     }
+  }
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 

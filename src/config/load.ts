@@ -12,6 +12,7 @@ import {
   loadEncryptionPublicKey,
 } from './enc-keys.js';
 import { loadSigningKey, parseSessionKeys } from './keys.js';
+import { parseObservability } from './observability.js';
 import { VARIABLES, VARIABLE_NAMES, type VariableSpec } from './schema.js';
 import type {
   BffConfig,
@@ -380,6 +381,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const authorizationUrl = url('OIDC_AUTHORIZATION_URL', get('OIDC_AUTHORIZATION_URL'), { required: false });
   const tokenUrl = url('OIDC_TOKEN_URL', get('OIDC_TOKEN_URL'), { required: false });
   const logLevel = oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
+  const observability = parseObservability({ get, bool, int, oneOf, problem }, production);
 
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('MS_BFF_') && !VARIABLE_NAMES.has(k) && !VARIABLE_NAMES.has(k.replace(/_FILE$/, '')),
@@ -448,6 +450,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     postLogoutRedirect,
     fipsMode,
     logLevel,
+    observability,
     warnings,
   };
   // A late int() problem (after the check above) would otherwise be lost.

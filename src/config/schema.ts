@@ -294,6 +294,62 @@ export const VARIABLES = [
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     default: 'info',
   },
+  {
+    name: 'MS_BFF_ADMIN_HOST',
+    description: 'Listen address of the admin listener (/metrics and the detailed /readyz).',
+    default: '127.0.0.1',
+  },
+  {
+    name: 'MS_BFF_ADMIN_PORT',
+    description:
+      'Port of the admin listener. Set: /metrics is served there only (404 on the public port) and the public /readyz is a summary. 0 picks a free port.',
+  },
+  {
+    name: 'MS_BFF_ACCESS_LOG',
+    description: 'One log line per request: method, path (never the query), route, status, duration.',
+    values: ['true', 'false'],
+    default: 'true in development, false in production',
+  },
+  {
+    name: 'MS_BFF_LOG_FORMAT',
+    description: 'json: pino JSON lines; pretty: readable one-line logs for development.',
+    values: ['json', 'pretty'],
+    default: 'pretty in development, json in production',
+  },
+  {
+    name: 'MS_BFF_AUDIT_SUB',
+    description:
+      'How audit events show the user: plain (the sub claim) or hash (HMAC-SHA-256 keyed by the first session key: stable, not reversible).',
+    values: ['plain', 'hash'],
+    default: 'plain',
+  },
+  {
+    name: 'MS_BFF_LOGIN_RATE_LIMIT',
+    description:
+      'GET /auth/login requests per minute per client address (0: no limit). Excess: 429 with Retry-After.',
+    default: '60',
+  },
+  {
+    name: 'MS_BFF_CALLBACK_RATE_LIMIT',
+    description: '/auth/callback requests per minute per client address (0: no limit).',
+    default: '60',
+  },
+  {
+    name: 'MS_BFF_BACKCHANNEL_RATE_LIMIT',
+    description: 'POST /auth/backchannel-logout requests per minute per client address (0: no limit).',
+    default: '600',
+  },
+  {
+    name: 'MS_BFF_PAR_BUDGET',
+    description:
+      'Logins that may send a PAR request per minute, across every instance sharing REDIS_URL (0: no budget). Excess: 429 before any IdP call.',
+    default: '1200',
+  },
+  {
+    name: 'MS_BFF_LOGIN_TRANSACTIONS_PER_BROWSER',
+    description: 'Open login transactions one browser may hold (tabs logging in at once). Excess: 429.',
+    default: '10',
+  },
 ] as const satisfies readonly VariableSpec[];
 
 export type VariableName = (typeof VARIABLES)[number]['name'];

@@ -96,6 +96,8 @@ export interface DevIdpRequest {
   mtlsAlias: boolean;
   /** True when the TLS client presented a certificate on this connection. */
   clientCertificate: boolean;
+  /** The W3C trace context the caller sent, if any. */
+  traceparent: string | undefined;
 }
 
 export interface DevIdp {
@@ -521,6 +523,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       url: req.url ?? '/',
       mtlsAlias,
       clientCertificate: peerCertificate(req.socket) !== undefined,
+      traceparent: typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined,
     });
   };
 

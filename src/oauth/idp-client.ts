@@ -7,6 +7,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DpopKey, DpopNonceCache } from './dpop.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
+import { tracedFetch } from '../observability/traced-fetch.js';
+import { withSpan } from '../observability/tracing.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
 export interface OAuthEvents {
@@ -28,6 +30,7 @@ export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspe
 export interface OAuthLogger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
+  debug?(obj: object, msg: string): void;
 }
 
 /** A validated token endpoint response, normalised. Never leaves the server. */
@@ -84,32 +87,33 @@ export class IdpClient {
     baseFetch: IdpFetch = sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
   ): Promise<IdpClient> {
     const hooks: FetchHooks = {};
-    const fetchImpl = dpopAwareFetch(baseFetch, hooks);
+    const fetchImpl = dpopAwareFetch(tracedFetch(baseFetch), hooks);
     const configuration = await discover(config, fetchImpl);
     return new IdpClient(config, configuration, events, logger, fetchImpl, hooks);
   }
 
-  /** Time and count an authenticated IdP call under the configured client authentication method. */
-  private async timed<T>(endpoint: IdpEndpoint, call: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      const result = await call();
-      this.events.idpRequest(
-        endpoint,
-        this.config.oidc.tokenAuthMethod,
-        'success',
-        (performance.now() - started) / 1000,
-      );
-      return result;
-    } catch (err) {
-      this.events.idpRequest(
-        endpoint,
-        this.config.oidc.tokenAuthMethod,
-        'failure',
-        (performance.now() - started) / 1000,
-      );
-      throw err;
-    }
+  /**
+   * Time, count, trace (span `idp.<endpoint>`) and log at debug an authenticated IdP call under the
+   * configured client authentication method.
+   */
+  private timed<T>(endpoint: IdpEndpoint, call: () => Promise<T>): Promise<T> {
+    const authMethod = this.config.oidc.tokenAuthMethod;
+    return withSpan(`idp.${endpoint}`, { 'oauth.client_auth_method': authMethod }, async () => {
+      const started = performance.now();
+      let outcome: 'success' | 'failure' = 'failure';
+      try {
+        const result = await call();
+        outcome = 'success';
+        return result;
+      } finally {
+        const seconds = (performance.now() - started) / 1000;
+        this.events.idpRequest(endpoint, authMethod, outcome, seconds);
+        this.logger.debug?.(
+          { idp_endpoint: endpoint, outcome, duration_ms: Math.round(seconds * 10000) / 10 },
+          `IdP ${endpoint} call`,
+        );
+      }
+    });
   }
 
   /** Share the AS's DPoP nonces through the store (RFC 9449 §8): another instance skips the 400 round trip. */
@@ -374,7 +378,13 @@ function dpopAwareFetch(base: IdpFetch, hooks: FetchHooks): IdpFetch {
   };
 }
 
-async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
+function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
+  return withSpan('idp.discovery', { 'oauth.issuer': config.oidc.issuer.href }, () =>
+    discoverUntraced(config, fetchImpl),
+  );
+}
+
+async function discoverUntraced(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
   const clientAuth = clientAuthentication(config);
   const metadata: Partial<oidc.ClientMetadata> = {
     // BCP-1 / OIDC-V7: pin the one accepted ID token alg, so `none` or RS256 in the IdP's list never matters.

@@ -1,37 +1,45 @@
 import { getFips } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { BffServices } from '../server/services.js';
+import { readiness } from './readiness.js';
 
-/** Liveness, readiness and metrics. Both health endpoints report `fips_mode` (seed 000). */
+/**
+ * Liveness, readiness and metrics on the public listener. Both health endpoints report `fips_mode`
+ * (seed 000). With an admin listener configured, `/metrics` is not served here (404) and `/readyz`
+ * stays a summary: key ids, ages and versions are for operators, not for the internet.
+ */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
-  const fipsMode = () => getFips() === 1;
-
   app.get('/healthz', async (_request, reply) =>
-    reply.header('cache-control', 'no-store').send({ status: 'ok', fips_mode: fipsMode() }),
+    reply.header('cache-control', 'no-store').send({ status: 'ok', fips_mode: getFips() === 1 }),
   );
 
   app.get('/readyz', async (_request, reply) => {
-    let storeOk = true;
-    try {
-      await s.store.ping();
-    } catch {
-      storeOk = false;
-    }
-    const metadataAgeSec = Math.round(s.idp.metadataAgeMs() / 1000);
-    const ready = storeOk;
+    const report = await readiness(s);
     return reply
-      .code(ready ? 200 : 503)
+      .code(report.ready ? 200 : 503)
       .header('cache-control', 'no-store')
-      .send({
-        status: ready ? 'ready' : 'not_ready',
-        fips_mode: fipsMode(),
-        checks: {
-          store: { ok: storeOk, kind: s.store.kind },
-          idp: { ok: true, issuer: s.idp.metadata.issuer, metadata_age_seconds: metadataAgeSec },
-        },
-      });
+      .send(report.summary);
   });
 
+  if (s.config.observability.admin.port === undefined) registerMetrics(app, s);
+}
+
+/** The admin listener (MS_BFF_ADMIN_HOST, MS_BFF_ADMIN_PORT): metrics and the detailed readiness report. */
+export async function adminPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
+  app.get('/healthz', async (_request, reply) =>
+    reply.header('cache-control', 'no-store').send({ status: 'ok', fips_mode: getFips() === 1 }),
+  );
+  app.get('/readyz', async (_request, reply) => {
+    const report = await readiness(s);
+    return reply
+      .code(report.ready ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send(report.detail);
+  });
+  registerMetrics(app, s);
+}
+
+function registerMetrics(app: FastifyInstance, s: BffServices): void {
   app.get('/metrics', async (_request, reply) =>
     reply
       .header('content-type', s.metrics.contentType())

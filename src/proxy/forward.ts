@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RouteConfig, TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
+import { injectTraceContext } from '../observability/tracing.js';
 import { isUseDpopNonceChallenge } from './dpop-challenge.js';
 
 /**
@@ -244,6 +245,8 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
     out['content-length'] = req.headers['content-length'];
   }
   out['x-request-id'] = req.requestId;
+  // W3C Trace Context: the upstream continues the request's trace (same trace id, our span as parent).
+  injectTraceContext(out);
   if (req.asserted) for (const name in req.asserted) out[name] = req.asserted[name] as string;
   if (req.authorization !== undefined) out.authorization = req.authorization;
   return out;

@@ -3,6 +3,7 @@ import { BffError } from '../errors.js';
 import { currentSession } from '../endpoints/session.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
+import { SpanKind, withSpan } from '../observability/tracing.js';
 import type { UpstreamDpop } from './forward.js';
 import { ServiceCallers } from './service-callers.js';
 
@@ -66,19 +67,30 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
     const q = request.url.indexOf('?');
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
     try {
-      upstream = await s.forwarder.forward({
-        route,
-        rest: rawRest(request.url, request.params.route, q),
-        query: q === -1 ? '' : request.url.slice(q + 1),
-        method: request.method,
-        headers: request.headers,
-        csrfHeader: s.config.csrf.headerName,
-        raw: request.raw,
-        authorization,
-        requestId: request.id,
-        dpop,
-        asserted,
-      });
+      const forward = () =>
+        s.forwarder.forward({
+          route,
+          rest: rawRest(request.url, request.params.route, q),
+          query: q === -1 ? '' : request.url.slice(q + 1),
+          method: request.method,
+          headers: request.headers,
+          csrfHeader: s.config.csrf.headerName,
+          raw: request.raw,
+          authorization,
+          requestId: request.id,
+          dpop,
+          asserted,
+        });
+      upstream = await withSpan(
+        `proxy ${route.name}`,
+        { 'bff.route': route.name, 'http.request.method': request.method },
+        async (span) => {
+          const res = await forward();
+          span.setAttribute('http.response.status_code', res.status);
+          return res;
+        },
+        SpanKind.CLIENT,
+      );
     } catch (err) {
       s.metrics.proxied(
         route.name,

@@ -69,6 +69,8 @@ export class SessionManager {
     private readonly sealer: SessionSealer,
     private readonly timeouts: SessionTimeouts,
     private readonly clock: Clock = Date.now,
+    /** Told when a session is found past its absolute lifetime and removed. */
+    private readonly onExpired: (session: LoadedSession) => void = () => undefined,
   ) {}
 
   /**
@@ -131,6 +133,7 @@ export class SessionManager {
     if (now >= session.data.absoluteExpiresAt) {
       this.opened.delete(cookieValue);
       await this.store.delete(session.key);
+      this.onExpired(session);
       return undefined;
     }
     await this.maybeTouch(session, now);
