@@ -32,7 +32,7 @@ import {
   sign as nodeSign,
 } from 'node:crypto';
 import { CompactSign, type JWK } from 'jose';
-import type { DpopKey, StoredDpopKey } from '../src/oauth/dpop.js';
+import type { DpopKey, StoredDpopKey } from '../src/dpop/client.js';
 import type { LoadedSession } from '../src/session/session-manager.js';
 import type { RunningBff } from '../test/helpers/bff-harness.js';
 

@@ -51,7 +51,7 @@ import {
 } from '../src/oauth/jarm.js';
 import { checkHeader, type JwtPolicy, peekJwsHeader, verifyJws } from '../src/oauth/jose-policy.js';
 import { JwksCache } from '../src/oauth/jwks-cache.js';
-import { MemoryStore } from '../src/session/memory-store.js';
+import { MemoryStore } from '../src/store/memory-store.js';
 import type { JarmCaseResult, JarmFailure, JarmRequest, JarmResult } from './protocol.js';
 import { jarmConsoleTable, jarmRows, jarmTargetLines } from './report.js';
 

@@ -26,10 +26,10 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { CompactSign, type JWK, SignJWT } from 'jose';
 import type { Dispatcher } from 'undici';
 import type { RouteConfig } from '../src/config/types.js';
-import { DpopKey, generateDpopKey } from '../src/oauth/dpop.js';
+import { DpopKey, generateDpopKey } from '../src/dpop/client.js';
 import { Metrics } from '../src/observability/metrics.js';
 import { Forwarder } from '../src/proxy/forward.js';
-import { MemoryStore } from '../src/session/memory-store.js';
+import { MemoryStore } from '../src/store/memory-store.js';
 import { SessionSealer } from '../src/session/sealing.js';
 import { type LoadedSession, type SessionData, SessionManager } from '../src/session/session-manager.js';
 
@@ -205,6 +205,7 @@ async function main(want: (section: string) => boolean): Promise<void> {
         raw: {} as IncomingMessage,
         authorization: `Bearer ${fields.accessToken}`,
         requestId: 'b9f0a0e2-1d7f-4e0b-9a55-0c6f0f0f0f0f',
+        forwarded: { clientIp: '127.0.0.1', host: '127.0.0.1:8080', proto: 'http' },
       }),
     );
   }

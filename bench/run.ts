@@ -46,7 +46,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import type { DevIdpOptions } from '../src/dev/idp.js';
-import { createRedisStore } from '../src/session/redis-store.js';
+import { createRedisStore } from '../src/store/redis-store.js';
 import {
   clientMetadata,
   freePort,

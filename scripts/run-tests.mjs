@@ -6,6 +6,31 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
+const HELP = `Usage: npm test [-- <filter>... | --help | --list]
+
+Runs the compiled test files (dist/test/**/*.test.js) with node:test, two files at a time.
+A filter keeps the files whose path under test/ contains it; several filters add up:
+
+  npm test                           every test
+  npm test -- unit                   the unit tests (test/unit)
+  npm test -- e2e/login unit/config  test/e2e/login-flow and test/unit/config
+  npm test -- contract               the store contract suites (memory and Redis)
+  npm test -- idp-misbehaviour       the hostile-IdP tests
+  npm test -- browser                the Chromium tests (Debian's /usr/bin/chromium)
+  npm test -- --list [filter...]     print the files a filter selects, run nothing
+
+Folders under test/: ${readdirSync(join(process.cwd(), 'test'))
+  .filter((d) => d !== 'helpers')
+  .join(', ')}.
+The tests need Redis on 127.0.0.1:6379 (.ci/run starts one) and Debian's chromium for the browser tests.
+`;
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const listOnly = args.includes('--list');
+
 const root = join(process.cwd(), 'dist', 'test');
 const files = [];
 (function walk(dir) {
@@ -15,13 +40,17 @@ const files = [];
     else if (name.endsWith('.test.js')) files.push(path);
   }
 })(root);
-const filters = process.argv.slice(2);
+const filters = args.filter((a) => a !== '--list');
 const selected = files
   .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)))
   .sort();
 if (selected.length === 0) {
-  console.error('no test files matched');
+  console.error('no test files matched (npm test -- --help lists how to select tests)');
   process.exit(1);
+}
+if (listOnly) {
+  for (const f of selected) console.log(relative(root, f));
+  process.exit(0);
 }
 const result = spawnSync(
   process.execPath,

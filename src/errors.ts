@@ -27,6 +27,7 @@ export const ERROR_CODES = {
     title: 'The authorization response came from an unexpected issuer',
   },
   BFF_CALLBACK_ACCESS_DENIED: { status: 403, title: 'The identity provider refused the login' },
+  BFF_LOGIN_CANCELLED: { status: 400, title: 'Sign-in cancelled' },
   BFF_ID_TOKEN_INVALID: { status: 502, title: 'The ID token failed validation' },
   BFF_TOKEN_RESPONSE_INVALID: { status: 502, title: 'The token response failed validation' },
   BFF_REFRESH_FAILED: { status: 401, title: 'The session could not be refreshed' },

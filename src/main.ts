@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { loadConfig } from './config/load.js';
 import type { BffConfig } from './config/types.js';
@@ -9,9 +10,9 @@ import { loggerOptions, prettyStream } from './observability/logger.js';
 import { startTracing, type Tracing } from './observability/otel-sdk.js';
 import { Metrics } from './observability/metrics.js';
 import { buildApp } from './server/app.js';
-import { MemoryStore } from './session/memory-store.js';
-import { createRedisStore } from './session/redis-store.js';
-import type { KeyValueStore } from './session/store.js';
+import { MemoryStore } from './store/memory-store.js';
+import { createRedisStore } from './store/redis-store.js';
+import type { KeyValueStore } from './store/store.js';
 
 /** Discovery attempts at startup before giving up (the IdP may still be starting next to us). */
 const DISCOVERY_ATTEMPTS = 5;
@@ -21,13 +22,12 @@ const DISCOVERY_RETRY_MS = 2000;
  * The composition root and the only module with side effects:
  * env → config → store → IdP client → app → listen → signals.
  */
-async function main(): Promise<void> {
+export async function start(): Promise<void> {
   let dev: DevSetup | undefined;
   let env: Record<string, string | undefined> = process.env;
   if (!process.env.OIDC_ISSUER) {
-    const { startDevSetup } = await import('./dev/dev-setup.js');
     const port = process.env.PORT ?? '8080';
-    dev = await startDevSetup(process.env.MS_BFF_PUBLIC_URL ?? `http://localhost:${port}`);
+    dev = await startDevelopmentSetup(process.env.MS_BFF_PUBLIC_URL ?? `http://localhost:${port}`);
     env = {
       ...dev.env,
       ...process.env,
@@ -59,8 +59,13 @@ async function main(): Promise<void> {
   }
   const stream = config.observability.logFormat === 'pretty' ? prettyStream() : undefined;
   const log = stream ? pino(loggerOptions(config.logLevel), stream) : pino(loggerOptions(config.logLevel));
-  for (const w of config.warnings) log.warn(w);
   if (tracing) log.info({ exporter: tracing.exporter }, 'OpenTelemetry tracing on');
+  for (const w of config.warnings) {
+    // The development setup's IdP and demo API are plain HTTP on loopback by design; the banner says
+    // so once, and the only URL it prints is the one to open.
+    if (dev && /plain HTTP/.test(w)) log.debug(w);
+    else log.warn(w);
+  }
   if (config.fipsMode) log.info({ fips_mode: true }, 'FIPS mode: Node.js crypto runs with a FIPS provider');
 
   const metrics = new Metrics();
@@ -80,14 +85,14 @@ async function main(): Promise<void> {
 
   const idp = await discoverWithRetry(config, metrics, log);
   idp.startBackgroundRefresh();
-  const { spaRoutes } = await import('./dev/spa-routes.js');
+  const devRoutes = dev ? await developmentRoutes(config.publicUrl) : {};
   const { app, admin } = await buildApp({
     config,
     store,
     idp,
     metrics,
     logger: { ...loggerOptions(config.logLevel), ...(stream ? { stream } : {}) },
-    ...(dev ? { extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)) } : {}),
+    ...devRoutes,
   });
 
   let closing = false;
@@ -108,7 +113,31 @@ async function main(): Promise<void> {
   // Nothing crashes the process: a stray rejection is a bug to log, not a reason to drop every session.
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
 
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    // Fastify would log the bound addresses (http://127.0.0.1:8080); the one URL to open is the public
+    // URL, the only one the redirect URI and the cookies work with.
+    await app.listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: () =>
+        `listening (host ${config.host}, port ${config.port}); open ${config.publicUrl.href}`,
+    });
+  } catch (err) {
+    if (
+      (err as NodeJS.ErrnoException)?.code === 'EADDRINUSE' ||
+      (err as NodeJS.ErrnoException)?.code === 'EACCES'
+    ) {
+      const why =
+        (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'is already in use' : 'is not allowed';
+      process.stderr.write(
+        `fapi-bff: port ${config.port} on ${config.host} ${why}; set PORT to another port (e.g. PORT=8081 npm start)\n`,
+      );
+      await dev?.close();
+      await store.close().catch(() => undefined);
+      process.exit(1);
+    }
+    throw err;
+  }
   const adminPort = config.observability.admin.port;
   if (admin && adminPort !== undefined) {
     await admin.listen({ host: config.observability.admin.host, port: adminPort });
@@ -121,8 +150,8 @@ async function main(): Promise<void> {
         '',
         line,
         '  fapi-bff DEVELOPMENT SETUP: embedded IdP, demo API and demo SPA. NOT FOR PRODUCTION.',
-        `  Open ${config.publicUrl.origin}/ and log in as alice / alice-password`,
-        `  Embedded IdP: ${dev.idp.issuer}   Demo API: ${dev.api.url}`,
+        `  Open ${config.publicUrl.href} and log in as alice / alice-password`,
+        '  (an embedded IdP and a demo API run on other loopback ports; the BFF talks to them, you do not)',
         '  Set OIDC_ISSUER (and the variables in README.md) to use a real identity provider.',
         line,
         '',
@@ -154,6 +183,41 @@ async function discoverWithRetry(config: BffConfig, metrics: Metrics, log: pino.
   }
 }
 
+/**
+ * The development setup's embedded IdP needs oidc-provider, a development dependency: a production
+ * install (`npm ci --omit=dev`) has no IdP to start, and says so instead of a module stack trace.
+ */
+async function startDevelopmentSetup(publicUrl: string): Promise<DevSetup> {
+  try {
+    const { startDevSetup } = await import('./dev/dev-setup.js');
+    return await startDevSetup(publicUrl);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND') {
+      process.stderr.write(
+        [
+          'fapi-bff: OIDC_ISSUER is not set, so this would be the development setup, but its embedded identity',
+          'provider (the oidc-provider package, a development dependency) is not installed. Either set OIDC_ISSUER',
+          'and the variables in README.md to use your identity provider, or install the development dependencies',
+          '(npm ci, without --omit=dev) to run the development setup.',
+          '',
+        ].join('\n'),
+      );
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** Development setup only: the demo SPA, and the redirect of other host names to the public URL. */
+async function developmentRoutes(publicUrl: URL) {
+  const { spaRoutes } = await import('./dev/spa-routes.js');
+  const { redirectToPublicUrl } = await import('./dev/canonical-host.js');
+  return {
+    beforeRoutes: redirectToPublicUrl(publicUrl),
+    extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)),
+  };
+}
+
 function packageVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -169,7 +233,13 @@ function pick(obj: Record<string, string>, keys: string[]): Record<string, strin
   return Object.fromEntries(keys.filter((k) => k in obj).map((k) => [k, obj[k] as string]));
 }
 
-main().catch((err) => {
-  process.stderr.write(`fapi-bff: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
-});
+/** `node dist/src/main.js` (what `npm start` runs) starts the server; `fapi-bff start` imports it. */
+export function runAsEntryPoint(): void {
+  start().catch((err) => {
+    process.stderr.write(`fapi-bff: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href)
+  runAsEntryPoint();

@@ -1,15 +1,19 @@
 import { loadConfig } from '../config/load.js';
 import { registrationMetadata } from '../oauth/client-metadata.js';
-import { ConfigError } from '../errors.js';
+import { type CliCommand, parseFlags } from './command.js';
 
-/**
- * `npm run client-metadata`: print the registration metadata the IdP needs for the configuration in
- * the environment (the same variables `npm start` reads), as JSON.
- */
-try {
-  const config = await loadConfig(process.env);
-  process.stdout.write(`${JSON.stringify(registrationMetadata(config), null, 2)}\n`);
-} catch (err) {
-  process.stderr.write(`${err instanceof ConfigError ? err.toString() : String(err)}\n`);
-  process.exit(1);
-}
+export const command: CliCommand = {
+  name: 'client-metadata',
+  summary: 'print the client metadata `register` would send',
+  usage: `Usage: fapi-bff client-metadata
+
+Prints, as JSON, the client metadata (RFC 7591 §2) that the configuration in the environment needs
+at the IdP: exactly the body \`fapi-bff register\` sends. Reads the same variables as \`fapi-bff start\`.
+`,
+  async run(io) {
+    parseFlags(io.args, {});
+    const config = await loadConfig(io.env);
+    io.stdout.write(`${JSON.stringify(registrationMetadata(config), null, 2)}\n`);
+    return 0;
+  },
+};

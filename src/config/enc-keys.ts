@@ -1,4 +1,6 @@
+import type { JweAlg } from './enums.js';
 import { publicJwkOf } from './keys.js';
+import type { DecryptionKey, EncryptionKey } from './types.js';
 import {
   calculateJwkThumbprint,
   exportJWK,
@@ -9,23 +11,8 @@ import {
   type JWK,
 } from 'jose';
 
-/** Strong JWE algorithms only (seed 002 §1 "pin strong alg/enc suites", §2). */
-export const JWE_ALGS = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'] as const;
-export const JWE_ENCS = ['A256GCM', 'A256CBC-HS512'] as const;
-export type JweAlg = (typeof JWE_ALGS)[number];
-export type JweEnc = (typeof JWE_ENCS)[number];
-
-export interface EncryptionKey {
-  readonly key: CryptoKey;
-  readonly kid: string | undefined;
-}
-
-export interface DecryptionKey {
-  readonly key: CryptoKey;
-  readonly kid: string;
-  /** Public part, published in our JWKS with use 'enc'. */
-  readonly publicJwk: Readonly<JWK>;
-}
+export { JWE_ALGS, JWE_ENCS, type JweAlg, type JweEnc } from './enums.js';
+export type { DecryptionKey, EncryptionKey } from './types.js';
 
 function keyTypeFits(alg: JweAlg, kty: string | undefined): boolean {
   return alg === 'RSA-OAEP-256' ? kty === 'RSA' : kty === 'EC' || kty === 'OKP';
@@ -62,7 +49,10 @@ export async function loadEncryptionPublicKey(text: string, alg: JweAlg): Promis
   }
 }
 
-/** Our private key that decrypts JARM responses (seed 002 Milestone 3): PKCS#8 PEM or JWK. */
+/**
+ * Our private key that decrypts JARM responses
+ * (https://openid.net/specs/oauth-v2-jarm-final.html#section-2.2): PKCS#8 PEM or JWK.
+ */
 export async function loadDecryptionKey(text: string, alg: JweAlg): Promise<DecryptionKey | string> {
   const t = text.trim();
   try {

@@ -1,29 +1,52 @@
+/**
+ * The typed, validated, deep-frozen configuration tree (built by load.ts from variables.ts).
+ *
+ * Shape: settings that belong to one browser application (its OIDC client, scopes, flags, cookie,
+ * routes, public URL) are grouped so that a `frontends` list of the MS_BFF_CONFIG file can give each
+ * frontend its own copy (see `FrontendSettings`); the environment alone fills the single frontend
+ * that the top level of `BffConfig` describes today. Process-wide settings (issuer, listener,
+ * store, TLS trust, timeouts) stay at the top level.
+ */
+import type { InteropConfig } from './rules/interop.js';
 import type { CryptoKey, JWK } from 'jose';
-import type { DecryptionKey, EncryptionKey, JweAlg, JweEnc } from './enc-keys.js';
+import type {
+  FapiAlg,
+  JarmMode,
+  JweAlg,
+  JweEnc,
+  LogLevel,
+  Profile,
+  ResponseMode,
+  SameSite,
+  ServiceTokenCheck,
+  SigningAlg,
+  TokenAuthMethod,
+  TokenPolicy,
+} from './enums.js';
 
-export type Profile = 'production' | 'development';
-
-export type TokenAuthMethod =
-  | 'private_key_jwt'
-  | 'client_secret_basic'
-  | 'client_secret_post'
-  | 'tls_client_auth'
-  | 'self_signed_tls_client_auth';
-
-/** FAPI 2.0 Security Profile §5.4.1: PS256, ES256 or EdDSA for every JWT created or accepted. */
-export type FapiAlg = 'PS256' | 'ES256' | 'EdDSA';
+export type { FapiAlg, JarmMode, JweAlg, JweEnc, Profile, SigningAlg, TokenAuthMethod, TokenPolicy };
 
 export interface SigningKey {
-  readonly alg: 'PS256' | 'ES256';
+  readonly alg: SigningAlg;
   readonly kid: string;
   readonly privateKey: CryptoKey;
   /** Public part only (no `d`, `p`, `q`, …), with kid, alg and use: 'sig'. */
   readonly publicJwk: Readonly<JWK>;
 }
 
-export type TokenPolicy = 'user' | 'none';
+/** The IdP's public key that encrypts our request objects. */
+export interface EncryptionKey {
+  readonly key: CryptoKey;
+  readonly kid: string | undefined;
+}
 
-export type JarmMode = 'jwt' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt';
+/** Our private key that decrypts JARM responses. */
+export interface DecryptionKey {
+  readonly key: CryptoKey;
+  readonly kid: string;
+  /** Public part, published in our JWKS with use 'enc'. */
+  readonly publicJwk: Readonly<JWK>;
+}
 
 export interface RouteConfig {
   readonly name: string;
@@ -36,7 +59,7 @@ export interface RouteConfig {
    */
   readonly serviceAudience: string | undefined;
   /** How service callers' tokens are checked: JWT against the IdP's JWKS, or RFC 7662 introspection. */
-  readonly serviceTokens: 'jwt' | 'introspection';
+  readonly serviceTokens: ServiceTokenCheck;
   /** Present the client certificate to this upstream: certificate-bound access tokens (RFC 8705 §3). */
   readonly mtls: boolean;
 }
@@ -57,6 +80,11 @@ export interface BffConfig {
   readonly host: string;
   readonly port: number;
   readonly allowHttpHosts: readonly string[];
+  /**
+   * Peers (addresses, CIDRs, loopback/linklocal/uniquelocal) whose X-Forwarded-For/-Proto/-Host are
+   * believed (Fastify trustProxy); empty: none. The client address upstreams and rate limits see.
+   */
+  readonly trustedProxies: readonly string[];
   readonly oidc: {
     readonly issuer: URL;
     readonly clientId: string;
@@ -67,6 +95,8 @@ export interface BffConfig {
     readonly tokenAuthMethod: TokenAuthMethod;
     readonly idTokenAlg: FapiAlg;
     readonly parEnabled: boolean;
+    /** Response mode of plain (non-JARM) authorization responses. */
+    readonly responseMode: ResponseMode;
     readonly dpopEnabled: boolean;
     readonly dpopAlg: 'ES256' | 'PS256';
     readonly timeoutMs: number;
@@ -75,15 +105,15 @@ export interface BffConfig {
     readonly allowInsecureIssuer: boolean;
   };
   readonly signingKey: SigningKey | undefined;
-  /** Signed (and optionally encrypted) request objects, RFC 9101 (seed 002 §1). */
+  /** Signed (and optionally encrypted) request objects, https://www.rfc-editor.org/rfc/rfc9101. */
   readonly jar: {
     readonly enabled: boolean;
-    readonly signingAlg: 'PS256' | 'ES256';
+    readonly signingAlg: SigningAlg;
     readonly algsAllowed: readonly string[];
     readonly encryption:
       { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: EncryptionKey } | undefined;
   };
-  /** JWT-secured authorization responses (seed 002 §2, Appendix A). */
+  /** JWT-secured authorization responses, https://openid.net/specs/oauth-v2-jarm-final.html. */
   readonly jarm: {
     readonly enabled: boolean;
     readonly mode: JarmMode;
@@ -95,7 +125,7 @@ export interface BffConfig {
   readonly session: {
     readonly keys: readonly Uint8Array[];
     readonly cookieName: string;
-    readonly sameSite: 'lax' | 'strict';
+    readonly sameSite: SameSite;
     readonly idleTimeoutSec: number;
     readonly absoluteTimeoutSec: number;
     readonly loginTimeoutSec: number;
@@ -112,11 +142,47 @@ export interface BffConfig {
   readonly upstreamTimeoutMs: number;
   readonly postLogoutRedirect: string;
   readonly fipsMode: boolean;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   readonly observability: ObservabilityConfig;
+  /** Tolerances for known IdP deviations (interop switches, MS_BFF_IDP_PRESET). */
+  readonly interop: InteropConfig;
   /** Loud startup warnings (unsafe-but-allowed settings), logged once at start. */
   readonly warnings: readonly string[];
 }
+
+/**
+ * The settings each frontend of the config file will own (the multi-application issue): its OIDC
+ * client, scopes and flags, cookie and session lifetimes, routes and URLs. The environment alone
+ * describes exactly one frontend: the top level of `BffConfig`.
+ */
+export type FrontendSettings = Pick<
+  BffConfig,
+  | 'publicUrl'
+  | 'publicOrigin'
+  | 'redirectUri'
+  | 'signingKey'
+  | 'jar'
+  | 'jarm'
+  | 'routes'
+  | 'postLogoutRedirect'
+> & {
+  readonly oidc: Pick<
+    BffConfig['oidc'],
+    | 'clientId'
+    | 'clientSecret'
+    | 'scopes'
+    | 'tokenAuthMethod'
+    | 'idTokenAlg'
+    | 'parEnabled'
+    | 'responseMode'
+    | 'dpopEnabled'
+    | 'dpopAlg'
+  >;
+  readonly session: Pick<
+    BffConfig['session'],
+    'cookieName' | 'sameSite' | 'idleTimeoutSec' | 'absoluteTimeoutSec'
+  >;
+};
 
 /** Admin listener, logs, audit and abuse limits. */
 export interface ObservabilityConfig {

@@ -50,6 +50,9 @@ export async function startDevSetup(publicUrl: string): Promise<DevSetup> {
       MS_BFF_PROFILE: 'development',
       MS_BFF_PUBLIC_URL: publicUrl,
       MS_BFF_ROUTES: JSON.stringify({ demo: api.url }),
+      // Readable one-line logs of logins, refreshes, proxied calls and logouts in the terminal.
+      MS_BFF_LOG_FORMAT: 'pretty',
+      MS_BFF_ACCESS_LOG: 'true',
     },
     idp,
     api,

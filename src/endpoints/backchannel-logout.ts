@@ -27,6 +27,7 @@ export function registerBackchannelLogout(app: FastifyInstance, s: BffServices):
         algorithms: [s.config.oidc.idTokenAlg],
         keys: s.jwks,
         replay: s.store,
+        requireExp: s.config.interop.logoutTokenRequireExp,
         clock: s.clock,
       });
       const ended = await s.sessions.destroyBy({ ...(sid ? { sid } : {}), ...(sub ? { sub } : {}) });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError, isBffError } from '../errors.js';
+import { needsRelay, sendRelayPage } from './callback-relay.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { type JarmOptions, openJarm, verifyJarm } from '../oauth/jarm.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
@@ -31,7 +32,15 @@ export function registerCallback(app: FastifyInstance, s: BffServices): void {
     const started = performance.now();
     try {
       const params = callbackParams(request);
-      const result = await complete(s, request, reply, params);
+      const binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
+      // A cross-site arrival carries no binding cookie: re-submit it same-site (see callback-relay.ts).
+      if (needsRelay(request, s.config.publicOrigin, binding !== undefined))
+        return sendRelayPage(
+          reply,
+          request.method === 'POST' ? params : undefined,
+          request.routeOptions.url ?? '/auth/callback',
+        );
+      const result = await complete(s, request, reply, params, binding);
       s.metrics.callback('success', 'none', (performance.now() - started) / 1000);
       return result;
     } catch (err) {
@@ -65,6 +74,7 @@ async function complete(
   request: FastifyRequest,
   reply: FastifyReply,
   params: URLSearchParams,
+  binding: string | undefined,
 ) {
   for (const name of ['iss', 'state', 'code', 'error', 'response']) {
     // RFC 9207 §2.4 / RFC 6749 §3.1: a parameter sent twice is a malformed response.
@@ -72,7 +82,6 @@ async function complete(
       throw new BffError('BFF_CALLBACK_INVALID', { reason: 'duplicate', detail: `duplicate ${name}` });
     }
   }
-  const binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
   const issuer = s.idp.metadata.issuer;
   if (s.config.jarm.enabled) {
     const response = params.get('response');
@@ -83,7 +92,8 @@ async function complete(
         s.config.jarm.mode === 'fragment.jwt' &&
         [...params.keys()].length === 0
       ) {
-        return relayPage(reply);
+        // The route's own path: with the embeddable plugin it carries the prefix.
+        return sendRelayPage(reply, undefined, request.routeOptions.url ?? '/auth/callback');
       }
       // With JARM on, a plain response is refused: it would skip every signature check.
       throw new BffError('BFF_CALLBACK_INVALID', {
@@ -128,6 +138,8 @@ function jarmOptions(s: BffServices): JarmOptions {
     clientId: s.config.oidc.clientId,
     mode: s.config.jarm.mode,
     algorithms: s.config.jarm.algsAllowed,
+    // JARM §2.1 recommends 10 minutes; MS_BFF_JARM_MAX_LIFETIME_SECONDS tolerates longer-lived responses.
+    maxLifetimeSec: s.config.interop.jarmMaxLifetimeSec,
     ...(enc ? { decryption: { key: enc.key.key, alg: enc.alg, enc: enc.enc } } : {}),
     keys: s.jwks,
     replay: s.store,
@@ -145,6 +157,14 @@ async function finish(
 ) {
   const error = params.get('error');
   if (error !== null) {
+    // RFC 6749 §4.1.2.1: access_denied is the resource owner (or the AS) declining; a user who pressed
+    // "cancel" at the IdP gets a page that says so, not a failure.
+    if (error === 'access_denied') {
+      throw new BffError('BFF_LOGIN_CANCELLED', {
+        reason: 'access_denied',
+        detail: 'The sign-in was cancelled or declined at the identity provider. You are not signed in.',
+      });
+    }
     const safe = /^[A-Za-z0-9_.-]{1,64}$/.test(error) ? error : 'error';
     throw new BffError('BFF_CALLBACK_ACCESS_DENIED', {
       reason: 'authorization_error',
@@ -211,38 +231,4 @@ async function finish(
       .header('location', tx.returnTo)
       .send()
   );
-}
-
-/**
- * fragment.jwt relay: a page whose only script (allowed by a per-response CSP nonce) copies the
- * fragment's parameters into a form and posts it to this same endpoint. Same-origin POST, so the
- * Lax binding cookie goes along; the fragment never reaches a log or a Referer.
- */
-function relayPage(reply: FastifyReply) {
-  const nonce = randomBytes(16).toString('base64');
-  return reply
-    .code(200)
-    .type('text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header(
-      'content-security-policy',
-      `default-src 'none'; script-src 'nonce-${nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
-    ).send(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Signing in…</title></head>
-<body><noscript>JavaScript is needed to finish signing in.</noscript>
-<form id="relay" method="post" action="/auth/callback"></form>
-<script nonce="${nonce}">
-(function () {
-  var params = new URLSearchParams(location.hash.slice(1));
-  history.replaceState(null, '', location.pathname);
-  var form = document.getElementById('relay');
-  params.forEach(function (value, name) {
-    var input = document.createElement('input');
-    input.type = 'hidden'; input.name = name; input.value = value;
-    form.appendChild(input);
-  });
-  form.submit();
-})();
-</script></body></html>
-`);
 }

@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { isSafeRelativePath } from '../config/load.js';
 import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
-import { generateDpopKey } from '../oauth/dpop.js';
+import { generateDpopKey } from '../dpop/client.js';
 import { checkSameOrigin } from '../session/csrf.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 
@@ -36,7 +36,8 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
         reply.header(
           'set-cookie',
           hostCookie(LOGIN_BINDING_COOKIE, binding, {
-            sameSite: 'lax',
+            // Never weaker than the session cookie; cross-site callbacks come back through the relay.
+            sameSite: s.config.session.sameSite,
             maxAgeSec: s.config.session.loginTimeoutSec,
           }),
         );

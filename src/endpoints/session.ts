@@ -14,6 +14,8 @@ export async function currentSession(
 
 /** GET /auth/session — who is signed in: claims, expiry and the logout URL. Never a token. */
 export function registerSession(app: FastifyInstance, s: BffServices): void {
+  // Inside the embeddable plugin every path carries its prefix; the standalone app has none.
+  const logoutPath = `${app.prefix}/auth/logout`;
   app.get('/auth/session', async (request, reply) => {
     const session = await currentSession(s, request);
     if (!session) throw new BffError('BFF_SESSION_REQUIRED');
@@ -22,7 +24,7 @@ export function registerSession(app: FastifyInstance, s: BffServices): void {
       claims: session.data.claims,
       expiresAt: new Date(Math.min(idleEnds, session.data.absoluteExpiresAt)).toISOString(),
       absoluteExpiresAt: new Date(session.data.absoluteExpiresAt).toISOString(),
-      logoutUrl: `/auth/logout?sid=${encodeURIComponent(session.data.sid)}`,
+      logoutUrl: `${logoutPath}?sid=${encodeURIComponent(session.data.sid)}`,
     });
   });
 }

@@ -51,8 +51,11 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
   if (!list(md.code_challenge_methods_supported)?.includes('S256')) {
     missing.push('code_challenge_methods_supported must include S256 (PKCE)');
   }
-  if (md.authorization_response_iss_parameter_supported !== true) {
-    missing.push('authorization_response_iss_parameter_supported must be true (RFC 9207 mix-up defence)');
+  // MS_BFF_ASSUME_ISS_PARAMETER: the callback requires and compares iss whatever the metadata says.
+  if (md.authorization_response_iss_parameter_supported !== true && !config.interop.assumeIssParameter) {
+    missing.push(
+      'authorization_response_iss_parameter_supported must be true (RFC 9207 mix-up defence; if the IdP sends iss anyway, see MS_BFF_ASSUME_ISS_PARAMETER)',
+    );
   }
   const responseTypes = list(md.response_types_supported);
   if (responseTypes && !responseTypes.includes('code'))
@@ -99,6 +102,11 @@ export function missingCapabilities(config: BffConfig, md: IdpMetadata): string[
         missing.push(`request_object_encryption_enc_values_supported must include ${enc.enc}`);
       }
     }
+  }
+  // OIDC Discovery §3: response_modes_supported defaults to ["query", "fragment"].
+  if (!config.jarm.enabled && config.oidc.responseMode === 'form_post') {
+    if (!list(md.response_modes_supported)?.includes('form_post'))
+      missing.push('response_modes_supported must include form_post (MS_BFF_RESPONSE_MODE)');
   }
   if (config.jarm.enabled) {
     if (!list(md.response_modes_supported)?.includes(config.jarm.mode)) {

@@ -4,11 +4,12 @@ import { BffError } from '../errors.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { DpopKey, DpopNonceCache } from './dpop.js';
+import type { DpopKey, DpopNonceCache } from '../dpop/client.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 import { tracedFetch } from '../observability/traced-fetch.js';
 import { withSpan } from '../observability/tracing.js';
+import { describeIdpFailure } from './diagnostics.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
 export interface OAuthEvents {
@@ -93,25 +94,41 @@ export class IdpClient {
   }
 
   /**
-   * Time, count, trace (span `idp.<endpoint>`) and log at debug an authenticated IdP call under the
-   * configured client authentication method.
+   * Time, count, trace (span `idp.<endpoint>`) and log an authenticated IdP call under the
+   * configured client authentication method: at debug when it succeeds, at warn with the
+   * diagnostics when it fails.
    */
   private timed<T>(endpoint: IdpEndpoint, call: () => Promise<T>): Promise<T> {
     const authMethod = this.config.oidc.tokenAuthMethod;
     return withSpan(`idp.${endpoint}`, { 'oauth.client_auth_method': authMethod }, async () => {
       const started = performance.now();
-      let outcome: 'success' | 'failure' = 'failure';
+      const url = endpointUrl(this.current, endpoint);
       try {
-        const result = await call();
-        outcome = 'success';
-        return result;
-      } finally {
+        // RFC 7523 §3 style audience for IdPs that want it (MS_BFF_CLIENT_ASSERTION_AUD=endpoint).
+        const result = await assertionAudience.run(url, call);
         const seconds = (performance.now() - started) / 1000;
-        this.events.idpRequest(endpoint, authMethod, outcome, seconds);
+        this.events.idpRequest(endpoint, authMethod, 'success', seconds);
         this.logger.debug?.(
-          { idp_endpoint: endpoint, outcome, duration_ms: Math.round(seconds * 10000) / 10 },
+          { idp_endpoint: endpoint, outcome: 'success', duration_ms: Math.round(seconds * 10000) / 10 },
           `IdP ${endpoint} call`,
         );
+        return result;
+      } catch (err) {
+        this.events.idpRequest(endpoint, authMethod, 'failure', (performance.now() - started) / 1000);
+        this.logger.warn(
+          {
+            idp_endpoint: endpoint,
+            idp: describeIdpFailure(err, {
+              endpoint,
+              url,
+              authMethod,
+              clientAssertionAud: this.config.interop.clientAssertionAud,
+              dpop: this.config.oidc.dpopEnabled,
+            }),
+          },
+          `IdP ${endpoint} request failed`,
+        );
+        throw err;
       }
     });
   }
@@ -201,6 +218,8 @@ export class IdpClient {
     // JARM (seed 002 §2): the mode goes inside the pushed request (checklist MS-J1); openid-client's
     // useJwtResponseMode would force plain `jwt`, so it is set here for every mode.
     if (this.config.jarm.enabled) parameters.response_mode = this.config.jarm.mode;
+    // https://openid.net/specs/oauth-v2-form-post-response-mode-1_0.html#FormPostResponseMode
+    else if (this.config.oidc.responseMode === 'form_post') parameters.response_mode = 'form_post';
     // RFC 9449 §10: bind the authorization code to the session's DPoP key (also proven at PAR below).
     if (params.dpop) parameters.dpop_jkt = params.dpop.jkt;
     const jar = this.config.jar;
@@ -351,6 +370,28 @@ export class IdpClient {
   }
 }
 
+/** The URL of the IdP endpoint a client-authenticated call in flight is addressed to. */
+const assertionAudience = new AsyncLocalStorage<string | undefined>();
+
+/** The endpoint URL openid-client will call: the mTLS alias when configured (RFC 8705 §5). */
+function endpointUrl(configuration: oidc.Configuration, endpoint: IdpEndpoint): string | undefined {
+  const md = configuration.serverMetadata();
+  const name = (
+    {
+      par: 'pushed_authorization_request_endpoint',
+      token: 'token_endpoint',
+      refresh: 'token_endpoint',
+      revocation: 'revocation_endpoint',
+      introspection: 'introspection_endpoint',
+    } as const
+  )[endpoint];
+  const aliases = configuration.clientMetadata().use_mtls_endpoint_aliases
+    ? md.mtls_endpoint_aliases
+    : undefined;
+  const url = aliases?.[name] ?? md[name];
+  return typeof url === 'string' ? url : undefined;
+}
+
 interface FetchHooks {
   onNonce?: (origin: string, nonce: string) => void;
 }
@@ -411,9 +452,13 @@ async function discoverUntraced(config: BffConfig, fetchImpl: IdpFetch): Promise
   if (missing.length > 0) {
     throw new BffError('BFF_IDP_CAPABILITY_MISSING', { detail: missing.join('; '), reason: 'capability' });
   }
-  if (config.oidc.authorizationUrl || config.oidc.tokenUrl) {
+  const assumeIss =
+    config.interop.assumeIssParameter && server.authorization_response_iss_parameter_supported !== true;
+  if (config.oidc.authorizationUrl || config.oidc.tokenUrl || assumeIss) {
     const overridden = {
       ...(server as oidc.ServerMetadata),
+      // MS_BFF_ASSUME_ISS_PARAMETER: the library then requires iss in every response too (RFC 9207 §2.4).
+      ...(assumeIss ? { authorization_response_iss_parameter_supported: true } : {}),
       ...(config.oidc.authorizationUrl ? { authorization_endpoint: config.oidc.authorizationUrl.href } : {}),
       ...(config.oidc.tokenUrl ? { token_endpoint: config.oidc.tokenUrl.href } : {}),
     };
@@ -437,7 +482,16 @@ function clientAuthentication(config: BffConfig): oidc.ClientAuth {
     case 'private_key_jwt': {
       if (!config.signingKey)
         throw new BffError('BFF_CONFIG_INVALID', { detail: 'BFF_JWT_SIGNING_KEY missing' });
-      return oidc.PrivateKeyJwt({ key: config.signingKey.privateKey, kid: config.signingKey.kid });
+      const key = { key: config.signingKey.privateKey, kid: config.signingKey.kid };
+      if (config.interop.clientAssertionAud === 'issuer') return oidc.PrivateKeyJwt(key);
+      // MS_BFF_CLIENT_ASSERTION_AUD=endpoint: the URL of the endpoint being called (RFC 7523 §3),
+      // set per call by IdpClient.timed; the issuer remains the fallback outside a timed call.
+      return oidc.PrivateKeyJwt(key, {
+        [oidc.modifyAssertion]: (_header, payload) => {
+          const url = assertionAudience.getStore();
+          if (url) payload.aud = url;
+        },
+      });
     }
     case 'client_secret_basic':
       return oidc.ClientSecretBasic(config.oidc.clientSecret);
@@ -487,8 +541,9 @@ function checkIdTokenFreshness(claims: Record<string, unknown>): void {
   if (iat < now - ID_TOKEN_MAX_AGE_SEC) throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'iat_too_old' });
 }
 
-function describe(err: unknown): { name?: string; code?: string; message?: string } {
-  if (err instanceof BffError) return { name: err.name, code: err.code, message: err.detail ?? err.message };
+function describe(err: unknown): { name?: string; error_code?: string; message?: string } {
+  if (err instanceof BffError)
+    return { name: err.name, error_code: err.code, message: err.detail ?? err.message };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return {};
 }

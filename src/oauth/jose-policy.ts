@@ -58,6 +58,11 @@ export interface JwtPolicy {
   typ?: { allowed: readonly string[]; required: boolean };
   /** Claims that must be present besides exp, iss and aud (which are always required). */
   requiredClaims?: readonly string[];
+  /**
+   * Accept a token without exp (an interop tolerance, e.g. MS_BFF_LOGOUT_TOKEN_REQUIRE_EXP=false);
+   * callers must bound its use otherwise (iat age, single use). An exp that is present is still checked.
+   */
+  expOptional?: boolean;
   /** Tolerance for exp and nbf, and default for iat in the future. Default 30 s. */
   clockToleranceSec?: number;
   /** How far in the future iat may be; default clockToleranceSec. */
@@ -193,7 +198,7 @@ export async function verifyJws(
 
   const clockToleranceSec = policy.clockToleranceSec ?? DEFAULT_CLOCK_TOLERANCE_SEC;
   const nowMs = (policy.clock ?? Date.now)();
-  const required = new Set(['exp', ...(policy.requiredClaims ?? [])]);
+  const required = new Set([...(policy.expOptional ? [] : ['exp']), ...(policy.requiredClaims ?? [])]);
   // An age bound applies to an iat that is there; whether iat must be there is requiredClaims' call
   // (JARM §2.1 does not require it, and a FAPI 2.0 IdP such as oidc-provider omits it).
   let verified: Awaited<ReturnType<typeof jwtVerify>>;
@@ -215,13 +220,19 @@ export async function verifyJws(
   const now = Math.floor(nowMs / 1000);
   const iat = payload.iat;
   const exp = payload.exp;
-  if (typeof exp !== 'number') throw new JwtPolicyError('exp_missing'); // backstop: jose already required it
+  // backstop: jose already required it
+  if (typeof exp !== 'number' && !(exp === undefined && policy.expOptional))
+    throw new JwtPolicyError('exp_missing');
   if (iat !== undefined) {
     if (iat > now + (policy.maxIatFutureSec ?? clockToleranceSec)) throw new JwtPolicyError('iat_future');
     if (policy.maxIatAgeSec !== undefined && now - iat > policy.maxIatAgeSec)
       throw new JwtPolicyError('iat_too_old');
   }
-  if (policy.maxLifetimeSec !== undefined && exp - (iat ?? now) > policy.maxLifetimeSec)
+  if (
+    policy.maxLifetimeSec !== undefined &&
+    typeof exp === 'number' &&
+    exp - (iat ?? now) > policy.maxLifetimeSec
+  )
     throw new JwtPolicyError('lifetime');
   return { payload, header: protectedHeader };
 }

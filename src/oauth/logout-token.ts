@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BffError } from '../errors.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { type KeyResolver, JwtPolicyError, verifyJws } from './jose-policy.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -15,6 +15,11 @@ export interface LogoutTokenOptions {
   algorithms: readonly string[];
   keys: KeyResolver;
   replay: KeyValueStore;
+  /**
+   * §2.4 requires exp; false (MS_BFF_LOGOUT_TOKEN_REQUIRE_EXP) tolerates IdPs that omit it. Such a
+   * token is still bounded by the iat age below and used once (the replay key outlives that age).
+   */
+  requireExp?: boolean;
   clock?: () => number;
 }
 
@@ -36,6 +41,7 @@ export async function verifyLogoutToken(
       // §2.4: `logout+jwt` is recommended, not required; accept it or no typ, never another kind.
       typ: { allowed: ['logout+jwt', 'JWT'], required: false },
       requiredClaims: ['iat', 'jti'],
+      ...(opts.requireExp === false ? { expOptional: true } : {}),
       maxIatAgeSec: MAX_AGE_SEC,
       ...(opts.clock ? { clock: opts.clock } : {}),
     }));

@@ -1,6 +1,6 @@
 import { getFips } from 'node:crypto';
 import type { BffServices } from '../server/services.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 
 /** A store that does not answer within this is not ready (the probe must not hang). */
 const STORE_PING_TIMEOUT_MS = 1_000;

@@ -1,4 +1,4 @@
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { withSpan } from './tracing.js';
 
 const OPERATIONS = new Set([

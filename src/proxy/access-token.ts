@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BffError, isBffError } from '../errors.js';
-import type { DpopKeyCache } from '../oauth/dpop.js';
+import type { DpopKeyCache } from '../dpop/client.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import type { LoadedSession, SessionData, SessionManager } from '../session/session-manager.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 
 const LOCK_POLL_MS = 25;
 

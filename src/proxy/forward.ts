@@ -3,8 +3,8 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RouteConfig, TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
+import { isUseDpopNonceChallenge } from '../dpop/challenge.js';
 import { injectTraceContext } from '../observability/tracing.js';
-import { isUseDpopNonceChallenge } from './dpop-challenge.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection only and are never forwarded; nor are
@@ -31,6 +31,27 @@ const REQUEST_DROP = new Set([
   'content-length',
   'expect',
 ]);
+/**
+ * What a client may claim about itself (its address, the host and scheme it used) and headers
+ * some servers take as the request path: never forwarded as sent. The BFF sets the X-Forwarded-*
+ * and Forwarded (RFC 7239) headers itself from what it knows (see `forwardedHeaders`), so an
+ * upstream never acts on a client's claim.
+ */
+const CLIENT_CLAIMS = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-forwarded-for',
+]);
+const FORWARDED_PREFIX = 'x-forwarded-';
+
 /** Upstreams never set cookies on our origin: the browser's only cookies are ours. */
 const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'set-cookie', 'content-length', 'dpop-nonce']);
 
@@ -51,6 +72,16 @@ export interface ForwardRequest {
   readonly dpop?: UpstreamDpop | undefined;
   /** Headers the BFF asserts (the verified service caller); incoming ones of these names are dropped. */
   readonly asserted?: Readonly<Record<string, string>> | undefined;
+  /** What the BFF knows of the request: the client address (after trusted proxies) and public URL. */
+  readonly forwarded: ForwardedFacts;
+}
+
+export interface ForwardedFacts {
+  /** The client's address as the BFF determined it (MS_BFF_TRUSTED_PROXIES decides whom to believe). */
+  readonly clientIp: string;
+  /** The public URL's host (with port when not the default) and scheme, from configuration. */
+  readonly host: string;
+  readonly proto: string;
 }
 
 /** Prefix of the headers the BFF asserts to upstreams; never taken from a client. */
@@ -236,6 +267,8 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
       REQUEST_DROP.has(name) ||
       name === req.csrfHeader ||
       name.startsWith(ASSERTED_HEADER_PREFIX) ||
+      name.startsWith(FORWARDED_PREFIX) ||
+      CLIENT_CLAIMS.has(name) ||
       connectionListed.has(name)
     )
       continue;
@@ -245,11 +278,28 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
     out['content-length'] = req.headers['content-length'];
   }
   out['x-request-id'] = req.requestId;
+  Object.assign(out, forwardedHeaders(req.forwarded));
   // W3C Trace Context: the upstream continues the request's trace (same trace id, our span as parent).
   injectTraceContext(out);
   if (req.asserted) for (const name in req.asserted) out[name] = req.asserted[name] as string;
   if (req.authorization !== undefined) out.authorization = req.authorization;
   return out;
+}
+
+/**
+ * The forwarding headers an upstream sees, all set by us: the de-facto X-Forwarded-For/-Host/-Proto
+ * and their standard form, Forwarded (RFC 7239 §4, with an IPv6 `for` quoted and bracketed, §6).
+ * One hop: the client as we determined it; proxies in front of us are ours, not the upstream's concern.
+ */
+export function forwardedHeaders(facts: ForwardedFacts): Record<string, string> {
+  const ip = facts.clientIp;
+  const node = ip.includes(':') ? `"[${ip}]"` : ip;
+  return {
+    'x-forwarded-for': ip,
+    'x-forwarded-host': facts.host,
+    'x-forwarded-proto': facts.proto,
+    forwarded: `for=${node};host="${facts.host}";proto=${facts.proto}`,
+  };
 }
 
 function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {

@@ -20,6 +20,7 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
 
   const policy = { ...s.config.csrf, publicOrigin: s.config.publicOrigin };
   const services = new ServiceCallers(s);
+  const publicProto = s.config.publicUrl.protocol.slice(0, -1);
   const handler = async (
     request: FastifyRequest<{ Params: { route: string; '*': string } }>,
     reply: FastifyReply,
@@ -80,6 +81,7 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
           requestId: request.id,
           dpop,
           asserted,
+          forwarded: { clientIp: request.ip, host: s.config.publicUrl.host, proto: publicProto },
         });
       upstream = await withSpan(
         `proxy ${route.name}`,

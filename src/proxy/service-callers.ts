@@ -8,7 +8,7 @@ import {
   introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from './dpop-validation.js';
+} from '../dpop/validation.js';
 import { ASSERTED_HEADER_PREFIX } from './forward.js';
 
 /** FAPI 2.0 §5.4.1 algs, for service callers' proofs and their IdP-signed access tokens. */
@@ -55,6 +55,7 @@ export class ServiceCallers {
               audience,
               keys: this.s.jwks,
               algorithms: ALGS,
+              clock: this.s.clock,
             });
       this.verifiers.set(cacheKey, verifier);
     }
@@ -76,6 +77,7 @@ export class ServiceCallers {
             this.s.audit.emit('dpop.refused', { reason, route: route.name });
           },
         },
+        clock: this.s.clock,
         ...(this.nonces ? { nonces: this.nonces } : {}),
       },
     );

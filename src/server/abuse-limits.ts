@@ -22,7 +22,7 @@ const WINDOW_MS = 60_000;
 export async function registerAbuseLimits(
   app: FastifyInstance,
   limits: ObservabilityConfig['limits'],
-  options: { redis: Redis | undefined; parEnabled: boolean },
+  options: { prefix: string; redis: Redis | undefined; parEnabled: boolean },
 ): Promise<void> {
   await app.register(rateLimit, {
     global: false,
@@ -53,14 +53,18 @@ export async function registerAbuseLimits(
       url,
       hooks.filter((h): h is onRequestAsyncHookHandler => h !== undefined),
     );
+  const p = options.prefix;
   add(
-    '/auth/login',
+    `${p}/auth/login`,
     make('login', limits.loginPerMinute, client('login')),
     // After the per-client limit: a client already refused does not spend the shared budget.
     options.parEnabled ? make('par_budget', limits.parBudgetPerMinute, () => 'par-budget') : undefined,
   );
-  add('/auth/callback', make('callback', limits.callbackPerMinute, client('callback')));
-  add('/auth/backchannel-logout', make('backchannel', limits.backchannelPerMinute, client('backchannel')));
+  add(`${p}/auth/callback`, make('callback', limits.callbackPerMinute, client('callback')));
+  add(
+    `${p}/auth/backchannel-logout`,
+    make('backchannel', limits.backchannelPerMinute, client('backchannel')),
+  );
 
   app.addHook('onRoute', (route) => {
     const hooks = perRoute.get(route.url ?? '');

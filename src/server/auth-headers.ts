@@ -16,9 +16,9 @@ export const HSTS = 'max-age=63072000; includeSubDomains';
  * `Cache-Control: no-store` (RFC 9111 §5.2.2.5: nothing of a login is cached) and, in production,
  * HSTS. Runs on errors, 404s and 429s too.
  */
-export function registerAuthHeaders(app: FastifyInstance, options: { hsts: boolean }): void {
+export function registerAuthHeaders(app: FastifyInstance, options: { prefix: string; hsts: boolean }): void {
   app.addHook('onSend', async (request, reply) => {
-    if (!request.url.startsWith('/auth/')) return;
+    if (!request.url.startsWith(options.prefix)) return;
     if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', AUTH_CSP);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');

@@ -16,11 +16,20 @@ declare module 'fastify' {
  * browser navigations (routes with `config.errorFormat = 'html'`). Bodies carry the stable code, a
  * safe detail and the request id; never a library message, stack or token.
  */
+/** Where the application lives, for the links and hints of error pages. */
+export interface PageSite {
+  /** The public URL of the application (MS_BFF_PUBLIC_URL). */
+  readonly publicUrl: URL;
+  /** The login endpoint's path (with the plugin's prefix, if any). */
+  readonly loginPath: string;
+}
+
 export function renderError(
   err: unknown,
   request: FastifyRequest,
   reply: FastifyReply,
   s: { readonly metrics: Metrics; readonly audit: AuditLog },
+  site?: PageSite,
 ): FastifyReply {
   const bff = toBffError(err);
   s.metrics.error(bff.code);
@@ -48,6 +57,7 @@ export function renderError(
           title: bff.title,
           ...(bff.detail === undefined ? {} : { detail: bff.detail }),
           requestId: request.id,
+          ...(site ? pageGuidance(bff.code, site) : {}),
         }),
       );
   }
@@ -59,6 +69,34 @@ export function renderError(
     ...(bff.detail === undefined ? {} : { detail: bff.detail }),
     requestId: request.id,
   });
+}
+
+/** What the user should do next, for the errors where the remedy is not obvious. */
+function pageGuidance(
+  code: string,
+  site: PageSite,
+): { homeUrl: string; loginUrl?: string; hint?: string; calm?: boolean } {
+  const homeUrl = site.publicUrl.href;
+  const loginUrl = new URL(site.loginPath, site.publicUrl).href;
+  switch (code) {
+    case 'BFF_CALLBACK_STATE_MISMATCH':
+      // Cookies are per host name (RFC 6265 §5.3): a login started on another name than the public URL
+      // (127.0.0.1 vs localhost) returns here without the browser's login binding.
+      return {
+        homeUrl,
+        loginUrl,
+        hint: `Open ${homeUrl} and sign in from there. This happens when the sign-in was started at another address (for example an IP address instead of the host name in ${homeUrl}), in another browser, or after cookies were cleared.`,
+      };
+    case 'BFF_LOGIN_CANCELLED':
+      return { homeUrl, loginUrl, calm: true };
+    case 'BFF_CALLBACK_TRANSACTION_EXPIRED':
+    case 'BFF_CALLBACK_INVALID':
+    case 'BFF_CALLBACK_ISS_MISMATCH':
+    case 'BFF_CALLBACK_ACCESS_DENIED':
+      return { homeUrl, loginUrl };
+    default:
+      return { homeUrl };
+  }
 }
 
 function toBffError(err: unknown): BffError {
@@ -74,6 +112,10 @@ function toBffError(err: unknown): BffError {
   return new BffError('BFF_INTERNAL', { cause: err });
 }
 
+/**
+ * The cause for the log line. Library codes go out as `library_code`: the logger redacts every `code`
+ * field (it may be an authorization code), and OAUTH_RESPONSE_IS_NOT_JSON is what an operator needs.
+ */
 function describeCause(err: BffError): object | undefined {
   const cause = err.cause;
   if (!(cause instanceof Error)) return undefined;
@@ -81,9 +123,16 @@ function describeCause(err: BffError): object | undefined {
   return {
     name: cause.name,
     message: cause.message,
-    code: (cause as { code?: unknown }).code,
+    library_code: (cause as { code?: unknown }).code,
     ...(inner instanceof Error
-      ? { cause: { name: inner.name, message: inner.message, code: (inner as { code?: unknown }).code } }
+      ? {
+          cause: {
+            name: inner.name,
+            message: inner.message,
+            library_code: (inner as { code?: unknown }).code,
+          },
+        }
       : {}),
+    ...(inner instanceof Response ? { status: inner.status } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import type { BffConfig } from '../config/types.js';
 import type { IdpClient } from '../oauth/idp-client.js';
-import type { DpopKeyCache, DpopNonceCache } from '../oauth/dpop.js';
+import type { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
 import type { JwksCache } from '../oauth/jwks-cache.js';
 import type { AuditLog } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -8,7 +8,7 @@ import type { AccessTokens } from '../proxy/access-token.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { LoginTransactions } from '../session/login-transaction.js';
 import type { SessionManager } from '../session/session-manager.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 
 /** Everything a request handler may use, built once by buildApp (composition, no globals). */
 export interface BffServices {

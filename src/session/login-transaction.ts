@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BffError } from '../errors.js';
-import type { StoredDpopKey } from '../oauth/dpop.js';
+import type { StoredDpopKey } from '../dpop/client.js';
 import { constantTimeEqual } from './constant-time.js';
 import type { SessionSealer } from './sealing.js';
-import type { Clock, KeyValueStore } from './store.js';
+import type { Clock, KeyValueStore } from '../store/store.js';
 
 /** Everything needed to finish one login, kept server-side (FAPI2-CLIENT-CHECKLIST §4, "Session binding"). */
 export interface LoginTransaction {

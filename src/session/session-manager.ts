@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BffError } from '../errors.js';
-import type { StoredDpopKey } from '../oauth/dpop.js';
+import type { StoredDpopKey } from '../dpop/client.js';
 import type { SessionSealer } from './sealing.js';
-import type { Clock, KeyValueStore } from './store.js';
+import type { Clock, KeyValueStore } from '../store/store.js';
 
 /** What the server keeps for a signed-in browser. Encrypted at rest; never sent to the browser. */
 export interface SessionData {

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemoryStore } from '../../src/session/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { storeContract } from './store.contract.js';
 
 function fakeClock(start = 1_700_000_000_000) {

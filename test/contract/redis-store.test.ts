@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { isBffError } from '../../src/errors.js';
-import { createRedisStore, RedisStore, type RedisStoreLogger } from '../../src/session/redis-store.js';
+import { createRedisStore, RedisStore, type RedisStoreLogger } from '../../src/store/redis-store.js';
 import { storeContract } from './store.contract.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

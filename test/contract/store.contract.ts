@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isBffError } from '../../src/errors.js';
-import type { KeyValueStore } from '../../src/session/store.js';
+import type { KeyValueStore } from '../../src/store/store.js';
 
 export interface StoreUnderTest {
   store: KeyValueStore;

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { createRedisStore } from '../../src/session/redis-store.js';
+import { createRedisStore } from '../../src/store/redis-store.js';
 import { clientMetadata, freePort, makeClientKey, REDIS_URL } from '../helpers/bff-harness.js';
 import { ALICE } from '../helpers/flows.js';
 import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { createRedisStore } from '../../src/session/redis-store.js';
+import { createRedisStore } from '../../src/store/redis-store.js';
 import {
   clientMetadata,
   freePort,

@@ -14,7 +14,7 @@ import { IdpClient } from '../../src/oauth/idp-client.js';
 import { loggerOptions } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { buildApp } from '../../src/server/app.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import { clientMetadata, freePort, makeClientKey } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
 import { TestBrowser } from '../helpers/test-browser.js';

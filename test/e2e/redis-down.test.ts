@@ -8,7 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { createRedisStore } from '../../src/session/redis-store.js';
+import { createRedisStore } from '../../src/store/redis-store.js';
 import {
   clientMetadata,
   freePort,

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 import {
   clientMetadata,
   freePort,

@@ -15,6 +15,7 @@ import { clientMetadata, freePort, makeClientKey } from '../helpers/bff-harness.
 import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
 
 const silent = { warn() {}, info() {} };
+const CLI = 'dist/src/cli/fapi-bff.js';
 
 function runMain(
   env: Record<string, string>,
@@ -106,7 +107,7 @@ describe('startup', () => {
   });
 
   it('prints the compliance matrix and fails the gate when the IdP lacks a capability (npm run check)', async () => {
-    const ok = await runMain({ ...env, MS_BFF_JAR_ENABLED: 'true' }, 'dist/src/cli/check.js');
+    const ok = await runMain({ ...env, MS_BFF_JAR_ENABLED: 'true' }, CLI, ['check']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /\| PAR \| Required \| Required \| .* \| enforced \|/);
     assert.match(
@@ -116,22 +117,21 @@ describe('startup', () => {
     assert.match(ok.stdout, /\| JARM \| .* \| off \|/);
     idp.misbehave({ omitMetadata: ['pushed_authorization_request_endpoint'] });
     try {
-      const gate = await runMain(env, 'dist/src/cli/check.js');
+      const gate = await runMain(env, CLI, ['check']);
       assert.equal(gate.code, 1);
       assert.match(gate.stdout, /\| PAR \| .* \| missing at IdP \|/);
     } finally {
       idp.misbehave({});
     }
-    const offline = await runMain({ ...env, OIDC_ISSUER: 'http://127.0.0.1:1' }, 'dist/src/cli/check.js', [
-      '--offline',
-    ]);
+    const offline = await runMain({ ...env, OIDC_ISSUER: 'http://127.0.0.1:1' }, CLI, ['check', '--offline']);
     assert.equal(offline.code, 0, offline.stderr);
   });
 
   it('prints the registration metadata the IdP needs (npm run client-metadata)', async () => {
     const run = await runMain(
       { ...env, MS_BFF_JAR_ENABLED: 'true', MS_BFF_JARM_ENABLED: 'true', MS_BFF_JARM_MODE: 'form_post.jwt' },
-      'dist/src/cli/client-metadata.js',
+      CLI,
+      ['client-metadata'],
     );
     assert.equal(run.code, 0, run.stderr);
     const md = JSON.parse(run.stdout) as Record<string, unknown>;

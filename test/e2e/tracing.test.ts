@@ -52,6 +52,7 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       key,
       storeKind: 'memory',
       routes: { echo: upstream.url },
+      env: { MS_BFF_ACCESS_LOG: 'true' },
       logs,
       logLevel: 'debug',
     });
@@ -165,6 +166,9 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
       stopWhen: (u) => u.origin === idpOrigin,
     });
     assert.equal(start.response.headers.get('x-request-id'), requestId, 'a well-formed X-Request-Id is kept');
+    // The access line is written when the response has finished, possibly after the client read it.
+    for (let i = 0; i < 100 && !logs.lines.slice(before).some((l) => l.includes('"access":true')); i++)
+      await new Promise((r) => setTimeout(r, 20));
     const lines = logs.records().slice(before);
     const mine = lines.filter((l) => l.request_id === requestId);
     assert.ok(

@@ -12,9 +12,9 @@ import { loggerOptions } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { buildApp } from '../../src/server/app.js';
 import type { BffServices } from '../../src/server/services.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
-import { createRedisStore } from '../../src/session/redis-store.js';
-import type { KeyValueStore } from '../../src/session/store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { createRedisStore } from '../../src/store/redis-store.js';
+import type { KeyValueStore } from '../../src/store/store.js';
 
 export type StoreKind = 'memory' | 'redis';
 

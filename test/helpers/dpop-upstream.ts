@@ -8,8 +8,8 @@ import {
   DpopNonces,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from '../../src/proxy/dpop-validation.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+} from '../../src/dpop/validation.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 
 export interface DpopSeen {
   method: string;

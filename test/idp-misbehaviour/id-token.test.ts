@@ -113,13 +113,31 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
 
   it('shows a clear page for an authorization error from the right IdP', async () => {
     const browser = new TestBrowser();
-    idp.misbehave({ authzError: { error: 'access_denied', error_description: '<script>alert(1)</script>' } });
+    idp.misbehave({
+      authzError: { error: 'unauthorized_client', error_description: '<script>alert(1)</script>' },
+    });
     const res = await browser.navigate(`${bff.url}/auth/login?returnTo=/`);
     assert.equal(res.response.status, 403);
     const html = await res.response.text();
     assert.match(html, /BFF_CALLBACK_ACCESS_DENIED/);
-    assert.match(html, /access_denied/);
+    assert.match(html, /unauthorized_client/);
+    assert.match(html, /Something went wrong/);
     assert.ok(!html.includes('<script>'), 'IdP-controlled text is never reflected unescaped');
+  });
+
+  it("reads a user's cancel at the IdP (access_denied) as cancelled, with a way to sign in again", async () => {
+    const browser = new TestBrowser();
+    idp.misbehave({
+      authzError: { error: 'access_denied', error_description: 'End-User aborted interaction' },
+    });
+    const res = await browser.navigate(`${bff.url}/auth/login?returnTo=/`);
+    assert.equal(res.response.status, 400);
+    assert.equal(await errorCode(res.response), 'BFF_LOGIN_CANCELLED');
+    const html = await res.response.text();
+    assert.match(html, /<h1>Sign-in cancelled<\/h1>/);
+    assert.match(html, /Nothing went wrong/);
+    assert.match(html, /href="[^"]*\/auth\/login"[^>]*>Sign in again/);
+    assert.doesNotMatch(html, /BFF_CALLBACK_ACCESS_DENIED|refused/);
   });
 
   it('answers a PAR failure with a clean 502 page', async () => {

@@ -228,9 +228,10 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
       browser2,
       await idp.signJwt({ ...claims(r2), code: undefined, error: 'access_denied' }),
     );
-    assert.equal(denied.status, 403);
+    // access_denied is the user cancelling (or declining) at the IdP: a calm page, not a failure.
+    assert.equal(denied.status, 400);
     const html = await denied.text();
-    assert.match(html, /BFF_CALLBACK_ACCESS_DENIED/);
-    assert.match(html, /access_denied/);
+    assert.match(html, /BFF_LOGIN_CANCELLED/);
+    assert.match(html, /Sign-in cancelled/);
   });
 });

@@ -1,9 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { it } from 'node:test';
-import { renderConfigurationDoc, renderErrorsDoc } from '../../src/cli/docs.js';
+import { renderErrorsDoc } from '../../src/cli/docs.js';
+import { renderConfigurationDoc, withReadmeTable } from '../../src/config/reference.js';
 
-it('docs/configuration.md and docs/errors.md match the code (run `npm run docs`)', () => {
+it('docs/configuration.md, docs/errors.md and the README table match the code (run `npm run docs`)', () => {
   assert.equal(readFileSync('docs/configuration.md', 'utf8'), renderConfigurationDoc());
   assert.equal(readFileSync('docs/errors.md', 'utf8'), renderErrorsDoc());
+  const readme = readFileSync('README.md', 'utf8');
+  assert.equal(readme, withReadmeTable(readme));
 });

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { it } from 'node:test';
-import { isUseDpopNonceChallenge } from '../../src/proxy/dpop-challenge.js';
+import { isUseDpopNonceChallenge } from '../../src/dpop/challenge.js';
 
 it('recognises a use_dpop_nonce challenge whatever the scheme case, among other challenges (RFC 9449 §9)', async () => {
   assert.equal(await isUseDpopNonceChallenge('DPoP error="use_dpop_nonce", error_description="nonce"'), true);

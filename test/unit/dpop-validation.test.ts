@@ -25,8 +25,8 @@ import {
   introspectionVerifier,
   jwtAccessTokenVerifier,
   validateDpopRequest,
-} from '../../src/proxy/dpop-validation.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+} from '../../src/dpop/validation.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 
 // Real proofs and tokens signed with jose; only the clock is fake.
 const T0 = 1_800_000_000_000;
@@ -773,8 +773,10 @@ describe('validateDpopRequest: the access token and its binding (RFC 9449 ยง6, ย
 
   it('outages propagate unchanged and are not counted as refusals', async () => {
     const outage = new BffError('BFF_IDP_UNAVAILABLE', { reason: 'introspection_timeout' });
+    let idpDown = true;
     const verifier = introspectionVerifier(async () => {
-      throw outage;
+      if (idpDown) throw outage;
+      return { active: true, cnf: { jkt: es.jkt } };
     });
     const { opts, failures, store } = setup({ verifier });
     const token = 'opaque-' + randomId();
@@ -782,6 +784,8 @@ describe('validateDpopRequest: the access token and its binding (RFC 9449 ยง6, ย
       validateDpopRequest(request(token, await proof(token)), opts),
       (err) => err === outage,
     );
+    // The replay cache is written only once the token is verified: a store outage shows then.
+    idpDown = false;
     await store.close();
     await assert.rejects(validateDpopRequest(request(token, await proof(token)), opts), (err: unknown) => {
       assert.ok(err instanceof BffError);

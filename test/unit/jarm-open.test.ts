@@ -9,7 +9,7 @@ import {
   SignJWT,
 } from 'jose';
 import { type JarmEvents, type JarmOptions, openJarm, verifyJarm } from '../../src/oauth/jarm.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 
 const ISSUER = 'https://idp.example.com';
 const CLIENT = 'bff';

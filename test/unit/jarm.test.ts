@@ -28,7 +28,7 @@ import {
   verifyJarm,
 } from '../../src/oauth/jarm.js';
 import { JwksCache } from '../../src/oauth/jwks-cache.js';
-import { MemoryStore } from '../../src/session/memory-store.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
 
 const ISS = 'https://idp.example';
 const CLIENT = 'bff-client';

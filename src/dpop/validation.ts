@@ -16,7 +16,7 @@ import {
   MAX_JWT_LENGTH,
   verifyJws,
 } from '../oauth/jose-policy.js';
-import type { KeyValueStore } from '../session/store.js';
+import type { KeyValueStore } from '../store/store.js';
 import { rsaModulusBits } from '../oauth/jwk-size.js';
 
 /**
@@ -26,9 +26,9 @@ import { rsaModulusBits } from '../oauth/jwk-size.js';
  * the WWW-Authenticate challenge of RFC 9449 §7.1 (and DPoP-Nonce when asking for a nonce, §9).
  *
  * Order is by cost and by what an unauthenticated caller may make us do: string checks on the
- * headers, then one signature with the key the proof carries, then claims, then the replay cache
- * (only after the signature, so junk cannot fill it), then the access token (possibly a network
- * call to the IdP) and its binding to the proof key.
+ * headers, then one signature with the key the proof carries, then claims, then the access token
+ * (possibly a network call to the IdP) and its binding to the proof key, and only then the replay
+ * cache: nothing an unauthenticated caller sends is ever written to the store.
  */
 
 /** Bounded refusal reasons: they become the `reason` label of dpop_validation_failures_total. */
@@ -531,16 +531,7 @@ export async function validateDpopRequest(
   const jti = payload.jti;
   if (typeof jti !== 'string' || jti.length === 0) throw fail('jti_missing');
 
-  // 5. Replay (§11.1), only now that the proof is genuine. The key is scoped to the proof key, so
-  // one caller cannot burn another's jti values; jkt has a fixed length (43), so jti + jkt is
-  // unambiguous. The entry outlives every instant at which the proof's iat would still pass.
-  const replayKey = `dpopjti:${createHash('sha256')
-    .update(jti + jkt)
-    .digest('base64url')}`;
-  const ttlMs = (windowSec + IAT_FUTURE_SKEW_SEC) * 1000 + 1000;
-  if (!(await opts.replay.setIfAbsent(replayKey, '1', ttlMs))) throw fail('replay');
-
-  // 6. The access token, then its binding to the proof key (§6, §7: cnf.jkt = thumbprint).
+  // 5. The access token, then its binding to the proof key (§6, §7: cnf.jkt = thumbprint).
   let claims: Record<string, unknown>;
   try {
     claims = await opts.verifier.verify(token);
@@ -555,5 +546,17 @@ export async function validateDpopRequest(
   const boundJkt = isRecord(cnf) ? cnf.jkt : undefined;
   if (typeof boundJkt !== 'string' || boundJkt.length === 0) throw fail('cnf_missing');
   if (boundJkt !== jkt) throw fail('jkt_mismatch');
+  // 6. Replay (§11.1), only now that the proof is genuine AND its key is the one the IdP bound the
+  // access token to: a caller holding no valid token can sign proofs with a key of its own at will,
+  // so recording their jti first would let anyone write replay entries at request rate (and, with
+  // a bounded cache, push out the entries that stop genuine replays). The key is scoped to the
+  // proof key, so one caller cannot burn another's jti values; jkt has a fixed length (43), so jti + jkt is
+  // unambiguous. The entry outlives every instant at which the proof's iat would still pass.
+  const replayKey = `dpopjti:${createHash('sha256')
+    .update(jti + jkt)
+    .digest('base64url')}`;
+  const ttlMs = (windowSec + IAT_FUTURE_SKEW_SEC) * 1000 + 1000;
+  if (!(await opts.replay.setIfAbsent(replayKey, '1', ttlMs))) throw fail('replay');
+
   return { claims, jkt };
 }

@@ -1,12 +1,18 @@
 import { BffError } from '../errors.js';
-import { type Clock, type KeyValueStore, systemClock } from './store.js';
+import type { Clock } from './store.js';
 
-export interface MemoryStoreOptions {
+export interface MemoryPartitionOptions {
   /** Upper bound on values plus indexes held at once. */
-  maxEntries?: number;
-  clock?: Clock;
-  /** How often expired entries are reclaimed in the background; 0 disables the sweep. */
-  sweepIntervalMs?: number;
+  maxEntries: number;
+  /**
+   * At the bound: `evict` the entry that expires soonest (sessions, transactions, caches), or
+   * `refuse` the write with BFF_STORE_UNAVAILABLE (replay caches and locks, where forgetting a live
+   * entry would let a replay through or two refreshers in: failing closed is the safe side).
+   */
+  whenFull: 'evict' | 'refuse';
+  clock: Clock;
+  /** Named in the refusal, so an operator sees which bound was reached. */
+  name: string;
 }
 
 interface ValueEntry {
@@ -28,26 +34,25 @@ interface HeapNode {
   entry: Entry;
 }
 
-const DEFAULT_MAX_ENTRIES = 100_000;
-const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
 /** Caps the work of one sweep so a mass expiry cannot block the event loop; reads still expire. */
 const SWEEP_BATCH = 10_000;
 
-function checkTtl(ttlMs: number): void {
+export function checkTtl(ttlMs: number): void {
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('ttlMs must be a finite number > 0');
 }
 
 /**
- * In-process store for a single replica (development, tests, small deployments). Values and
- * indexes live in separate maps, exactly as in RedisStore where they live under separate key
- * namespaces, so a key and an index with the same name never collide.
+ * One bounded part of the in-process store (see MemoryStore, which routes keys to partitions so a
+ * flood of one kind of record never evicts another kind). Values and indexes live in separate
+ * maps, exactly as in RedisStore where they live under separate key namespaces, so a key and an
+ * index with the same name never collide.
  *
  * Expiry is enforced on every read against the injected clock; the periodic sweep only reclaims
  * memory held by entries nobody reads again.
  *
- * Bound: when a new entry would exceed `maxEntries`, the entry that expires soonest is evicted
- * (already-expired entries come first, so they are always reclaimed before anything live).
- * Why soonest-expiry rather than LRU:
+ * Bound: when a new entry would exceed `maxEntries`, already-expired entries are reclaimed first;
+ * then, with `whenFull: 'evict'`, the entry that expires soonest is evicted. Why soonest-expiry
+ * rather than LRU:
  * - The cheapest records to create without authenticating are short-lived login transactions
  *   (unauthenticated /login). A flood of them evicts other short-lived records and never a
  *   long-lived session; under LRU the same flood would push out every session idle for longer
@@ -58,33 +63,24 @@ function checkTtl(ttlMs: number): void {
  * the heap is rebuilt when stale nodes outnumber live ones), so set/touch are O(log n) and
  * eviction and the sweep are O(log n) per removed entry.
  */
-export class MemoryStore implements KeyValueStore {
-  readonly kind = 'memory' as const;
-
+export class MemoryPartition {
   readonly #values = new Map<string, ValueEntry>();
   readonly #indexes = new Map<string, IndexEntry>();
   #heap: HeapNode[] = [];
   readonly #maxEntries: number;
+  readonly #refuse: boolean;
+  readonly #name: string;
   readonly #clock: Clock;
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
 
-  constructor(options: MemoryStoreOptions = {}) {
-    const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  constructor(options: MemoryPartitionOptions) {
+    const maxEntries = options.maxEntries;
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
       throw new RangeError('maxEntries must be an integer >= 1');
     }
-    const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
-    if (!Number.isFinite(sweepIntervalMs) || sweepIntervalMs < 0) {
-      throw new RangeError('sweepIntervalMs must be a finite number >= 0');
-    }
     this.#maxEntries = maxEntries;
-    this.#clock = options.clock ?? systemClock;
-    if (sweepIntervalMs > 0) {
-      this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
-      // The sweep is housekeeping: it must never keep the process alive on shutdown.
-      this.#timer.unref();
-    }
+    this.#refuse = options.whenFull === 'refuse';
+    this.#name = options.name;
+    this.#clock = options.clock;
   }
 
   /** Entries currently held (values plus indexes), including expired ones not yet reclaimed. */
@@ -92,48 +88,41 @@ export class MemoryStore implements KeyValueStore {
     return this.#values.size + this.#indexes.size;
   }
 
-  async get(key: string): Promise<string | undefined> {
-    this.#assertOpen();
+  get(key: string): string | undefined {
     return this.#live(key)?.value;
   }
 
-  async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.#assertOpen();
+  set(key: string, value: string, ttlMs: number): void {
     checkTtl(ttlMs);
     this.#put(key, value, ttlMs);
   }
 
-  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    this.#assertOpen();
+  setIfAbsent(key: string, value: string, ttlMs: number): boolean {
     checkTtl(ttlMs);
     if (this.#live(key) !== undefined) return false;
     this.#put(key, value, ttlMs);
     return true;
   }
 
-  async compareAndSet(key: string, expected: string, next: string, ttlMs: number): Promise<boolean> {
-    this.#assertOpen();
+  compareAndSet(key: string, expected: string, next: string, ttlMs: number): boolean {
     checkTtl(ttlMs);
     if (this.#live(key)?.value !== expected) return false;
     this.#put(key, next, ttlMs);
     return true;
   }
 
-  async take(key: string): Promise<string | undefined> {
-    this.#assertOpen();
+  take(key: string): string | undefined {
     const entry = this.#live(key);
     if (entry === undefined) return undefined;
     this.#values.delete(key);
     return entry.value;
   }
 
-  async delete(key: string): Promise<void> {
-    this.#assertOpen();
+  delete(key: string): void {
     this.#values.delete(key);
   }
 
-  async touch(key: string, ttlMs: number): Promise<boolean> {
-    this.#assertOpen();
+  touch(key: string, ttlMs: number): boolean {
     checkTtl(ttlMs);
     const entry = this.#live(key);
     if (entry === undefined) return false;
@@ -142,8 +131,7 @@ export class MemoryStore implements KeyValueStore {
     return true;
   }
 
-  async addToIndex(index: string, member: string, ttlMs: number): Promise<void> {
-    this.#assertOpen();
+  addToIndex(index: string, member: string, ttlMs: number): void {
     checkTtl(ttlMs);
     const expiresAt = this.#clock() + ttlMs;
     let entry = this.#liveIndex(index);
@@ -158,14 +146,12 @@ export class MemoryStore implements KeyValueStore {
     this.#push(index, entry, true);
   }
 
-  async indexMembers(index: string): Promise<string[]> {
-    this.#assertOpen();
+  indexMembers(index: string): string[] {
     const entry = this.#liveIndex(index);
     return entry === undefined ? [] : [...entry.members];
   }
 
-  async removeFromIndex(index: string, member: string): Promise<void> {
-    this.#assertOpen();
+  removeFromIndex(index: string, member: string): void {
     const entry = this.#liveIndex(index);
     if (entry === undefined) return;
     entry.members.delete(member);
@@ -173,14 +159,7 @@ export class MemoryStore implements KeyValueStore {
     if (entry.members.size === 0) this.#indexes.delete(index);
   }
 
-  async ping(): Promise<void> {
-    this.#assertOpen();
-  }
-
-  async close(): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-    this.#closed = true;
+  clear(): void {
     this.#values.clear();
     this.#indexes.clear();
     this.#heap = [];
@@ -199,11 +178,6 @@ export class MemoryStore implements KeyValueStore {
       }
     }
     this.#compactIfStale();
-  }
-
-  #assertOpen(): void {
-    // Mirrors RedisStore after quit(), so a late request during shutdown gets a clean 503.
-    if (this.#closed) throw new BffError('BFF_STORE_UNAVAILABLE', { detail: 'store closed' });
   }
 
   #live(key: string): ValueEntry | undefined {
@@ -234,8 +208,15 @@ export class MemoryStore implements KeyValueStore {
     this.#push(key, entry, false);
   }
 
-  /** Evicts until one more entry fits. Never throws: it only deletes. */
+  /** Reclaims expired entries, then evicts (or refuses, see `whenFull`) until one more entry fits. */
   #makeRoom(): void {
+    if (this.size >= this.#maxEntries) this.sweep();
+    if (this.#refuse && this.size >= this.#maxEntries) {
+      throw new BffError('BFF_STORE_UNAVAILABLE', {
+        reason: 'memory_bound',
+        detail: `the in-memory ${this.#name} store is full`,
+      });
+    }
     while (this.size >= this.#maxEntries) {
       const top = this.#pop();
       if (top === undefined) {

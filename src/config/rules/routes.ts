@@ -1,0 +1,95 @@
+import { SERVICE_TOKEN_CHECKS, TOKEN_POLICIES } from '../enums.js';
+import { parseUrl } from '../kinds.js';
+import type { RouteConfig } from '../types.js';
+import type { RuleContext } from './context.js';
+import type { PlainHttpPolicy } from './tls.js';
+
+/**
+ * The API route table: from MS_BFF_ROUTES (JSON) or the config file's `routes`. Each route becomes
+ * `/api/<name>/…`; its upstream URL follows the same TLS policy as the IdP's.
+ */
+export function routeTable(
+  ctx: RuleContext,
+  fromFile: unknown,
+  http: PlainHttpPolicy,
+): ReadonlyMap<string, RouteConfig> {
+  const raw = ctx.values.MS_BFF_ROUTES;
+  const defaultTimeoutMs = ctx.values.MS_BFF_UPSTREAM_TIMEOUT_MS;
+  const problem = ctx.problem;
+  const routes = new Map<string, RouteConfig>();
+  let table: unknown = fromFile ?? {};
+  if (raw !== undefined) {
+    try {
+      table = JSON.parse(raw);
+    } catch {
+      problem('MS_BFF_ROUTES', 'is not valid JSON');
+      return routes;
+    }
+  }
+  if (typeof table !== 'object' || table === null || Array.isArray(table)) {
+    problem('MS_BFF_ROUTES', 'must be a JSON object of name → URL or { url, token, timeoutMs }');
+    return routes;
+  }
+  for (const [name, value] of Object.entries(table)) {
+    const where = `MS_BFF_ROUTES.${name}`;
+    if (!/^[a-z0-9][a-z0-9_-]{0,62}$/i.test(name)) {
+      problem(where, 'route names are letters, digits, - and _ (they become /api/<name>/)');
+      continue;
+    }
+    const spec = typeof value === 'string' ? { url: value } : value;
+    if (typeof spec !== 'object' || spec === null) {
+      problem(where, 'must be a URL string or an object with url');
+      continue;
+    }
+    const s = spec as {
+      url?: unknown;
+      token?: unknown;
+      timeoutMs?: unknown;
+      serviceAudience?: unknown;
+      mtls?: unknown;
+      serviceTokens?: unknown;
+    };
+    if (s.mtls !== undefined && typeof s.mtls !== 'boolean') problem(where, 'mtls must be true or false');
+    const serviceTokens = s.serviceTokens ?? 'jwt';
+    if (!SERVICE_TOKEN_CHECKS.includes(serviceTokens as never)) {
+      problem(where, `serviceTokens must be ${SERVICE_TOKEN_CHECKS.map((t) => `"${t}"`).join(' or ')}`);
+    }
+    let target: URL | undefined;
+    if (typeof s.url !== 'string' || s.url.trim() === '') problem(where, 'is required');
+    else {
+      target = parseUrl(s.url, (message) => problem(where, message));
+      if (target) http.check(where, target);
+    }
+    const token = s.token ?? 'user';
+    if (!TOKEN_POLICIES.includes(token as never))
+      problem(where, `token must be ${TOKEN_POLICIES.map((t) => `"${t}"`).join(' or ')}`);
+    const timeoutMs = s.timeoutMs ?? defaultTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 100) {
+      problem(where, 'timeoutMs must be an integer ≥ 100');
+    }
+    const serviceAudience = s.serviceAudience;
+    if (
+      serviceAudience !== undefined &&
+      (typeof serviceAudience !== 'string' || serviceAudience.length === 0)
+    ) {
+      problem(
+        where,
+        "serviceAudience must be a non-empty string (the audience of service callers' access tokens)",
+      );
+    }
+    if (target && (target.search || target.hash))
+      problem(where, 'the upstream URL must not have a query or fragment');
+    if (target) {
+      routes.set(name, {
+        name,
+        url: target,
+        token: token === 'none' ? 'none' : 'user',
+        timeoutMs: typeof timeoutMs === 'number' ? timeoutMs : defaultTimeoutMs,
+        serviceAudience: typeof serviceAudience === 'string' && serviceAudience ? serviceAudience : undefined,
+        mtls: s.mtls === true,
+        serviceTokens: serviceTokens === 'introspection' ? 'introspection' : 'jwt',
+      });
+    }
+  }
+  return routes;
+}

@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { endpointsPlugin } from '../endpoints/plugin.js';
+import { BffError } from '../errors.js';
+import { observabilityPlugin } from '../observability/plugin.js';
+import { proxyPlugin } from '../proxy/plugin.js';
+import { registerAbuseLimits } from './abuse-limits.js';
+import { registerAuthHeaders } from './auth-headers.js';
+import { type PageSite, renderError } from './error-handler.js';
+import { registerRequestContext } from './request-context.js';
+import type { BffServices } from './services.js';
+
+/**
+ * Every route of the BFF, its security headers and its error rendering, registered into `scope`:
+ * the root of the standalone app (buildApp) or the encapsulated context of the fapiBff plugin, whose
+ * prefix then applies to every path. `notFound`: also answer unknown paths (the standalone app owns
+ * them; an embedding app keeps its own 404 handling).
+ */
+export async function registerBff(
+  scope: FastifyInstance,
+  services: BffServices,
+  options: { notFound: boolean; redis?: Redis | undefined },
+): Promise<void> {
+  const { config } = services;
+  const site: PageSite = {
+    publicUrl: services.config.publicUrl,
+    loginPath: `${scope.prefix}/auth/login`,
+  };
+  scope.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+  });
+  registerRequestContext(scope, { accessLog: config.observability.accessLog });
+  registerAuthHeaders(scope, {
+    prefix: `${scope.prefix}/auth/`,
+    hsts: config.profile === 'production' && config.publicUrl.protocol === 'https:',
+  });
+  scope.setErrorHandler((err, request, reply) => renderError(err, request, reply, services, site));
+  if (options.notFound) {
+    scope.setNotFoundHandler((request, reply) =>
+      renderError(new BffError('BFF_ROUTE_NOT_FOUND'), request, reply, services, site),
+    );
+  }
+  // Before the routes: it adds their onRequest hooks as they are registered.
+  await registerAbuseLimits(scope, config.observability.limits, {
+    prefix: scope.prefix,
+    redis: options.redis,
+    parEnabled: config.oidc.parEnabled,
+  });
+  await scope.register(async (child) => observabilityPlugin(child, services));
+  await scope.register(async (child) => endpointsPlugin(child, services));
+  await scope.register(async (child) => proxyPlugin(child, services));
+}
