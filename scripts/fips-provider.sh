@@ -124,7 +124,10 @@ cp providers/fips.so providers/fipsmodule.cnf "$dest.tmp/"
 cat >"$dest.tmp/openssl-fips.cnf" <<EOF
 # OpenSSL config for Node: only the FIPS provider (and base, for encoders) with fips=yes.
 # https://docs.openssl.org/3.0/man7/fips_module/
+# Node reads the nodejs_conf section (https://nodejs.org/api/cli.html#--openssl-shared-config);
+# openssl_conf is for the openssl app and --openssl-shared-config.
 config_diagnostics = 1
+nodejs_conf = openssl_init
 openssl_conf = openssl_init
 
 .include $dest/fipsmodule.cnf

@@ -5,6 +5,8 @@ import { loadConfig } from './config/load.js';
 import type { BffConfig } from './config/types.js';
 import type { DevSetup } from './dev/dev-setup.js';
 import { BffError, ConfigError, isBffError } from './errors.js';
+import { collectFipsEvidence, fipsRefusal } from './fips/evidence.js';
+import { pinFipsTls } from './fips/tls.js';
 import { IdpClient } from './oauth/idp-client.js';
 import { loggerOptions, prettyStream } from './observability/logger.js';
 import { startTracing, type Tracing } from './observability/otel-sdk.js';
@@ -66,7 +68,30 @@ export async function start(): Promise<void> {
     if (dev && /plain HTTP/.test(w)) log.debug(w);
     else log.warn(w);
   }
-  if (config.fipsMode) log.info({ fips_mode: true }, 'FIPS mode: Node.js crypto runs with a FIPS provider');
+  // FIPS (seed 000): pin TLS before any connection exists, then prove the provider, or refuse to start.
+  if (config.fipsMode) pinFipsTls();
+  const fips = collectFipsEvidence(config.fipsMode);
+  if (config.fipsMode) {
+    const refusal = fipsRefusal(fips);
+    if (refusal) {
+      await dev?.close();
+      process.stderr.write(`fapi-bff: ${refusal}\n`);
+      process.exit(1);
+    }
+    log.info(
+      {
+        fips: {
+          fips_mode: fips.fips_mode,
+          openssl_version: fips.openssl_version,
+          providers: fips.providers,
+          self_test: fips.self_test.passed ? 'passed' : 'failed',
+          refused: fips.self_test.checks.filter((c) => c.expect === 'refused').map((c) => c.name),
+          tls: fips.tls,
+        },
+      },
+      'FIPS mode: self-test passed',
+    );
+  }
 
   const metrics = new Metrics();
   const store: KeyValueStore = config.redisUrl
@@ -91,6 +116,7 @@ export async function start(): Promise<void> {
     store,
     idp,
     metrics,
+    fips,
     logger: { ...loggerOptions(config.logLevel), ...(stream ? { stream } : {}) },
     ...devRoutes,
   });

@@ -4,6 +4,7 @@ import { observabilityConfig } from './observability.js';
 import { isSafeRelativePath } from './paths.js';
 import { type Env, isSet, readVariables } from './read.js';
 import { clientAuth, tokenBinding } from './rules/client-auth.js';
+import { fipsPolicy } from './rules/fips.js';
 import type { RuleContext } from './rules/context.js';
 import { applyPreset, interopSettings } from './rules/interop.js';
 import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
@@ -33,7 +34,15 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const env = applyPreset(merged.env);
   const v = readVariables(env, problem);
   const production = v.MS_BFF_PROFILE === 'production';
-  const ctx: RuleContext = { values: v, env, production, problem, warn: (w) => warnings.push(w) };
+  const base: RuleContext = { values: v, env, production, problem, warn: (w) => warnings.push(w) };
+  // FIPS first: a key or alg it refuses is not reported again by the rule that would import it.
+  const refusedByFips = fipsPolicy(base);
+  const ctx: RuleContext = {
+    ...base,
+    problem: (variable, message) => {
+      if (!refusedByFips.has(variable)) problem(variable, message);
+    },
+  };
   const http = plainHttpPolicy(ctx);
 
   // The IdP and the public face of the BFF.

@@ -182,7 +182,7 @@ export const VARIABLES = {
     pem: 'CERTIFICATE',
   }),
   FIPS_MODE: bool({
-    doc: 'Require Node.js crypto to run with a FIPS 140-3 provider; refuse to start otherwise.',
+    doc: 'Require Node.js crypto to run with a FIPS 140-3 provider and pass the FIPS self-test (approved primitives work; MD5, ChaCha20-Poly1305, X25519, Ed25519 refused); approved algorithms and TLS suites only. README "FIPS mode".',
     default: false,
   }),
   REDIS_URL: url({

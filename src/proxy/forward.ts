@@ -4,6 +4,7 @@ import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RouteConfig, TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import { isUseDpopNonceChallenge } from '../dpop/challenge.js';
+import { isUnsafeSegment } from './target.js';
 import { injectTraceContext } from '../observability/tracing.js';
 
 /**
@@ -213,25 +214,16 @@ export class Forwarder {
 }
 
 /**
- * Join the upstream base path and the rest. Dot segments are refused rather than normalised:
- * `/api/echo/../admin` must never escape the configured base path (path traversal).
+ * Join the upstream base path and the rest. Unsafe segments (dot segments, with path parameters or
+ * encoded once or twice, and encoded separators; see isUnsafeSegment) are refused rather than
+ * normalised: `/api/echo/..;/admin` must never escape the configured base path on any upstream.
  */
 export function upstreamPath(base: URL, rest: string, query: string): string {
-  const segments = rest.split('/');
-  for (const s of segments) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(s);
-    } catch {
-      throw new BffError('BFF_REQUEST_INVALID', {
-        reason: 'path_encoding',
-        detail: 'malformed percent-encoding in path',
-      });
-    }
-    if (decoded === '.' || decoded === '..' || decoded.includes('/') || decoded.includes('\\')) {
+  for (const segment of rest.split('/')) {
+    if (isUnsafeSegment(segment)) {
       throw new BffError('BFF_REQUEST_INVALID', {
         reason: 'path_traversal',
-        detail: 'dot segments are not allowed',
+        detail: 'dot segments and encoded separators are not allowed',
       });
     }
   }

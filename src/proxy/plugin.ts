@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
-import { currentSession } from '../endpoints/session.js';
+import { currentSession } from '../session/current.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
 import { SpanKind, withSpan } from '../observability/tracing.js';
 import type { UpstreamDpop } from './forward.js';
 import { ServiceCallers } from './service-callers.js';
+import { proxyTarget } from './target.js';
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
 
@@ -21,6 +22,8 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
   const policy = { ...s.config.csrf, publicOrigin: s.config.publicOrigin };
   const services = new ServiceCallers(s);
   const publicProto = s.config.publicUrl.protocol.slice(0, -1);
+  // The static segments before the route name: the embedding plugin's prefix, if any, then `api`.
+  const mount = [...app.prefix.split('/').filter(Boolean), 'api'];
   const handler = async (
     request: FastifyRequest<{ Params: { route: string; '*': string } }>,
     reply: FastifyReply,
@@ -65,14 +68,14 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
         authorization = `Bearer ${session.data.accessToken}`;
       }
     }
-    const q = request.url.indexOf('?');
+    const target = proxyTarget(request.url, mount, request.params.route);
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
     try {
       const forward = () =>
         s.forwarder.forward({
           route,
-          rest: rawRest(request.url, request.params.route, q),
-          query: q === -1 ? '' : request.url.slice(q + 1),
+          rest: target.rest,
+          query: target.query,
           method: request.method,
           headers: request.headers,
           csrfHeader: s.config.csrf.headerName,
@@ -106,12 +109,4 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
   };
   app.route({ method: [...METHODS], url: '/api/:route/*', handler });
   app.route({ method: [...METHODS], url: '/api/:route', handler });
-}
-
-/** The path below /api/<name>/ exactly as received (still percent-encoded, unlike params['*']). */
-function rawRest(url: string, route: string, q: number): string {
-  const path = q === -1 ? url : url.slice(0, q);
-  const prefix = `/api/${route}`;
-  const rest = path.slice(prefix.length);
-  return rest.startsWith('/') ? rest.slice(1) : rest;
 }

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { BffConfig } from '../config/types.js';
 import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
+import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
@@ -11,17 +12,17 @@ import { AuditLog, type AuditSink } from '../observability/audit.js';
 import { loggerOptions } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { installTraceContext, tracingStarted } from '../observability/otel-sdk.js';
-import { adminPlugin } from '../observability/plugin.js';
-import { pingStore } from '../observability/readiness.js';
 import { tracedFetch } from '../observability/traced-fetch.js';
-import { tracedStore } from '../observability/traced-store.js';
 import { AccessTokens } from '../proxy/access-token.js';
 import { Forwarder } from '../proxy/forward.js';
 import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
+import { tracedStore } from '../store/traced.js';
 import { renderError } from './error-handler.js';
+import { adminPlugin } from './health.js';
+import { pingStore } from './readiness.js';
 import { requestId } from './request-context.js';
 import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
@@ -37,6 +38,8 @@ export interface CreateServicesOptions {
   readonly auditSink?: AuditSink;
   /** The Redis client of the store, for rate-limit counters shared by every instance. */
   readonly redis?: Redis | undefined;
+  /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
+  readonly fips?: FipsEvidence;
 }
 
 export interface BuildAppOptions extends CreateServicesOptions {
@@ -122,6 +125,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
   });
   const services: BffServices = {
     config,
+    fips: options.fips ?? collectFipsEvidence(config.fipsMode),
     store,
     idp,
     metrics,

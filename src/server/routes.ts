@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
-import { observabilityPlugin } from '../observability/plugin.js';
+import { observabilityPlugin } from './health.js';
 import { proxyPlugin } from '../proxy/plugin.js';
 import { registerAbuseLimits } from './abuse-limits.js';
 import { registerAuthHeaders } from './auth-headers.js';

@@ -1,4 +1,5 @@
 import type { BffConfig } from '../config/types.js';
+import type { FipsEvidence } from '../fips/evidence.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import type { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
 import type { JwksCache } from '../oauth/jwks-cache.js';
@@ -28,6 +29,8 @@ export interface BffServices {
   readonly dpopKeys: DpopKeyCache;
   /** DPoP nonces of the AS and of upstream APIs, per origin, shared through the store. */
   readonly dpopNonces: DpopNonceCache;
+  /** FIPS evidence (OpenSSL, providers, self-test, TLS pinning) for /readyz and admin reports. */
+  readonly fips: FipsEvidence;
 }
 
 /** Name of the browser-binding cookie for login transactions (one per browser, shared by tabs). */

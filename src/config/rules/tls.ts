@@ -1,4 +1,3 @@
-import { getFips } from 'node:crypto';
 import type { TlsConfig } from '../types.js';
 import type { RuleContext } from './context.js';
 
@@ -42,17 +41,11 @@ function bareHost(hostname: string): string {
   return hostname.toLowerCase().replace(/^\[|\]$/g, '');
 }
 
-/** The client certificate (RFC 8705), extra trust anchors, FIPS mode and the Redis connection. */
+/** The client certificate (RFC 8705), extra trust anchors and the Redis connection (FIPS: rules/fips.ts). */
 export function tlsSettings(ctx: RuleContext): TlsConfig {
   const v = ctx.values;
   if ((v.MTLS_CERT === undefined) !== (v.MTLS_KEY === undefined)) {
     ctx.problem('MTLS_CERT', 'MTLS_CERT and MTLS_KEY go together');
-  }
-  if (v.FIPS_MODE && getFips() !== 1) {
-    ctx.problem(
-      'FIPS_MODE',
-      'is true but Node.js crypto is not running with a FIPS provider (start node with --enable-fips and an OpenSSL 3 FIPS provider configured)',
-    );
   }
   const redis = v.REDIS_URL;
   if (

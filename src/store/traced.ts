@@ -1,5 +1,5 @@
-import type { KeyValueStore } from '../store/store.js';
-import { withSpan } from './tracing.js';
+import type { KeyValueStore } from './store.js';
+import { withSpan } from '../observability/tracing.js';
 
 const OPERATIONS = new Set([
   'get',

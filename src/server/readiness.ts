@@ -1,5 +1,5 @@
 import { getFips } from 'node:crypto';
-import type { BffServices } from '../server/services.js';
+import type { BffServices } from './services.js';
 import type { KeyValueStore } from '../store/store.js';
 
 /** A store that does not answer within this is not ready (the probe must not hang). */
@@ -48,12 +48,7 @@ export async function readiness(s: BffServices): Promise<ReadinessReport> {
       signing: signing ? [{ kid: signing.kid, alg: signing.alg, state: 'active' }] : [],
       jarm_decryption: enc ? [{ kid: enc.key.kid ?? null, alg: enc.alg, state: 'active' }] : [],
     },
-    fips: {
-      required: s.config.fipsMode,
-      enabled: fipsMode,
-      openssl: process.versions.openssl,
-      node: process.versions.node,
-    },
+    fips: { required: s.config.fipsMode, node: process.versions.node, ...s.fips },
     profile: s.config.profile,
   };
   return { ready, summary, detail };

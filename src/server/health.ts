@@ -1,14 +1,15 @@
 import { getFips } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { BffServices } from '../server/services.js';
 import { readiness } from './readiness.js';
+import type { BffServices } from './services.js';
 
 /**
  * Liveness, readiness and metrics on the public listener. Both health endpoints report `fips_mode`
  * (seed 000). With an admin listener configured, `/metrics` is not served here (404) and `/readyz`
- * stays a summary: key ids, ages and versions are for operators, not for the internet.
+ * is a summary: key ids, ages and FIPS evidence are for operators, not for the internet.
  */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
+  const admin = s.config.observability.admin.port !== undefined;
   app.get('/healthz', async (_request, reply) =>
     reply.header('cache-control', 'no-store').send({ status: 'ok', fips_mode: getFips() === 1 }),
   );
@@ -18,10 +19,10 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
     return reply
       .code(report.ready ? 200 : 503)
       .header('cache-control', 'no-store')
-      .send(report.summary);
+      .send(admin ? report.summary : { ...report.summary, fips: s.fips });
   });
 
-  if (s.config.observability.admin.port === undefined) registerMetrics(app, s);
+  if (!admin) registerMetrics(app, s);
 }
 
 /** The admin listener (MS_BFF_ADMIN_HOST, MS_BFF_ADMIN_PORT): metrics and the detailed readiness report. */
