@@ -52,6 +52,13 @@ export interface RouteConfig {
   readonly name: string;
   readonly url: URL;
   readonly token: TokenPolicy;
+  /**
+   * RFC 8707 §2 resource indicator for this route's tokens: the user's token is exchanged (refresh
+   * grant with `resource`) for one restricted to this audience, and client tokens are asked for it.
+   */
+  readonly resource: string | undefined;
+  /** Scope of the client-credentials token (`client`, `user-or-client`); undefined: the IdP's default. */
+  readonly clientScope: string | undefined;
   readonly timeoutMs: number;
   /**
    * Also accept service callers presenting their own DPoP-bound access token (RFC 9449 §7) instead

@@ -771,6 +771,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
           },
         },
         backchannelLogout: { enabled: true },
+        // RFC 6749 §4.4, for the BFF's own tokens (routes with token "client" / "user-or-client");
+        // only clients whose grant_types include client_credentials may use it.
+        clientCredentials: { enabled: true },
         resourceIndicators,
         // RFC 8705; off (oidc-provider's default) without the mtls option.
         mTLS: options.mtls

@@ -26,7 +26,7 @@ export interface OAuthEvents {
   ): void;
 }
 
-export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspection';
+export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspection' | 'client_credentials';
 
 export interface OAuthLogger {
   warn(obj: object, msg: string): void;
@@ -325,6 +325,30 @@ export class IdpClient {
     return tokens;
   }
 
+  /**
+   * The BFF's own token (RFC 6749 §4.4), for routes whose upstream wants the client, not the user.
+   * `resource` is an RFC 8707 §2 resource indicator: the token is then audience-restricted to it.
+   * With a DPoP key the token is bound to it (RFC 9449 §5); a Bearer answer is a downgrade.
+   */
+  async clientCredentials(
+    target: { scope: string | undefined; resource: string | undefined },
+    dpop?: DpopKey,
+  ): Promise<TokenSet> {
+    const parameters: Record<string, string> = {};
+    if (target.scope) parameters.scope = target.scope;
+    if (target.resource) parameters.resource = target.resource;
+    let response: Awaited<ReturnType<typeof oidc.clientCredentialsGrant>>;
+    try {
+      const options = dpop ? { DPoP: await this.handle(dpop) } : undefined;
+      response = await this.timed('client_credentials', () =>
+        oidc.clientCredentialsGrant(this.current, parameters, options),
+      );
+    } catch (err) {
+      throw translateOAuthError(err, 'token');
+    }
+    return normalise(response, dpop !== undefined);
+  }
+
   /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (REV-4). */
   async revoke(token: string, hint: 'refresh_token' | 'access_token', dpop?: DpopKey): Promise<void> {
     if (!this.current.serverMetadata().revocation_endpoint) {
@@ -381,6 +405,7 @@ function endpointUrl(configuration: oidc.Configuration, endpoint: IdpEndpoint): 
       par: 'pushed_authorization_request_endpoint',
       token: 'token_endpoint',
       refresh: 'token_endpoint',
+      client_credentials: 'token_endpoint',
       revocation: 'revocation_endpoint',
       introspection: 'introspection_endpoint',
     } as const

@@ -163,6 +163,12 @@ export class Metrics {
     help: 'Upstream use_dpop_nonce challenges not retried because the request body could not be replayed.',
     registers: [this.registry],
   });
+  private readonly clientTokens = new Counter({
+    name: 'bff_client_tokens_total',
+    help: "The BFF's own client-credentials tokens for client routes (RFC 6749 §4.4): issued, served from cache, or failed.",
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly dpopValidationFailures = new Counter({
     name: 'dpop_validation_failures_total',
     help: 'DPoP-bound requests of service callers refused, by reason (RFC 9449 §4.3, §7).',
@@ -275,6 +281,9 @@ export class Metrics {
   idpRequest(endpoint: string, authMethod: string, outcome: 'success' | 'failure', seconds: number): void {
     this.idpRequests.inc({ endpoint, auth_method: authMethod, outcome });
     this.idpRequestDuration.observe({ endpoint, auth_method: authMethod }, seconds);
+  }
+  clientToken(outcome: 'issued' | 'cached' | 'failure'): void {
+    this.clientTokens.inc({ outcome });
   }
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();

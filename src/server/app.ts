@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { BffConfig } from '../config/types.js';
-import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
+import { ClientTokens } from '../oauth/client-tokens.js';
+import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
 import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
@@ -123,6 +124,11 @@ export function createServices(options: CreateServicesOptions): BffServices {
       reason: 'absolute_timeout',
     });
   });
+  // With DPoP, the BFF's own tokens are bound to a key of this process, made on first use and never
+  // stored: a client token is per process (see ClientTokens), so its key is too.
+  let clientKey: Promise<DpopKey> | undefined;
+  const clientDpopKey = () =>
+    (clientKey ??= generateDpopKey(config.oidc.dpopAlg).then((stored) => DpopKey.import(stored)));
   const services: BffServices = {
     config,
     fips: options.fips ?? collectFipsEvidence(config.fipsMode),
@@ -157,6 +163,16 @@ export function createServices(options: CreateServicesOptions): BffServices {
           clientId: config.oidc.clientId,
           alg: config.oidc.idTokenAlg,
         }),
+    ),
+    clientTokens: new ClientTokens(
+      async (target) => {
+        const key = config.oidc.dpopEnabled ? await clientDpopKey() : undefined;
+        const tokens = await idp.clientCredentials(target, key);
+        return { ...tokens, dpopKey: key };
+      },
+      metrics,
+      config.session.refreshSkewSec,
+      clock,
     ),
     forwarder: new Forwarder(config.tls),
     clock,
