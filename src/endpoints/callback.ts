@@ -7,6 +7,7 @@ import { type JarmOptions, openJarm, verifyJarm } from '../oauth/jarm.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 import type { LoginTransaction } from '../session/login-transaction.js';
+import { loginTrace } from '../session/login-trace.js';
 
 /** ID token claims kept for GET /auth/session: protocol-only claims are dropped. */
 const PROTOCOL_CLAIMS = new Set([
@@ -112,7 +113,7 @@ async function complete(
     const tx = await s.transactions.take(opened.state, binding);
     const inner = await verifyJarm(response, { outerIss, expectedState: tx.state, opened }, options);
     inner.set('iss', issuer);
-    return finish(s, request, reply, tx, inner);
+    return finish(s, request, reply, tx, inner, response);
   }
 
   // RFC 9207 §2.4: required from a FAPI 2.0 AS (§5.3.2.2-7), compared by simple string comparison.
@@ -154,6 +155,7 @@ async function finish(
   reply: FastifyReply,
   tx: LoginTransaction,
   params: URLSearchParams,
+  jarmResponse?: string,
 ) {
   const error = params.get('error');
   if (error !== null) {
@@ -216,6 +218,12 @@ async function finish(
     refreshToken: tokens.refreshToken,
     scope: tokens.scope,
     dpop: tx.dpop,
+    trace: loginTrace(s.config, s.clock(), {
+      jarmResponse,
+      dpopJkt: tx.dpop?.jkt,
+      tokenType: tokens.tokenType,
+      scope: tokens.scope,
+    }),
   });
   s.metrics.session('created');
   s.audit.emit('login.succeeded', { sessionKey: session.key, sub, token_type: tokens.tokenType });

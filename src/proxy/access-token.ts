@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BffError, isBffError } from '../errors.js';
 import type { DpopKeyCache } from '../dpop/client.js';
 import type { IdpClient } from '../oauth/idp-client.js';
+import { afterRefresh } from '../session/login-trace.js';
 import type { LoadedSession, SessionData, SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
 
@@ -45,8 +46,9 @@ export class AccessTokens {
     private readonly idTokenPolicy?: (idToken: string) => Promise<void>,
   ) {}
 
-  async ensureFresh(session: LoadedSession): Promise<LoadedSession> {
-    if (session.data.accessTokenExpiresAt - this.skewSec * 1000 > this.clock()) return session;
+  /** `force`: refresh even a token that is still fresh (the development inspector's "refresh now"). */
+  async ensureFresh(session: LoadedSession, force = false): Promise<LoadedSession> {
+    if (!force && session.data.accessTokenExpiresAt - this.skewSec * 1000 > this.clock()) return session;
     if (!session.data.refreshToken) {
       if (session.data.accessTokenExpiresAt > this.clock()) return session;
       await this.end(session, 'no_refresh_token');
@@ -137,6 +139,11 @@ export class AccessTokens {
       refreshToken: tokens.refreshToken ?? refreshToken,
       idToken: tokens.idToken ?? session.data.idToken,
       scope: tokens.scope ?? session.data.scope,
+      trace: afterRefresh(
+        session.data.trace,
+        this.clock(),
+        tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken,
+      ),
     };
     const stored = (await this.sessions.replace(session, next)) ?? (await this.sessions.reload(session.key));
     this.events.refresh('success', (performance.now() - started) / 1000);
