@@ -147,6 +147,10 @@ export interface BffConfig {
   readonly dpopNonceSecret: Uint8Array | undefined;
   readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly upstreamTimeoutMs: number;
+  /** GET /readyz answers 503 while the IdP is down (observability/readiness.ts). */
+  readonly readyRequiresIdp: boolean;
+  /** Minimum spacing of refreshes triggered by an upstream 401 invalid_token, per session. */
+  readonly refreshOn401MinIntervalSec: number;
   readonly postLogoutRedirect: string;
   readonly fipsMode: boolean;
   readonly logLevel: LogLevel;

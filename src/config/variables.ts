@@ -286,6 +286,17 @@ export const VARIABLES = {
     max: 7 * 86400,
     unit: 's',
   }),
+  MS_BFF_READY_REQUIRES_IDP: bool({
+    doc: 'Whether an IdP that is down (its last call got no answer or a 5xx, or nothing reached it for three metadata refresh intervals) makes GET /readyz answer 503. false: /readyz still reports it, but stays ready so sessions with valid tokens keep working.',
+    default: true,
+  }),
+  MS_BFF_REFRESH_ON_401_MIN_INTERVAL_SECONDS: int({
+    doc: 'An upstream 401 with error="invalid_token" refreshes the session\'s tokens and retries once, at most once per this many seconds per session (no refresh storm from a broken upstream).',
+    default: 30,
+    min: 0,
+    max: 86_400,
+    unit: 's',
+  }),
   MS_BFF_POST_LOGOUT_REDIRECT: text({
     doc: 'Same-origin path the IdP sends the browser back to after logout.',
     default: '/',

@@ -1,6 +1,34 @@
 import type { BffConfig } from '../config/types.js';
 import { JWE_ALGS, JWE_ENCS } from '../config/enc-keys.js';
-import type { IdpMetadata } from './capabilities.js';
+
+/** The subset of RFC 8414 / OIDC Discovery metadata the capability check reads. */
+export interface IdpMetadata {
+  issuer?: unknown;
+  authorization_endpoint?: unknown;
+  token_endpoint?: unknown;
+  pushed_authorization_request_endpoint?: unknown;
+  code_challenge_methods_supported?: unknown;
+  authorization_response_iss_parameter_supported?: unknown;
+  token_endpoint_auth_methods_supported?: unknown;
+  token_endpoint_auth_signing_alg_values_supported?: unknown;
+  id_token_signing_alg_values_supported?: unknown;
+  response_types_supported?: unknown;
+  jwks_uri?: unknown;
+  request_object_signing_alg_values_supported?: unknown;
+  tls_client_certificate_bound_access_tokens?: unknown;
+  request_object_encryption_alg_values_supported?: unknown;
+  request_object_encryption_enc_values_supported?: unknown;
+  request_parameter_supported?: unknown;
+  response_modes_supported?: unknown;
+  authorization_signing_alg_values_supported?: unknown;
+  authorization_encryption_alg_values_supported?: unknown;
+  authorization_encryption_enc_values_supported?: unknown;
+  dpop_signing_alg_values_supported?: unknown;
+  mtls_endpoint_aliases?: unknown;
+  backchannel_logout_supported?: unknown;
+  backchannel_logout_session_supported?: unknown;
+  registration_endpoint?: unknown;
+}
 
 /** One thing the IdP must offer for one of our features, evaluated against its metadata. */
 export interface CapabilityCheck {

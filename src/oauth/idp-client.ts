@@ -9,6 +9,7 @@ import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 import { tracedFetch } from '../observability/traced-fetch.js';
 import { withSpan } from '../observability/tracing.js';
+import { IdpHealth } from './idp-health.js';
 import { describeIdpFailure } from './diagnostics.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
@@ -66,8 +67,10 @@ const ID_TOKEN_FUTURE_SKEW_SEC = 10;
 export class IdpClient {
   private current: oidc.Configuration;
   private timer: NodeJS.Timeout | undefined;
-  private lastRefreshOk = Date.now();
   private nonces: DpopNonceCache | undefined;
+  /** Reachability as seen by this instance's own calls (readiness). */
+  readonly health = new IdpHealth();
+  private probing: Promise<boolean> | undefined;
 
   private constructor(
     private readonly config: BffConfig,
@@ -107,6 +110,7 @@ export class IdpClient {
         // RFC 7523 §3 style audience for IdPs that want it (MS_BFF_CLIENT_ASSERTION_AUD=endpoint).
         const result = await assertionAudience.run(url, call);
         const seconds = (performance.now() - started) / 1000;
+        this.health.record(endpoint, true);
         this.events.idpRequest(endpoint, authMethod, 'success', seconds);
         this.logger.debug?.(
           { idp_endpoint: endpoint, outcome: 'success', duration_ms: Math.round(seconds * 10000) / 10 },
@@ -114,6 +118,7 @@ export class IdpClient {
         );
         return result;
       } catch (err) {
+        this.health.record(endpoint, reachedIdp(err, endpoint));
         this.events.idpRequest(endpoint, authMethod, 'failure', (performance.now() - started) / 1000);
         this.logger.warn(
           {
@@ -166,7 +171,19 @@ export class IdpClient {
 
   /** Milliseconds since metadata was last fetched successfully. */
   metadataAgeMs(): number {
-    return Date.now() - this.lastRefreshOk;
+    return Date.now() - this.health.snapshot().metadataRefreshedAt;
+  }
+
+  /**
+   * Re-check the IdP (a metadata refresh) when no call reached or tried it for `quietMs`: readiness
+   * then reflects an outage even while no user logs in. Single-flight; never rejects.
+   */
+  probeIfQuiet(quietMs: number): void {
+    const last = this.health.snapshot().lastCall?.at ?? this.health.snapshot().lastSuccessAt;
+    if (this.probing || Date.now() - last < quietMs) return;
+    this.probing = this.refreshMetadata().finally(() => {
+      this.probing = undefined;
+    });
   }
 
   startBackgroundRefresh(): void {
@@ -184,10 +201,11 @@ export class IdpClient {
   async refreshMetadata(): Promise<boolean> {
     try {
       this.current = await discover(this.config, this.fetchImpl);
-      this.lastRefreshOk = Date.now();
+      this.health.record('metadata', true);
       this.events.discoveryRefreshed(true);
       return true;
     } catch (err) {
+      this.health.record('metadata', false);
       this.events.discoveryRefreshed(false);
       this.logger.warn(
         { err: describe(err) },
@@ -392,6 +410,26 @@ export class IdpClient {
     if (idTokenHint) params.id_token_hint = idTokenHint;
     return oidc.buildEndSessionUrl(this.current, params);
   }
+}
+
+/**
+ * Whether a failed call still got an answer from the IdP: an OAuth error response (RFC 6749 §5.2) or
+ * a malformed one means the IdP is up; no answer, a timeout or a 5xx means it is not (readiness).
+ */
+function reachedIdp(err: unknown, endpoint: IdpEndpoint): boolean {
+  const phase =
+    endpoint === 'revocation' || endpoint === 'introspection'
+      ? 'revoke'
+      : endpoint === 'client_credentials'
+        ? 'token'
+        : endpoint;
+  if (translateOAuthError(err, phase).code === 'BFF_IDP_UNAVAILABLE') return false;
+  // oauth4webapi: ResponseBodyError carries `status`; a non-conform response is the error's `cause`.
+  const status =
+    err instanceof oidc.ResponseBodyError
+      ? err.status
+      : (err as { cause?: { status?: unknown } } | undefined)?.cause?.status;
+  return !(typeof status === 'number' && status >= 500);
 }
 
 /** The URL of the IdP endpoint a client-authenticated call in flight is addressed to. */

@@ -25,6 +25,7 @@ import { renderError } from './error-handler.js';
 import { adminPlugin } from './health.js';
 import { pingStore } from './readiness.js';
 import { requestId } from './request-context.js';
+import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
 
@@ -76,6 +77,7 @@ export async function buildApp(
     trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
   });
   const services = createServices({ ...options, auditSink: options.auditSink ?? app.log });
+  drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
   await registerBff(app, services, { notFound: true, redis: options.redis });
   if (options.extraRoutes) await options.extraRoutes(app);
@@ -179,7 +181,17 @@ export function createServices(options: CreateServicesOptions): BffServices {
     jwks: new JwksCache({
       jwksUri: String(idp.metadata.jwks_uri),
       fetch: tracedFetch(sizeCappedFetch(undefined, tlsDispatcher(config.tls)), 'idp.jwks'),
-      events: metrics.jwks,
+      // JWKS fetches count for the IdP's reachability too (readiness).
+      events: {
+        refreshed: () => {
+          metrics.jwks.refreshed();
+          idp.health.record('jwks', true);
+        },
+        refreshFailed: () => {
+          metrics.jwks.refreshFailed();
+          idp.health.record('jwks', false);
+        },
+      },
       timeoutMs: config.oidc.timeoutMs,
     }),
     dpopKeys,
