@@ -71,7 +71,7 @@ export async function start(): Promise<void> {
     if (dev && /plain HTTP/.test(w)) log.debug(w);
     else log.warn(w);
   }
-  // FIPS (seed 000): pin TLS before any connection exists, then prove the provider, or refuse to start.
+  // FIPS: pin TLS before any connection exists, then prove the provider, or refuse to start.
   if (config.fipsMode) pinFipsTls();
   const fips = collectFipsEvidence(config.fipsMode);
   if (config.fipsMode) {

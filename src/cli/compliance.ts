@@ -33,7 +33,7 @@ interface RowSpec {
 }
 
 /**
- * The compliance matrix of seed 002 ("requirement → Baseline → Advanced → our control"), extended
+ * The compliance matrix ("requirement → Baseline → Advanced → our control", docs/compliance.md), extended
  * with what the BFF ships, each row's status computed from the configuration and, when given, the
  * IdP's live metadata. Without metadata (`--offline`) an enabled row is reported as configured,
  * unverified against the IdP.

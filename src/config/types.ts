@@ -69,6 +69,13 @@ export interface RouteConfig {
   readonly serviceTokens: ServiceTokenCheck;
   /** Present the client certificate to this upstream: certificate-bound access tokens (RFC 8705 §3). */
   readonly mtls: boolean;
+  /**
+   * Also proxy WebSocket upgrades (RFC 6455 §4) on this route: authenticated by the session cookie
+   * and an exact Origin check, with the route's token on the upstream handshake.
+   */
+  readonly websocket: boolean;
+  /** Close this route's WebSockets when the access token they were opened with expires. */
+  readonly closeOnTokenExpiry: boolean;
 }
 
 /** TLS client identity and trust for outgoing connections (RFC 8705). */
@@ -147,6 +154,8 @@ export interface BffConfig {
   readonly dpopNonceSecret: Uint8Array | undefined;
   readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly upstreamTimeoutMs: number;
+  /** Period of a proxied WebSocket's check that its session still exists (ended on another instance). */
+  readonly websocketRecheckSec: number;
   /** GET /readyz answers 503 while the IdP is down (observability/readiness.ts). */
   readonly readyRequiresIdp: boolean;
   /** Minimum spacing of refreshes triggered by an upstream 401 invalid_token, per session. */

@@ -12,7 +12,7 @@
  *      rule module of its concern (rules/*.ts) when it interacts with other settings; add the field
  *      to types.ts.
  *   3. `npm run docs` regenerates docs/configuration.md and the README table.
- * Enumerations come from enums.ts (one list per concept); names from the seeds keep their spelling.
+ * Enumerations come from enums.ts (one list per concept); names already in use keep their spelling.
  */
 import {
   AUDIT_SUB_FORMATS,
@@ -200,7 +200,7 @@ export const VARIABLES = {
     default: 'bff:',
   }),
   MS_BFF_ROUTES: text({
-    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false}}. token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS.',
+    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"websocket":false,"closeOnTokenExpiry":false}}. token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS; websocket also proxies WebSocket upgrades (session cookie plus Origin check), closed when the session ends and, with closeOnTokenExpiry, when the token expires.',
     frontend: true,
   }),
   MS_BFF_SESSION_KEYS: text({
@@ -264,6 +264,12 @@ export const VARIABLES = {
     min: 0,
     max: 3600,
     unit: 's',
+  }),
+  MS_BFF_WEBSOCKET_RECHECK_SECONDS: int({
+    doc: 'How often a proxied WebSocket re-checks that its session still exists in the store: a session ended on another instance closes its sockets within this time (on the same instance, at once).',
+    default: 5,
+    min: 1,
+    max: 3600,
   }),
   MS_BFF_UPSTREAM_TIMEOUT_MS: int({
     doc: 'Default upstream timeout (headers and body idle) in milliseconds.',

@@ -18,11 +18,11 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
     async (request, reply) => {
       const started = performance.now();
       const returnTo = request.query.returnTo ?? '/';
-      // SP-C4: no open redirector. Only same-origin relative paths are accepted.
+      // No open redirector (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1). Only same-origin relative paths are accepted.
       if (typeof returnTo !== 'string' || !isSafeRelativePath(returnTo)) {
         throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
       }
-      // SP-C12: a cross-site page must not be able to start logins (and PAR requests) for a user.
+      // https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1 (protected initiation): a cross-site page must not be able to start logins (and PAR requests) for a user.
       const csrf = checkSameOrigin(
         request.headers,
         { ...s.config.csrf, publicOrigin: s.config.publicOrigin },

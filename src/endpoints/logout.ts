@@ -48,7 +48,7 @@ async function endSession(
 ): Promise<string> {
   const postLogout = new URL(s.config.postLogoutRedirect, s.config.publicUrl).href;
   if (!session) return postLogout;
-  // Local state goes regardless of the revocation result (checklist REV-4); a failed revocation is logged and counted.
+  // Local state goes regardless of the revocation result (our policy: a dead IdP must not keep a session alive); a failed revocation is logged and counted.
   await s.sessions.destroy(session.key);
   s.metrics.session('ended');
   const token = session.data.refreshToken ?? session.data.accessToken;

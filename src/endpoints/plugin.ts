@@ -28,7 +28,7 @@ export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Pro
     reply.header('cache-control', 'public, max-age=300').send({
       keys: [
         ...(s.config.signingKey ? [s.config.signingKey.publicJwk] : []),
-        // The IdP encrypts JARM responses to this key (seed 002 §5; use: enc).
+        // The IdP encrypts JARM responses to this key (https://openid.net/specs/oauth-v2-jarm-final.html#section-2.2; use: enc).
         ...(s.config.jarm.encryption ? [s.config.jarm.encryption.key.publicJwk] : []),
       ],
     }),

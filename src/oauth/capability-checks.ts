@@ -79,7 +79,8 @@ export function capabilityChecks(config: BffConfig, md: IdpMetadata): Capability
   const discovery: string[] = [];
   const expectedIssuer = config.oidc.issuer.href.replace(/\/$/, '');
   const actual = typeof md.issuer === 'string' ? md.issuer.replace(/\/$/, '') : undefined;
-  // SP-C11: the metadata `issuer` must be the identifier we discovered from (mix-up defence).
+  // The metadata `issuer` must be the identifier we discovered from (mix-up defence):
+  // https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1, https://www.rfc-editor.org/rfc/rfc8414#section-3.3.
   if (actual !== expectedIssuer)
     discovery.push(`issuer: metadata says ${JSON.stringify(md.issuer)}, expected ${expectedIssuer}`);
   if (typeof md.authorization_endpoint !== 'string' && !config.oidc.authorizationUrl)
@@ -151,7 +152,7 @@ export function capabilityChecks(config: BffConfig, md: IdpMetadata): Capability
     startup: true,
   });
 
-  // Seed 002 §8: JAR and JARM capabilities, only when the features are on.
+  // JAR and JARM capabilities (RFC 8414 §2, JARM §4), only when the features are on.
   const jar: string[] = [];
   if (lacks(md.request_object_signing_alg_values_supported, config.jar.signingAlg))
     jar.push(

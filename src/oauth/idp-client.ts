@@ -18,7 +18,7 @@ export interface OAuthEvents {
   discoveryRefreshed(ok: boolean): void;
   jarRequestObjectCreated(alg: string): void;
   jarPushFailed(reason: string): void;
-  /** Every authenticated call to the IdP, labelled with the one client authentication method (seed 002 §3). */
+  /** Every authenticated call to the IdP, labelled with the one client authentication method. */
   idpRequest(
     endpoint: IdpEndpoint,
     authMethod: string,
@@ -233,7 +233,7 @@ export class IdpClient {
       code_challenge: params.codeChallenge,
       code_challenge_method: 'S256',
     };
-    // JARM (seed 002 §2): the mode goes inside the pushed request (checklist MS-J1); openid-client's
+    // JARM: the mode goes inside the pushed request (https://openid.net/specs/fapi-message-signing-2_0-final.html#section-5.4.2); openid-client's
     // useJwtResponseMode would force plain `jwt`, so it is set here for every mode.
     if (this.config.jarm.enabled) parameters.response_mode = this.config.jarm.mode;
     // https://openid.net/specs/oauth-v2-form-post-response-mode-1_0.html#FormPostResponseMode
@@ -244,7 +244,7 @@ export class IdpClient {
     let request: Record<string, string> = parameters;
     if (jar.enabled && this.config.signingKey) {
       // RFC 9101 §4 / FAPI 2.0 Message Signing §5.3.2-1: every parameter inside the signed object; the
-      // PAR body (or the URL without PAR) then carries only client_id and request (checklist PAR-3).
+      // PAR body (or the URL without PAR) then carries only client_id and request (https://www.rfc-editor.org/rfc/rfc9126#section-3).
       const object = await buildRequestObject(
         { ...parameters, response_type: 'code', client_id: this.config.oidc.clientId },
         {
@@ -367,7 +367,7 @@ export class IdpClient {
     return normalise(response, dpop !== undefined);
   }
 
-  /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (REV-4). */
+  /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (our policy). */
   async revoke(token: string, hint: 'refresh_token' | 'access_token', dpop?: DpopKey): Promise<void> {
     if (!this.current.serverMetadata().revocation_endpoint) {
       throw new BffError('BFF_IDP_ERROR', { reason: 'no_revocation_endpoint' });
@@ -577,7 +577,7 @@ function normalise(
   if (tokenType !== 'bearer' && tokenType !== 'dpop') {
     throw new BffError('BFF_TOKEN_RESPONSE_INVALID', { reason: 'token_type' });
   }
-  // RFC 9449 §5 (checklist DP-7): after a proof, anything but a DPoP token is a downgrade.
+  // https://www.rfc-editor.org/rfc/rfc9449#section-5: after a proof, anything but a DPoP token is a downgrade.
   if (expectDpop && tokenType !== 'dpop') {
     throw new BffError('BFF_TOKEN_RESPONSE_INVALID', {
       reason: 'dpop_downgrade',

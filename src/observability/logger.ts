@@ -23,7 +23,7 @@ function contextFields(_obj: object, _level: number, logger: unknown): object {
 }
 
 /**
- * pino options with redaction: credentials never reach a log line (seed 002 §12). The paths cover
+ * pino options with redaction: credentials never reach a log line. The paths cover
  * Fastify's request/response serialisers and our own structured fields; `censor` keeps the key so
  * an operator sees that a value was present.
  */

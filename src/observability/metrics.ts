@@ -6,7 +6,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  * apps in one process, as in tests, do not collide). Labels are bounded: route names come from
  * configuration, outcomes and codes from enums.
  *
- * Names from the seeds keep their spelling (`par_requests_total`); our own carry the `bff_` prefix.
+ * Names already published keep their spelling (`par_requests_total`); our own carry the `bff_` prefix.
  */
 export type Outcome = 'success' | 'failure';
 
@@ -91,7 +91,7 @@ export class Metrics {
     help: 'Background IdP metadata refreshes that failed (the last good metadata stays in use).',
     registers: [this.registry],
   });
-  // Seed 002 §1, §2, §7: names exactly as the design gives them.
+  // Names already published (dashboards depend on them): keep them exactly.
   private readonly jarCreated = new Counter({
     name: 'jar_request_objects_created_total',
     help: 'Signed request objects created (RFC 9101), by alg.',
@@ -167,6 +167,18 @@ export class Metrics {
     name: 'bff_client_tokens_total',
     help: "The BFF's own client-credentials tokens for client routes (RFC 6749 §4.4): issued, served from cache, or failed.",
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly websockets = new Counter({
+    name: 'bff_websocket_connections_total',
+    help: 'Proxied WebSocket connections (RFC 6455) by route and event: opened, refused at the handshake, closed.',
+    labelNames: ['route', 'event'] as const,
+    registers: [this.registry],
+  });
+  private readonly websocketsOpen = new Gauge({
+    name: 'bff_websocket_connections_open',
+    help: 'Proxied WebSocket connections open now, by route.',
+    labelNames: ['route'] as const,
     registers: [this.registry],
   });
   private readonly dpopValidationFailures = new Counter({
@@ -285,6 +297,11 @@ export class Metrics {
   clientToken(outcome: 'issued' | 'cached' | 'failure'): void {
     this.clientTokens.inc({ outcome });
   }
+  websocket(route: string, event: 'opened' | 'refused' | 'closed'): void {
+    this.websockets.inc({ route, event });
+    if (event === 'opened') this.websocketsOpen.inc({ route });
+    else if (event === 'closed') this.websocketsOpen.dec({ route });
+  }
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();
   }
@@ -297,7 +314,7 @@ export class Metrics {
   jarPushFailed(reason: string): void {
     this.jarPushFailures.inc({ reason });
   }
-  /** The JarmEvents view (src/oauth/jarm.ts) over the seed's JARM metrics. */
+  /** The JarmEvents view (src/oauth/jarm.ts) over the JARM metrics. */
   readonly jarm = {
     verified: (mode: string) => this.jarmVerified.inc({ mode }),
     decryptionFailed: (alg: string) => this.jarmDecryptionFailures.inc({ alg }),

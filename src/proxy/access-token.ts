@@ -42,7 +42,7 @@ export class AccessTokens {
     /** Longer than any refresh can take (the IdP timeout), so a live refresher keeps its lock. */
     private readonly lockTtlMs: number,
     private readonly clock: () => number = Date.now,
-    /** The shared JOSE policy for a refreshed ID token (seed 002 §11). */
+    /** The shared JOSE policy for a refreshed ID token (OpenID Connect Core §12.2). */
     private readonly idTokenPolicy?: (idToken: string) => Promise<void>,
   ) {}
 

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -20,18 +19,8 @@ export type StoreKind = 'memory' | 'redis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A free loopback port: the BFF's public URL (and so the redirect URI) must be known before the IdP starts. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** Re-exported: many test files import it from here. */
+export { freePort } from './ports.js';
 
 export interface ClientKey {
   privateJwk: JWK;
@@ -139,6 +128,7 @@ export async function startBff(opts: {
   /** Log at `logLevel` (default info) into this sink instead of not at all. */
   logs?: LogSink;
   logLevel?: string;
+  sessionKey?: string;
 }): Promise<RunningBff> {
   const publicUrl = `http://127.0.0.1:${opts.port}`;
   const config = await loadConfig(bffEnv(opts));
