@@ -5,6 +5,7 @@ import { isSafeRelativePath } from './paths.js';
 import { type Env, isSet, readVariables } from './read.js';
 import { clientAuth, tokenBinding } from './rules/client-auth.js';
 import { fipsPolicy } from './rules/fips.js';
+import { registrationSettings } from './rules/registration.js';
 import type { RuleContext } from './rules/context.js';
 import { applyPreset, interopSettings } from './rules/interop.js';
 import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
@@ -57,8 +58,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       );
     }
   }
-  const clientId = v.OIDC_CLIENT_ID;
-  if (!clientId) problem('OIDC_CLIENT_ID', 'is required');
+  const registration = registrationSettings(ctx);
+  const clientId = registration?.client_id ?? v.OIDC_CLIENT_ID;
+  if (!clientId && !isSet(env, 'OIDC_CLIENT_REGISTRATION_FILE'))
+    problem('OIDC_CLIENT_ID', 'is required (or OIDC_CLIENT_REGISTRATION_FILE from `fapi-bff register`)');
   const port = v.PORT;
   const host = v.HOST ?? (production ? '0.0.0.0' : '127.0.0.1');
   const publicUrlSet = isSet(env, 'MS_BFF_PUBLIC_URL');
@@ -111,7 +114,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     oidc: {
       issuer,
       clientId,
-      clientSecret,
+      clientSecret: clientSecret ?? registration?.client_secret,
+      registration: registration
+        ? { file: registration.file, clientUri: registration.registration_client_uri }
+        : undefined,
       scopes: v.OIDC_SCOPES,
       authorizationUrl: v.OIDC_AUTHORIZATION_URL,
       tokenUrl: v.OIDC_TOKEN_URL,
@@ -126,6 +132,11 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       allowInsecureIssuer: issuer.protocol === 'http:' && http.allows(issuer.hostname),
     },
     signingKey,
+    keys: {
+      prepublishSec: v.MS_BFF_KEY_PREPUBLISH_SECONDS,
+      signingPath: keyPath(env, 'BFF_JWT_SIGNING_KEY'),
+      jarmPath: keyPath(env, 'BFF_JARM_PRIV_KEY'),
+    },
     jar,
     jarm,
     session,
@@ -147,6 +158,13 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     warnings,
   };
   return deepFreeze(config);
+}
+
+/** The path a key variable names (NAME or NAME_FILE), or undefined when the key is given inline. */
+function keyPath(env: Env, name: 'BFF_JWT_SIGNING_KEY' | 'BFF_JARM_PRIV_KEY'): string | undefined {
+  const raw = (env[name] ?? env[`${name}_FILE`])?.trim();
+  if (!raw || raw.startsWith('{') || raw.includes('-----BEGIN')) return undefined;
+  return raw;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -103,6 +103,8 @@ export interface BffConfig {
     readonly issuer: URL;
     readonly clientId: string;
     readonly clientSecret: string | undefined;
+    /** Registered with `fapi-bff register` (RFC 7591): the file and the RFC 7592 management URI. */
+    readonly registration: { readonly file: string; readonly clientUri: string | undefined } | undefined;
     readonly scopes: string;
     readonly authorizationUrl: URL | undefined;
     readonly tokenUrl: URL | undefined;
@@ -119,6 +121,12 @@ export interface BffConfig {
     readonly allowInsecureIssuer: boolean;
   };
   readonly signingKey: SigningKey | undefined;
+  /** Key sets re-read at runtime (file or directory paths; undefined when given inline), seed 002 §5. */
+  readonly keys: {
+    readonly prepublishSec: number;
+    readonly signingPath: string | undefined;
+    readonly jarmPath: string | undefined;
+  };
   /** Signed (and optionally encrypted) request objects, https://www.rfc-editor.org/rfc/rfc9101. */
   readonly jar: {
     readonly enabled: boolean;

@@ -38,6 +38,9 @@ export const VARIABLES = {
     doc: 'IdP issuer identifier (never a well-known URL). Absent: development mode with an embedded IdP, demo API and demo SPA.',
   }),
   OIDC_CLIENT_ID: text({ doc: 'OAuth client identifier registered at the IdP.', frontend: true }),
+  OIDC_CLIENT_REGISTRATION_FILE: text({
+    doc: 'Path to the file `fapi-bff register` wrote (RFC 7591): client_id, client_secret if any, registration access token and URI. Takes the place of OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET).',
+  }),
   OIDC_CLIENT_SECRET: text({
     doc: 'Client secret, only for client_secret_basic / client_secret_post.',
     secret: true,
@@ -85,7 +88,7 @@ export const VARIABLES = {
     frontend: true,
   }),
   BFF_JWT_SIGNING_KEY: key({
-    doc: 'Path to the client private signing key (PKCS#8 PEM, JWK or JWKS JSON). Also accepted inline. Required for private_key_jwt.',
+    doc: 'Path to the client private signing key (PKCS#8 PEM, JWK or JWKS JSON) or to a directory of JWK files (`fapi-bff keys generate`; rotated with `fapi-bff keys rotate`, re-read on change or SIGHUP). Also accepted inline. Required for private_key_jwt.',
     secret: true,
     frontend: true,
   }),
@@ -284,6 +287,13 @@ export const VARIABLES = {
     min: 100,
     max: 120_000,
     unit: 'ms',
+  }),
+  MS_BFF_KEY_PREPUBLISH_SECONDS: int({
+    doc: 'How long a new key (added to the BFF_JWT_SIGNING_KEY / BFF_JARM_PRIV_KEY file or directory) is published at /.well-known/jwks.json before it signs or is advertised first, counted from when this process first published it. Longer than the JWKS cache of the IdP (our JWKS says max-age below it).',
+    default: 3600,
+    min: 0,
+    max: 30 * 86400,
+    unit: 's',
   }),
   MS_BFF_DISCOVERY_REFRESH: int({
     doc: 'Seconds between background refreshes of the IdP metadata.',

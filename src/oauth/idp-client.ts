@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import type { BffConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
+import { KeyRing } from '../keys/key-ring.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -79,6 +80,8 @@ export class IdpClient {
     private readonly logger: OAuthLogger,
     private readonly fetchImpl: IdpFetch,
     hooks: FetchHooks,
+    /** Our key sets: the active signing key and every JARM decryption key (seed 002 §5). */
+    readonly keys: KeyRing,
   ) {
     this.current = initial;
     hooks.onNonce = (origin, nonce) => void this.nonces?.set(origin, nonce);
@@ -92,8 +95,25 @@ export class IdpClient {
   ): Promise<IdpClient> {
     const hooks: FetchHooks = {};
     const fetchImpl = dpopAwareFetch(tracedFetch(baseFetch), hooks);
-    const configuration = await discover(config, fetchImpl);
-    return new IdpClient(config, configuration, events, logger, fetchImpl, hooks);
+    const keys = await KeyRing.open({
+      ...(config.signingKey
+        ? { signing: { path: config.keys.signingPath, fixed: config.signingKey, alg: config.signingKey.alg } }
+        : {}),
+      ...(config.jarm.encryption
+        ? {
+            decryption: {
+              path: config.keys.jarmPath,
+              fixed: config.jarm.encryption.key,
+              alg: config.jarm.encryption.alg,
+            },
+          }
+        : {}),
+      prepublishSec: config.keys.prepublishSec,
+      fipsMode: config.fipsMode,
+      log: { info: (o, m) => logger.info(o, m), error: (o, m) => logger.warn(o, m) },
+    });
+    const configuration = await discover(config, fetchImpl, keys);
+    return new IdpClient(config, configuration, events, logger, fetchImpl, hooks, keys);
   }
 
   /**
@@ -143,22 +163,37 @@ export class IdpClient {
     this.nonces = cache;
   }
 
-  /** An openid-client DPoP handle for this key, seeded with the last nonce the AS sent any instance. */
+  /**
+   * An openid-client DPoP handle for this key whose first proof to each AS origin carries the last
+   * nonce the AS sent any instance (RFC 9449 §8), through the public `modifyAssertion` hook. A nonce
+   * the handle learned itself (from a `use_dpop_nonce` answer in this call) is already in the payload
+   * and wins; a stale shared one costs the one retry openid-client makes anyway.
+   */
   private async handle(key: DpopKey): Promise<oidc.DPoPHandle> {
-    const handle = oidc.getDPoPHandle(this.current, key.keyPair);
-    const md = this.current.serverMetadata();
-    for (const endpoint of [md.pushed_authorization_request_endpoint, md.token_endpoint]) {
-      if (!endpoint || !this.nonces) continue;
-      const url = new URL(endpoint);
-      const nonce = await this.nonces.get(url.origin);
-      // oauth4webapi's handle learns nonces from responses (cacheNonce, untyped but stable since
-      // 3.x); feeding it the shared one seeds it. If the method ever goes away, only the saving goes.
-      const seed = (handle as unknown as { cacheNonce?: (r: Response, u: URL) => void }).cacheNonce;
-      if (nonce && typeof seed === 'function') {
-        seed.call(handle, new Response(null, { headers: { 'dpop-nonce': nonce } }), url);
+    const shared = new Map<string, string>();
+    if (this.nonces) {
+      const md = this.current.serverMetadata();
+      const aliases = md.mtls_endpoint_aliases;
+      for (const endpoint of [
+        md.pushed_authorization_request_endpoint,
+        md.token_endpoint,
+        aliases?.pushed_authorization_request_endpoint,
+        aliases?.token_endpoint,
+      ]) {
+        if (typeof endpoint !== 'string') continue;
+        const origin = new URL(endpoint).origin;
+        const nonce = shared.has(origin) ? undefined : await this.nonces.get(origin);
+        if (nonce) shared.set(origin, nonce);
       }
     }
-    return handle;
+    if (shared.size === 0) return oidc.getDPoPHandle(this.current, key.keyPair);
+    return oidc.getDPoPHandle(this.current, key.keyPair, {
+      [oidc.modifyAssertion]: (_header, payload) => {
+        if (payload.nonce !== undefined || typeof payload.htu !== 'string') return;
+        const nonce = shared.get(new URL(payload.htu).origin);
+        if (nonce) payload.nonce = nonce;
+      },
+    });
   }
 
   get configuration(): oidc.Configuration {
@@ -200,7 +235,7 @@ export class IdpClient {
   /** Re-discover; on any failure keep the last good metadata (and say so in logs and metrics). */
   async refreshMetadata(): Promise<boolean> {
     try {
-      this.current = await discover(this.config, this.fetchImpl);
+      this.current = await discover(this.config, this.fetchImpl, this.keys);
       this.health.record('metadata', true);
       this.events.discoveryRefreshed(true);
       return true;
@@ -242,7 +277,8 @@ export class IdpClient {
     if (params.dpop) parameters.dpop_jkt = params.dpop.jkt;
     const jar = this.config.jar;
     let request: Record<string, string> = parameters;
-    if (jar.enabled && this.config.signingKey) {
+    const signingKey = this.keys.signingKey() ?? this.config.signingKey;
+    if (jar.enabled && signingKey) {
       // RFC 9101 §4 / FAPI 2.0 Message Signing §5.3.2-1: every parameter inside the signed object; the
       // PAR body (or the URL without PAR) then carries only client_id and request (https://www.rfc-editor.org/rfc/rfc9126#section-3).
       const object = await buildRequestObject(
@@ -250,7 +286,7 @@ export class IdpClient {
         {
           clientId: this.config.oidc.clientId,
           audience: this.current.serverMetadata().issuer,
-          signingKey: this.config.signingKey,
+          signingKey,
           alg: jar.signingAlg,
           allowedAlgs: jar.algsAllowed,
           ...(jar.encryption
@@ -482,14 +518,18 @@ function dpopAwareFetch(base: IdpFetch, hooks: FetchHooks): IdpFetch {
   };
 }
 
-function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
+function discover(config: BffConfig, fetchImpl: IdpFetch, keys: KeyRing): Promise<oidc.Configuration> {
   return withSpan('idp.discovery', { 'oauth.issuer': config.oidc.issuer.href }, () =>
-    discoverUntraced(config, fetchImpl),
+    discoverUntraced(config, fetchImpl, keys),
   );
 }
 
-async function discoverUntraced(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
-  const clientAuth = clientAuthentication(config);
+async function discoverUntraced(
+  config: BffConfig,
+  fetchImpl: IdpFetch,
+  keys: KeyRing,
+): Promise<oidc.Configuration> {
+  const clientAuth = clientAuthentication(config, keys);
   const metadata: Partial<oidc.ClientMetadata> = {
     // BCP-1 / OIDC-V7: pin the one accepted ID token alg, so `none` or RS256 in the IdP's list never matters.
     id_token_signed_response_alg: config.oidc.idTokenAlg,
@@ -540,21 +580,33 @@ async function discoverUntraced(config: BffConfig, fetchImpl: IdpFetch): Promise
   return configuration;
 }
 
-function clientAuthentication(config: BffConfig): oidc.ClientAuth {
+function clientAuthentication(config: BffConfig, keys: KeyRing): oidc.ClientAuth {
   switch (config.oidc.tokenAuthMethod) {
     case 'private_key_jwt': {
       if (!config.signingKey)
         throw new BffError('BFF_CONFIG_INVALID', { detail: 'BFF_JWT_SIGNING_KEY missing' });
-      const key = { key: config.signingKey.privateKey, kid: config.signingKey.kid };
-      if (config.interop.clientAssertionAud === 'issuer') return oidc.PrivateKeyJwt(key);
       // MS_BFF_CLIENT_ASSERTION_AUD=endpoint: the URL of the endpoint being called (RFC 7523 §3),
       // set per call by IdpClient.timed; the issuer remains the fallback outside a timed call.
-      return oidc.PrivateKeyJwt(key, {
-        [oidc.modifyAssertion]: (_header, payload) => {
-          const url = assertionAudience.getStore();
-          if (url) payload.aud = url;
-        },
-      });
+      const options =
+        config.interop.clientAssertionAud === 'issuer'
+          ? undefined
+          : {
+              [oidc.modifyAssertion]: (_header: object, payload: Record<string, unknown>) => {
+                const url = assertionAudience.getStore();
+                if (url) payload.aud = url;
+              },
+            };
+      // The key is looked up per call: the active key of the set changes on rotation (seed 002 §5).
+      return (as, client, body, headers) => {
+        const active = keys.signingKey() ?? config.signingKey;
+        if (!active) throw new BffError('BFF_CONFIG_INVALID', { detail: 'no signing key' });
+        return oidc.PrivateKeyJwt({ key: active.privateKey, kid: active.kid }, options)(
+          as,
+          client,
+          body,
+          headers,
+        );
+      };
     }
     case 'client_secret_basic':
       return oidc.ClientSecretBasic(config.oidc.clientSecret);

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { loadConfig } from '../../src/config/load.js';
 import type { BffConfig } from '../../src/config/types.js';
+import type { IdpFetch } from '../../src/oauth/http.js';
 import { IdpClient } from '../../src/oauth/idp-client.js';
 import { loggerOptions } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
@@ -124,6 +125,8 @@ export async function startBff(opts: {
   store?: KeyValueStore;
   storeKind?: StoreKind;
   env?: Record<string, string>;
+  /** Replaces the fetch of every IdP call (e.g. to record what the BFF put on the wire). */
+  idpFetch?: IdpFetch;
   clock?: () => number;
   /** Log at `logLevel` (default info) into this sink instead of not at all. */
   logs?: LogSink;
@@ -136,7 +139,7 @@ export async function startBff(opts: {
   const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
   const level = opts.logLevel ?? 'info';
   const idpLogger = opts.logs ? pino(loggerOptions(level), opts.logs.stream) : { warn() {}, info() {} };
-  const idp = await IdpClient.create(config, metrics, idpLogger);
+  const idp = await IdpClient.create(config, metrics, idpLogger, opts.idpFetch);
   const { app, services, admin } = await buildApp({
     config,
     store,
