@@ -9,9 +9,11 @@ import { registrationSettings } from './rules/registration.js';
 import type { RuleContext } from './rules/context.js';
 import { applyPreset, interopSettings } from './rules/interop.js';
 import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
+import { redisSettings } from './rules/redis.js';
 import { routeTable } from './rules/routes.js';
 import { sessionSettings } from './rules/sessions.js';
 import { plainHttpPolicy, tlsSettings } from './rules/tls.js';
+import type { LoginParameter } from './enums.js';
 import type { BffConfig } from './types.js';
 import { VARIABLE_NAMES } from './variables.js';
 
@@ -92,6 +94,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const routes = routeTable(ctx, fileRoutes, http);
   tokenBinding(ctx, routes);
   const interop = interopSettings(ctx);
+  const { redis, workers } = redisSettings(ctx);
 
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('MS_BFF_') && !VARIABLE_NAMES.has(k) && !VARIABLE_NAMES.has(k.replace(/_FILE$/, '')),
@@ -125,6 +128,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       idTokenAlg: v.MS_BFF_ID_TOKEN_ALG,
       parEnabled: v.MS_BFF_PAR_ENABLED,
       responseMode: v.MS_BFF_RESPONSE_MODE,
+      loginParamsAllowed: v.MS_BFF_LOGIN_PARAMS_ALLOWED as readonly LoginParameter[],
       dpopEnabled: v.MS_BFF_DPOP_ENABLED,
       dpopAlg: v.MS_BFF_DPOP_ALG,
       timeoutMs: v.MS_BFF_IDP_TIMEOUT_MS,
@@ -143,6 +147,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     csrf,
     redisUrl: v.REDIS_URL?.href,
     redisKeyPrefix: v.MS_BFF_REDIS_KEY_PREFIX,
+    redis,
+    workers,
     tls,
     dpopNonceSecret: v.MS_BFF_DPOP_NONCE_SECRET,
     routes,

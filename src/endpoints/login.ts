@@ -4,6 +4,7 @@ import { isSafeRelativePath } from '../config/load.js';
 import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { generateDpopKey } from '../dpop/client.js';
+import { authorizationParameters, loginParameters } from '../oauth/login-parameters.js';
 import { checkSameOrigin } from '../session/csrf.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 
@@ -12,7 +13,7 @@ import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
  * verifier), a PAR request, then a redirect carrying only client_id and request_uri.
  */
 export function registerLogin(app: FastifyInstance, s: BffServices): void {
-  app.get<{ Querystring: { returnTo?: string } }>(
+  app.get<{ Querystring: Record<string, unknown> & { returnTo?: string } }>(
     '/auth/login',
     { config: { errorFormat: 'html' } },
     async (request, reply) => {
@@ -29,6 +30,8 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
         true,
       );
       if (csrf) throw csrf;
+      // Step-up and silent checks (OIDC Core §3.1.2.1, RFC 9470 §4): only what the frontend allows.
+      const requested = loginParameters(request.query, s.config.oidc.loginParamsAllowed);
 
       let binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
       if (!s.transactions.isValidBinding(binding)) {
@@ -47,12 +50,13 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
       const nonce = oidc.randomNonce();
       try {
         const dpop = s.config.oidc.dpopEnabled ? await generateDpopKey(s.config.oidc.dpopAlg) : undefined;
-        await s.transactions.save({ state, nonce, codeVerifier, returnTo, dpop }, binding);
+        await s.transactions.save({ state, nonce, codeVerifier, returnTo, dpop, requested }, binding);
         const url = await s.idp.authorizationUrl({
           state,
           nonce,
           codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
           dpop: dpop ? await s.dpopKeys.get(dpop) : undefined,
+          extra: authorizationParameters(requested),
         });
         s.metrics.loginStarted('success', (performance.now() - started) / 1000);
         return reply.code(302).header('cache-control', 'no-store').header('location', url.href).send();

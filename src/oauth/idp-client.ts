@@ -52,6 +52,8 @@ export interface AuthorizationChecks {
   codeVerifier: string;
   state: string;
   nonce: string;
+  /** OIDC Core §3.1.2.1 max_age that was requested: `auth_time` must be present and recent enough. */
+  maxAge?: number | undefined;
 }
 
 /** Default lifetime when the token response omits `expires_in` (RFC 6749 §5.1 makes it optional). */
@@ -259,8 +261,11 @@ export class IdpClient {
     nonce: string;
     codeChallenge: string;
     dpop?: DpopKey | undefined;
+    /** Validated acr_values / max_age / prompt from the SPA (OIDC Core §3.1.2.1). */
+    extra?: Readonly<Record<string, string>> | undefined;
   }): Promise<URL> {
     const parameters: Record<string, string> = {
+      ...params.extra,
       redirect_uri: this.config.redirectUri,
       scope: this.config.oidc.scopes,
       state: params.state,
@@ -340,6 +345,7 @@ export class IdpClient {
             pkceCodeVerifier: checks.codeVerifier,
             expectedState: checks.state,
             expectedNonce: checks.nonce,
+            ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
             idTokenExpected: true,
           },
           undefined,
