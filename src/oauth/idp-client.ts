@@ -561,13 +561,9 @@ async function discoverUntraced(
   if (missing.length > 0) {
     throw new BffError('BFF_IDP_CAPABILITY_MISSING', { detail: missing.join('; '), reason: 'capability' });
   }
-  const assumeIss =
-    config.interop.assumeIssParameter && server.authorization_response_iss_parameter_supported !== true;
-  if (config.oidc.authorizationUrl || config.oidc.tokenUrl || assumeIss) {
+  if (config.oidc.authorizationUrl || config.oidc.tokenUrl) {
     const overridden = {
       ...(server as oidc.ServerMetadata),
-      // MS_BFF_ASSUME_ISS_PARAMETER: the library then requires iss in every response too (RFC 9207 §2.4).
-      ...(assumeIss ? { authorization_response_iss_parameter_supported: true } : {}),
       ...(config.oidc.authorizationUrl ? { authorization_endpoint: config.oidc.authorizationUrl.href } : {}),
       ...(config.oidc.tokenUrl ? { token_endpoint: config.oidc.tokenUrl.href } : {}),
     };

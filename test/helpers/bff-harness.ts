@@ -131,6 +131,8 @@ export async function startBff(opts: {
   /** Log at `logLevel` (default info) into this sink instead of not at all. */
   logs?: LogSink;
   logLevel?: string;
+  /** Receives the IdP client's log lines (diagnostics of IdP failures); silent by default. */
+  idpLogger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   sessionKey?: string;
 }): Promise<RunningBff> {
   const publicUrl = `http://127.0.0.1:${opts.port}`;
@@ -138,7 +140,9 @@ export async function startBff(opts: {
   const metrics = new Metrics({ defaultMetrics: false });
   const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
   const level = opts.logLevel ?? 'info';
-  const idpLogger = opts.logs ? pino(loggerOptions(level), opts.logs.stream) : { warn() {}, info() {} };
+  const idpLogger = opts.logs
+    ? pino(loggerOptions(level), opts.logs.stream)
+    : (opts.idpLogger ?? { warn() {}, info() {} });
   const idp = await IdpClient.create(config, metrics, idpLogger, opts.idpFetch);
   const { app, services, admin } = await buildApp({
     config,
