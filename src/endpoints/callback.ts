@@ -49,11 +49,13 @@ export function registerCallback(app: FastifyInstance, s: BffServices): void {
       s.metrics.callback('success', 'none', (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      s.metrics.callback(
-        'failure',
-        isBffError(err) ? err.code : 'BFF_INTERNAL',
-        (performance.now() - started) / 1000,
-      );
+      const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
+      s.metrics.callback('failure', code, (performance.now() - started) / 1000);
+      s.audit.emit('login.failed', {
+        stage: 'callback',
+        code,
+        reason: (isBffError(err) ? err.reason : undefined) ?? 'error',
+      });
       throw err;
     }
   };
@@ -228,7 +230,7 @@ async function finish(
 
   const shown: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(claims)) if (!PROTOCOL_CLAIMS.has(k)) shown[k] = v;
-  const { cookieValue } = await s.sessions.create({
+  const { cookieValue, session } = await s.sessions.create({
     sub,
     sid: typeof claims.sid === 'string' ? claims.sid : randomBytes(16).toString('base64url'),
     claims: shown,
@@ -248,6 +250,7 @@ async function finish(
     }),
   });
   s.metrics.session('created');
+  s.audit.emit('login.succeeded', { sessionKey: session.key, sub, token_type: tokens.tokenType });
   return (
     reply
       .code(302)
