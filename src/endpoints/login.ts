@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
-import { isSafeRelativePath } from '../config/load.js';
+import { safeRedirectPath } from '../config/paths.js';
 import { BffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { generateDpopKey } from '../dpop/client.js';
@@ -17,11 +17,11 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
     { config: { errorFormat: 'html' } },
     async (request, reply) => {
       const started = performance.now();
-      const returnTo = request.query.returnTo ?? '/';
-      // SP-C4: no open redirector. Only same-origin relative paths are accepted.
-      if (typeof returnTo !== 'string' || !isSafeRelativePath(returnTo)) {
-        throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
-      }
+      const requested = request.query.returnTo ?? '/';
+      // SP-C4: no open redirector. Only same-origin relative paths are accepted, kept in the form
+      // the callback can send as its Location (non-ASCII percent-encoded).
+      const returnTo = typeof requested === 'string' ? safeRedirectPath(requested) : undefined;
+      if (returnTo === undefined) throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
       // SP-C12: a cross-site page must not be able to start logins (and PAR requests) for a user.
       const csrf = checkSameOrigin(
         request.headers,
