@@ -3,6 +3,57 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * Module boundaries (folders by concept; Fastify only at the edge). Each entry: the folder, and the
+ * folders/packages it must never import. Import cycles are caught by test/unit/architecture.test.ts.
+ */
+const FASTIFY = {
+  regex: '^(fastify|@fastify/.*|fastify-.*)$',
+  message: 'Fastify only at the edge (plugin.ts, server/, main.ts, cli/).',
+};
+const folders = (...names) => ({
+  regex: `^(\\.{1,2}/)+(${names.join('|')})/`,
+  message: `crosses a module boundary: this folder must not import ${names.map((n) => `${n}/`).join(', ')} (README, Layout).`,
+});
+const BOUNDARIES = [
+  {
+    files: ['src/oauth/**/*.ts'],
+    patterns: [FASTIFY, folders('session', 'proxy', 'endpoints', 'server', 'dev')],
+  },
+  {
+    files: ['src/dpop/**/*.ts'],
+    patterns: [FASTIFY, folders('session', 'proxy', 'endpoints', 'server', 'dev')],
+  },
+  {
+    files: ['src/store/**/*.ts'],
+    patterns: [FASTIFY, folders('oauth', 'dpop', 'session', 'proxy', 'endpoints', 'server', 'dev')],
+  },
+  {
+    files: ['src/config/**/*.ts'],
+    patterns: [FASTIFY, folders('oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev')],
+  },
+  {
+    files: ['src/observability/**/*.ts'],
+    patterns: [
+      FASTIFY,
+      folders('config', 'oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev'),
+    ],
+  },
+  { files: ['src/session/**/*.ts'], patterns: [FASTIFY, folders('proxy', 'endpoints', 'server', 'dev')] },
+  {
+    files: ['src/proxy/**/*.ts'],
+    ignores: ['src/proxy/plugin.ts'],
+    patterns: [FASTIFY, folders('endpoints', 'dev')],
+  },
+  { files: ['src/proxy/plugin.ts'], patterns: [folders('endpoints', 'dev')] },
+  // The /auth/** handlers register routes themselves: Fastify is allowed there (the edge).
+  { files: ['src/endpoints/**/*.ts'], patterns: [folders('proxy', 'dev')] },
+].map(({ files, ignores, patterns }) => ({
+  files,
+  ...(ignores ? { ignores } : {}),
+  rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns }] },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'demo/**', 'test-results/**'] },
   js.configs.recommended,
@@ -22,6 +73,7 @@ export default tseslint.config(
     files: ['src/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-floating-promises': 'error' },
   },
+  ...BOUNDARIES,
   {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

@@ -5,7 +5,7 @@ import { clearedHostCookie } from '../session/cookies.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { LoadedSession } from '../session/session-manager.js';
 import type { BffServices } from '../server/services.js';
-import { currentSession } from './session.js';
+import { currentSession } from '../session/current.js';
 
 /**
  * POST /auth/logout (CSRF-protected) and GET /auth/logout?sid=… (a navigation; the session's sid

@@ -1,16 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { BffError } from '../errors.js';
-import { readCookie } from '../session/cookies.js';
-import type { LoadedSession } from '../session/session-manager.js';
+import { currentSession } from '../session/current.js';
 import type { BffServices } from '../server/services.js';
-
-/** Resolve the request's session cookie; store outages propagate as 503. */
-export async function currentSession(
-  s: BffServices,
-  request: FastifyRequest,
-): Promise<LoadedSession | undefined> {
-  return s.sessions.load(readCookie(request.headers.cookie, s.config.session.cookieName));
-}
 
 /** GET /auth/session — who is signed in: claims, expiry and the logout URL. Never a token. */
 export function registerSession(app: FastifyInstance, s: BffServices): void {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
-import { currentSession } from '../endpoints/session.js';
+import { currentSession } from '../session/current.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { UpstreamDpop } from './forward.js';

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/types.js';
 import type { BffServices } from '../server/services.js';
 import { readCookie } from '../session/cookies.js';
@@ -11,6 +11,13 @@ import {
 } from '../dpop/validation.js';
 import { ASSERTED_HEADER_PREFIX } from './forward.js';
 import { originForm } from './target.js';
+
+/** What is read from an incoming request: no framework type, so this module stays framework-free. */
+export interface IncomingCall {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
 
 /** FAPI 2.0 §5.4.1 algs, for service callers' proofs and their IdP-signed access tokens. */
 const ALGS = ['ES256', 'PS256'] as const;
@@ -30,14 +37,14 @@ export class ServiceCallers {
   }
 
   /** A service call is one that brings its own DPoP credential and no session cookie. */
-  applies(route: RouteConfig, request: FastifyRequest): boolean {
+  applies(route: RouteConfig, request: IncomingCall): boolean {
     if (!route.serviceAudience) return false;
     const auth = request.headers.authorization;
     if (typeof auth !== 'string' || !/^dpop\s/i.test(auth)) return false;
     return readCookie(request.headers.cookie, this.s.config.session.cookieName) === undefined;
   }
 
-  async verify(route: RouteConfig, request: FastifyRequest): Promise<Record<string, string>> {
+  async verify(route: RouteConfig, request: IncomingCall): Promise<Record<string, string>> {
     const audience = route.serviceAudience as string;
     const cacheKey = `${route.serviceTokens} ${audience}`;
     let verifier = this.verifiers.get(cacheKey);

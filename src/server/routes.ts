@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
-import { observabilityPlugin } from '../observability/plugin.js';
+import { observabilityPlugin } from './health.js';
 import { proxyPlugin } from '../proxy/plugin.js';
 import { type PageSite, renderError } from './error-handler.js';
 import type { BffServices } from './services.js';

@@ -1,6 +1,6 @@
 import { getFips } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { BffServices } from '../server/services.js';
+import type { BffServices } from './services.js';
 
 /** Liveness, readiness and metrics. Both health endpoints report `fips_mode` (seed 000). */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
