@@ -42,6 +42,10 @@ export interface DevIdpOptions {
   users?: DevIdpUser[];
   /** Default 300. */
   accessTokenTtlSec?: number;
+  /** Wraps the IdP's HTTP handler (tests: delay or observe responses, e.g. a slow token endpoint). */
+  wrapHandler?: (
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ) => (req: IncomingMessage, res: ServerResponse) => void;
   /** Default 86400. Also the IdP session and grant lifetime. */
   refreshTokenTtlSec?: number;
   /** Default true: `pushedAuthorizationRequests.requirePushedAuthorizationRequests`. */
@@ -524,7 +528,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     });
   };
 
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+  const baseHandler = (req: IncomingMessage, res: ServerResponse): void => {
     report(req, false);
     if (!provider || !providerCallback) {
       res.writeHead(503).end();
@@ -562,6 +566,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       providerCallback(req, res);
     }
   };
+
+  const handler = options.wrapHandler ? options.wrapHandler(baseHandler) : baseHandler;
 
   // RFC 8705: client certificates are asked for but not required at the TLS layer. A self-signed
   // one (self_signed_tls_client_auth) must get through, and `ca` only decides `socket.authorized`.

@@ -5,6 +5,7 @@ import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { UpstreamDpop } from './forward.js';
 import { ServiceCallers } from './service-callers.js';
+import { browserResponseHeaders } from './response-policy.js';
 import { proxyTarget } from './target.js';
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
@@ -93,7 +94,13 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
       throw err;
     }
     s.metrics.proxied(route.name, upstream.status, (performance.now() - started) / 1000);
-    return reply.code(upstream.status).headers(upstream.headers).send(upstream.body);
+    const headers = browserResponseHeaders({
+      route,
+      authenticated: route.token === 'user' || asserted !== undefined,
+      headers: upstream.headers,
+      publicBase: `${app.prefix}/api/${route.name}`,
+    });
+    return reply.code(upstream.status).headers(headers).send(upstream.body);
   };
   app.route({ method: [...METHODS], url: '/api/:route/*', handler });
   app.route({ method: [...METHODS], url: '/api/:route', handler });
