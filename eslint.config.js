@@ -25,6 +25,13 @@ const BOUNDARIES = [
     patterns: [FASTIFY, folders('session', 'proxy', 'endpoints', 'server', 'dev')],
   },
   {
+    files: ['src/jose/**/*.ts'],
+    patterns: [
+      FASTIFY,
+      folders('oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev', 'observability'),
+    ],
+  },
+  {
     files: ['src/store/**/*.ts'],
     patterns: [FASTIFY, folders('oauth', 'dpop', 'session', 'proxy', 'endpoints', 'server', 'dev')],
   },

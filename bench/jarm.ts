@@ -49,7 +49,7 @@ import {
   peekJarmState,
   verifyJarm,
 } from '../src/oauth/jarm.js';
-import { checkHeader, type JwtPolicy, peekJwsHeader, verifyJws } from '../src/oauth/jose-policy.js';
+import { checkHeader, type JwtPolicy, peekJwsHeader, verifyJws } from '../src/jose/jwt-policy.js';
 import { JwksCache } from '../src/oauth/jwks-cache.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import type { JarmCaseResult, JarmFailure, JarmRequest, JarmResult } from './protocol.js';

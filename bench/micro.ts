@@ -182,6 +182,8 @@ async function main(want: (section: string) => boolean): Promise<void> {
       serviceAudience: undefined,
       serviceTokens: 'jwt',
       mtls: false,
+      resource: undefined,
+      clientScope: undefined,
       responseHeaders: [],
       cache: 'no-store',
     };

@@ -11,6 +11,7 @@ import { IdpClient } from './oauth/idp-client.js';
 import { loggerOptions } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { buildApp } from './server/app.js';
+import { installLifecycle } from './server/lifecycle.js';
 import { MemoryStore } from './store/memory-store.js';
 import { createRedisStore } from './store/redis-store.js';
 import type { KeyValueStore } from './store/store.js';
@@ -18,6 +19,8 @@ import type { KeyValueStore } from './store/store.js';
 /** Discovery attempts at startup before giving up (the IdP may still be starting next to us). */
 const DISCOVERY_ATTEMPTS = 5;
 const DISCOVERY_RETRY_MS = 2000;
+/** Longest wait for requests in flight at shutdown (below the 30 s grace period of Kubernetes). */
+const SHUTDOWN_DRAIN_TIMEOUT_MS = 25_000;
 
 /**
  * The composition root and the only module with side effects:
@@ -55,7 +58,7 @@ export async function start(): Promise<void> {
     if (dev && /plain HTTP/.test(w)) log.debug(w);
     else log.warn(w);
   }
-  // FIPS (seed 000): pin TLS before any connection exists, then prove the provider, or refuse to start.
+  // FIPS: pin TLS before any connection exists, then prove the provider, or refuse to start.
   if (config.fipsMode) pinFipsTls();
   const fips = collectFipsEvidence(config.fipsMode);
   if (config.fipsMode) {
@@ -100,22 +103,11 @@ export async function start(): Promise<void> {
   const devRoutes = dev ? await developmentRoutes(config.publicUrl) : {};
   const { app } = await buildApp({ config, store, idp, metrics, fips, ...devRoutes });
 
-  let closing = false;
-  const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    await app.close().catch(() => undefined);
-    await store.close().catch(() => undefined);
-    await dev?.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  // Nothing crashes the process: a stray rejection is a bug to log, not a reason to drop every session.
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+  installLifecycle({
+    log,
+    closeables: [app, store, ...(dev ? [dev] : [])],
+    drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS,
+  });
 
   try {
     // Fastify would log the bound addresses (http://127.0.0.1:8080); the one URL to open is the public

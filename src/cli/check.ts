@@ -1,22 +1,53 @@
+import { writeFileSync } from 'node:fs';
 import * as oidc from 'openid-client';
 import { loadConfig } from '../config/load.js';
 import type { IdpMetadata } from '../oauth/capabilities.js';
 import { sizeCappedFetch } from '../oauth/http.js';
-import { type CliCommand, parseFlags } from './command.js';
-import { complianceMatrix, renderMatrix } from './compliance.js';
+import { type CliCommand, parseFlags, UsageError } from './command.js';
+import { complianceMatrix, renderMarkdown } from './compliance.js';
+import { developmentEnv } from './dev-env.js';
 
 export const command: CliCommand = {
   name: 'check',
   summary: 'compliance matrix against the live IdP',
-  usage: `Usage: fapi-bff check [--offline]
+  usage: `Usage: fapi-bff check [--format md|json] [--out FILE] [--offline]
 
-Prints the compliance matrix for the configuration in the environment, checked against the IdP's
-live discovery metadata. Exit status 1 when the configuration is invalid or the IdP lacks a
-capability an enabled feature needs: usable as a CI gate.
+Prints the compliance matrix (requirement → FAPI 2.0 Baseline → Advanced → our control → status)
+for the configuration in the environment, each row's status computed from that configuration and
+the IdP's live discovery metadata:
+  enabled         on here, and the IdP offers what it needs
+  available       off here, but the IdP offers it
+  missing         on here, but the IdP lacks it (the gate fails)
+  not-configured  off here, and the IdP does not offer it either
+
+Exit status: 0 when every enabled feature has what it needs, 1 when one is missing (or the
+configuration is invalid, or the IdP cannot be reached), 2 on a usage error. Usable as a CI gate.
+
+Without OIDC_ISSUER (the development setup), it checks the embedded IdP of the BFF that
+\`npm start\` runs at MS_BFF_PUBLIC_URL (default http://localhost:$PORT, PORT default 8080).
+
+Options:
+  --format md|json  Markdown table (default) or JSON ({ issuer, profile, ok, rows: [...] })
+  --out FILE        also write the report to FILE
+  --offline         do not contact the IdP: report the configuration only
 `,
   async run(io) {
-    const { values } = parseFlags(io.args, { offline: { type: 'boolean' } });
-    const config = await loadConfig(io.env);
+    const { values } = parseFlags(io.args, {
+      format: { type: 'string', default: 'md' },
+      out: { type: 'string' },
+      offline: { type: 'boolean' },
+    });
+    if (values.format !== 'md' && values.format !== 'json')
+      throw new UsageError(`--format must be md or json (got "${values.format}")`);
+    let env = io.env;
+    let note: string | undefined;
+    if (!io.env.OIDC_ISSUER?.trim()) {
+      const dev = await developmentEnv(io.env);
+      env = dev.env;
+      note = dev.note;
+      io.stderr.write(`fapi-bff check: ${note}\n`);
+    }
+    const config = await loadConfig(env);
     let metadata: IdpMetadata | undefined;
     if (!values.offline) {
       const discovered = await oidc.discovery(
@@ -33,7 +64,27 @@ capability an enabled feature needs: usable as a CI gate.
       metadata = discovered.serverMetadata() as IdpMetadata;
     }
     const rows = complianceMatrix(config, metadata);
-    io.stdout.write(renderMatrix(rows, `${config.profile} — ${config.oidc.issuer.href}`));
-    return rows.some((r) => r.status === 'missing at IdP') ? 1 : 0;
+    const ok = !rows.some((r) => r.status === 'missing');
+    const report =
+      values.format === 'json'
+        ? `${JSON.stringify(
+            {
+              issuer: config.oidc.issuer.href,
+              profile: config.profile,
+              checked_against_idp: metadata !== undefined,
+              ...(note ? { note } : {}),
+              ok,
+              rows,
+            },
+            null,
+            2,
+          )}\n`
+        : renderMarkdown(
+            rows,
+            `${config.profile} — ${config.oidc.issuer.href}${metadata ? '' : ' (offline: not checked against the IdP)'}`,
+          );
+    io.stdout.write(report);
+    if (values.out) writeFileSync(values.out, report);
+    return ok ? 0 : 1;
   },
 };

@@ -1,4 +1,5 @@
 import type { JweAlg } from './enums.js';
+import { MIN_RSA_BITS, rsaModulusBits } from '../jose/key-size.js';
 import { publicJwkOf } from './keys.js';
 import type { DecryptionKey, EncryptionKey } from './types.js';
 import {
@@ -75,8 +76,8 @@ export async function loadDecryptionKey(text: string, alg: JweAlg): Promise<Decr
     }
     const full = await exportJWK(key);
     if (!keyTypeFits(alg, full.kty)) return `key type ${full.kty} does not fit ${alg}`;
-    if (full.kty === 'RSA' && Buffer.from(full.n ?? '', 'base64url').length * 8 < 2048) {
-      return 'RSA keys must have at least 2048 bits';
+    if (full.kty === 'RSA' && rsaModulusBits(full.n ?? '') < MIN_RSA_BITS) {
+      return `RSA keys must have at least ${MIN_RSA_BITS} bits`;
     }
     const publicJwk = publicJwkOf(full);
     const resolvedKid = kid ?? (await calculateJwkThumbprint(publicJwk, 'sha256'));

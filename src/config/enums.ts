@@ -53,8 +53,12 @@ export type SameSite = (typeof SAME_SITE_VALUES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** What a route sends upstream: the user's access token or nothing. */
-export const TOKEN_POLICIES = ['user', 'none'] as const;
+/**
+ * What a route sends upstream (Duende BFF's RequiredTokenType): the user's access token (a session
+ * is required), the BFF's own client-credentials token, the user's if signed in else the client's,
+ * the user's if signed in else nothing, or nothing.
+ */
+export const TOKEN_POLICIES = ['user', 'client', 'user-or-client', 'user-or-none', 'none'] as const;
 export type TokenPolicy = (typeof TOKEN_POLICIES)[number];
 
 /** How service callers' access tokens are checked: as a JWT against the IdP's JWKS, or RFC 7662. */

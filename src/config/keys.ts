@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, type JWK } from 'jose';
+import { MIN_RSA_BITS, rsaModulusBits } from '../jose/key-size.js';
 import type { SigningKey } from './types.js';
 
 /**
@@ -65,8 +66,8 @@ async function finish(
 ): Promise<SigningKey | string> {
   const full = await exportJWK(privateKey);
   if (alg === 'PS256') {
-    const bits = Buffer.from(full.n ?? '', 'base64url').length * 8;
-    if (bits < 2048) return `RSA keys must have at least 2048 bits (this one has ${bits})`;
+    const bits = rsaModulusBits(full.n ?? '');
+    if (bits < MIN_RSA_BITS) return `RSA keys must have at least ${MIN_RSA_BITS} bits (this one has ${bits})`;
     if (full.kty !== 'RSA') return 'PS256 needs an RSA key';
   } else if (full.kty !== 'EC' || full.crv !== 'P-256') {
     return 'ES256 needs a P-256 EC key';

@@ -135,6 +135,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     dpopNonceSecret: v.MS_BFF_DPOP_NONCE_SECRET,
     routes,
     upstreamTimeoutMs: v.MS_BFF_UPSTREAM_TIMEOUT_MS,
+    readyRequiresIdp: v.MS_BFF_READY_REQUIRES_IDP,
+    refreshOn401MinIntervalSec: v.MS_BFF_REFRESH_ON_401_MIN_INTERVAL_SECONDS,
     postLogoutRedirect: v.MS_BFF_POST_LOGOUT_REDIRECT,
     fipsMode: v.FIPS_MODE,
     logLevel: v.LOG_LEVEL,

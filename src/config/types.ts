@@ -52,6 +52,13 @@ export interface RouteConfig {
   readonly name: string;
   readonly url: URL;
   readonly token: TokenPolicy;
+  /**
+   * RFC 8707 §2 resource indicator for this route's tokens: the user's token is exchanged (refresh
+   * grant with `resource`) for one restricted to this audience, and client tokens are asked for it.
+   */
+  readonly resource: string | undefined;
+  /** Scope of the client-credentials token (`client`, `user-or-client`); undefined: the IdP's default. */
+  readonly clientScope: string | undefined;
   readonly timeoutMs: number;
   /**
    * Also accept service callers presenting their own DPoP-bound access token (RFC 9449 §7) instead
@@ -147,6 +154,10 @@ export interface BffConfig {
   readonly dpopNonceSecret: Uint8Array | undefined;
   readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly upstreamTimeoutMs: number;
+  /** GET /readyz answers 503 while the IdP is down (observability/readiness.ts). */
+  readonly readyRequiresIdp: boolean;
+  /** Minimum spacing of refreshes triggered by an upstream 401 invalid_token, per session. */
+  readonly refreshOn401MinIntervalSec: number;
   readonly postLogoutRedirect: string;
   readonly fipsMode: boolean;
   readonly logLevel: LogLevel;

@@ -12,7 +12,7 @@
  *      rule module of its concern (rules/*.ts) when it interacts with other settings; add the field
  *      to types.ts.
  *   3. `npm run docs` regenerates docs/configuration.md and the README table.
- * Enumerations come from enums.ts (one list per concept); names from the seeds keep their spelling.
+ * Enumerations come from enums.ts (one list per concept); names already in use keep their spelling.
  */
 import {
   CLIENT_ASSERTION_AUDS,
@@ -198,7 +198,7 @@ export const VARIABLES = {
     default: 'bff:',
   }),
   MS_BFF_ROUTES: text({
-    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|none","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"cache":"no-store|private","responseHeaders":["X-Total-Count"]}}. cache: how responses made with a credential may be cached (no-store: Cache-Control private, no-store; private: the upstream freshness directives made private, with Vary: Cookie); responseHeaders: upstream response headers passed beyond the default allowlist (never Set-Cookie, Clear-Site-Data, Refresh, Access-Control-*, HSTS, Alt-Svc, WWW-Authenticate). With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS.',
+    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"cache":"no-store|private","responseHeaders":["X-Total-Count"]}}. cache: how responses made with a credential may be cached (no-store: Cache-Control private, no-store; private: the upstream freshness directives made private, with Vary: Cookie); responseHeaders: upstream response headers passed beyond the default allowlist (never Set-Cookie, Clear-Site-Data, Refresh, Access-Control-*, HSTS, Alt-Svc, WWW-Authenticate). token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS.',
     frontend: true,
   }),
   MS_BFF_SESSION_KEYS: text({
@@ -282,6 +282,17 @@ export const VARIABLES = {
     default: 3600,
     min: 10,
     max: 7 * 86400,
+    unit: 's',
+  }),
+  MS_BFF_READY_REQUIRES_IDP: bool({
+    doc: 'Whether an IdP that is down (its last call got no answer or a 5xx, or nothing reached it for three metadata refresh intervals) makes GET /readyz answer 503. false: /readyz still reports it, but stays ready so sessions with valid tokens keep working.',
+    default: true,
+  }),
+  MS_BFF_REFRESH_ON_401_MIN_INTERVAL_SECONDS: int({
+    doc: 'An upstream 401 with error="invalid_token" refreshes the session\'s tokens and retries once, at most once per this many seconds per session (no refresh storm from a broken upstream).',
+    default: 30,
+    min: 0,
+    max: 86_400,
     unit: 's',
   }),
   MS_BFF_POST_LOGOUT_REDIRECT: text({

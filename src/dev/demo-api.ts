@@ -2,9 +2,17 @@
  * A demo upstream API for the development setup: it trusts nothing but a JWT access token (RFC 9068)
  * from the configured issuer, and tells the caller what it saw, never echoing the token itself.
  */
-import { createServer, type ServerResponse } from 'node:http';
+import { createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
+import {
+  calculateJwkThumbprint,
+  createRemoteJWKSet,
+  EmbeddedJWK,
+  type JWK,
+  type JWTPayload,
+  jwtVerify,
+} from 'jose';
 
 export interface DemoApiOptions {
   /** The IdP issuer; its discovery document names the JWKS. */
@@ -76,32 +84,66 @@ export async function startDemoApi(opts: DemoApiOptions): Promise<DemoApi> {
       sendJson(res, 405, { error: 'method_not_allowed' }, { Allow: 'GET' });
       return;
     }
-    // RFC 6750 §2.1: "Bearer" is case-insensitive; one space, then the token.
-    const match = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.headers.authorization ?? '');
-    if (!match?.[1]) {
-      unauthorized(res, 'missing bearer token');
+    // RFC 6750 §2.1 / RFC 9449 §7.1: the scheme is case-insensitive; one space, then the token.
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.headers.authorization ?? '');
+    if (!match?.[1] || !match[2]) {
+      unauthorized(res, 'missing bearer or DPoP token');
       return;
     }
-    jwtVerify<JWTPayload & { scope?: string; client_id?: string }>(match[1], jwks, {
+    const scheme = match[1].toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+    const token = match[2];
+    verifyCall(token, scheme, req).then(
+      (view) => sendJson(res, 200, { ...view, receivedAt: new Date().toISOString() }),
+      () => unauthorized(res, 'the access token is invalid'),
+    );
+  });
+
+  /**
+   * The upstream's view of one call: the JWT access token (RFC 9068) verified, and for DPoP the proof
+   * (RFC 9449 §4.3: typ, alg, signature by the embedded public key, htm, htu, iat, ath) and the
+   * binding (`cnf.jkt` equals the proof key's RFC 7638 thumbprint). A DPoP-bound token presented as
+   * Bearer is refused (§7.2). What it returns describes the token; it never echoes it.
+   */
+  async function verifyCall(token: string, scheme: 'Bearer' | 'DPoP', req: IncomingMessage) {
+    const { payload } = await jwtVerify<
+      JWTPayload & { scope?: string; client_id?: string; cnf?: { jkt?: string } }
+    >(token, jwks, {
       issuer: opts.issuer,
       ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
       algorithms: ['PS256', 'ES256'],
       // RFC 9068 §4: the header typ must be at+jwt, so ID tokens and other JWTs are refused.
       typ: 'at+jwt',
       requiredClaims: ['sub', 'exp', 'client_id'],
-    }).then(
-      ({ payload }) =>
-        sendJson(res, 200, {
-          sub: payload.sub,
-          scope: payload.scope,
-          aud: payload.aud,
-          client_id: payload.client_id,
-          exp: payload.exp,
-          receivedAt: new Date().toISOString(),
-        }),
-      () => unauthorized(res, 'the access token is invalid'),
-    );
-  });
+    });
+    const jkt = payload.cnf?.jkt;
+    if (scheme === 'Bearer' && jkt !== undefined) throw new Error('DPoP-bound token presented as Bearer');
+    let binding = 'none: a bearer token, usable by whoever holds it';
+    if (scheme === 'DPoP') {
+      const proof = req.headers.dpop;
+      if (typeof proof !== 'string' || jkt === undefined) throw new Error('DPoP without proof or cnf.jkt');
+      const { payload: claims, protectedHeader } = await jwtVerify(proof, EmbeddedJWK, {
+        typ: 'dpop+jwt',
+        algorithms: ['ES256', 'PS256'],
+        maxTokenAge: '60s',
+      });
+      const htu = `http://${req.headers.host ?? ''}${(req.url ?? '/').split('?')[0]}`;
+      const ath = createHash('sha256').update(token).digest('base64url');
+      if (claims.htm !== req.method || claims.htu !== htu || claims.ath !== ath)
+        throw new Error('proof mismatch');
+      if ((await calculateJwkThumbprint(protectedHeader.jwk as JWK)) !== jkt) throw new Error('wrong key');
+      binding = 'DPoP: proof verified (htm, htu, ath, iat) and signed by the key whose thumbprint is cnf.jkt';
+    }
+    return {
+      tokenType: scheme,
+      binding,
+      cnf: jkt === undefined ? null : { jkt },
+      sub: payload.sub,
+      scope: payload.scope,
+      aud: payload.aud,
+      client_id: payload.client_id,
+      exp: payload.exp,
+    };
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -35,6 +35,10 @@ export async function startDevSetup(publicUrl: string): Promise<DevSetup> {
         post_logout_redirect_uris: [new URL('/', publicUrl).href],
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
+        // OIDC Back-Channel Logout 1.0 §2.2: the IdP tells the BFF when the user signs out at the IdP
+        // (the demo SPA's "log out everywhere").
+        backchannel_logout_uri: new URL('/auth/backchannel-logout', publicUrl).href,
+        backchannel_logout_session_required: true,
       },
     ],
     resourceAudience: audience,
@@ -50,6 +54,12 @@ export async function startDevSetup(publicUrl: string): Promise<DevSetup> {
       MS_BFF_PROFILE: 'development',
       MS_BFF_PUBLIC_URL: publicUrl,
       MS_BFF_ROUTES: JSON.stringify({ demo: api.url }),
+      // The demo shows FAPI 2.0 with its options on: signed request objects (RFC 9101), signed
+      // authorization responses (JARM) and DPoP-bound tokens (RFC 9449). Each can be switched off
+      // through the environment, which wins.
+      MS_BFF_JAR_ENABLED: 'true',
+      MS_BFF_JARM_ENABLED: 'true',
+      MS_BFF_DPOP_ENABLED: 'true',
     },
     idp,
     api,

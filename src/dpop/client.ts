@@ -14,7 +14,7 @@ export interface StoredDpopKey {
 }
 
 /**
- * One key pair per session (RFC 9449 §2; checklist DP-13): a stolen access token is useless
+ * One key pair per session (https://www.rfc-editor.org/rfc/rfc9449#section-11.4): a stolen access token is useless
  * without it, and one session's key never proves for another's.
  */
 export async function generateDpopKey(alg: DpopAlg): Promise<StoredDpopKey> {

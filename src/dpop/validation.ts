@@ -15,9 +15,9 @@ import {
   type KeyResolver,
   MAX_JWT_LENGTH,
   verifyJws,
-} from '../oauth/jose-policy.js';
+} from '../jose/jwt-policy.js';
 import type { KeyValueStore } from '../store/store.js';
-import { rsaModulusBits } from '../oauth/jwk-size.js';
+import { MIN_RSA_BITS, rsaModulusBits } from '../jose/key-size.js';
 
 /**
  * Validation of a service caller that presents its own DPoP-bound access token (RFC 9449 §7)
@@ -225,7 +225,6 @@ const DEFAULT_IAT_WINDOW_SEC = 60;
 const IAT_FUTURE_SKEW_SEC = 5;
 /** A proof with a 4096-bit RSA jwk is under 2 KiB; anything much larger is not a proof. */
 const MAX_PROOF_LENGTH = 8 * 1024;
-const MIN_RSA_BITS = 2048; // FAPI 2.0 SP §5.4.1
 /** Bounds the cost of one verification an unauthenticated caller can make us do (RFC 9449 §11). */
 const MAX_RSA_BITS = 4096;
 const MAX_RSA_EXPONENT_BYTES = 8;

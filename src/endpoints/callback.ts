@@ -9,6 +9,7 @@ import { type JarmOptions, openJarm, verifyJarm } from '../oauth/jarm.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 import type { LoginTransaction } from '../session/login-transaction.js';
+import { loginTrace } from '../session/login-trace.js';
 
 /** ID token claims kept for GET /auth/session: protocol-only claims are dropped. */
 const PROTOCOL_CLAIMS = new Set([
@@ -101,7 +102,7 @@ async function complete(
         detail: 'expected a signed authorization response',
       });
     }
-    // RFC 9207 §2.4 / JARM-12: an outer iss must be ours (and equal the signed one, checked by verifyJarm).
+    // https://www.rfc-editor.org/rfc/rfc9207#section-2.4: an outer iss must be ours (and equal the signed one, checked by verifyJarm).
     const outerIss = params.get('iss');
     if (outerIss !== null && outerIss !== issuer)
       throw new BffError('BFF_CALLBACK_ISS_MISMATCH', { reason: 'outer' });
@@ -112,7 +113,7 @@ async function complete(
     const tx = await s.transactions.take(opened.state, binding);
     const inner = await verifyJarm(response, { outerIss, expectedState: tx.state, opened }, options);
     inner.set('iss', issuer);
-    return finish(s, request, reply, tx, inner);
+    return finish(s, request, reply, tx, inner, response);
   }
 
   // RFC 9207 §2.4: required from a FAPI 2.0 AS (§5.3.2.2-7), compared by simple string comparison.
@@ -154,6 +155,7 @@ async function finish(
   reply: FastifyReply,
   tx: LoginTransaction,
   params: URLSearchParams,
+  jarmResponse?: string,
 ) {
   const error = params.get('error');
   if (error !== null) {
@@ -174,7 +176,7 @@ async function finish(
   if (!params.get('code')) {
     throw new BffError('BFF_CALLBACK_INVALID', { reason: 'code', detail: 'the code parameter is missing' });
   }
-  // The redirect_uri is ours from configuration, never derived from Host headers (checklist §4).
+  // The redirect_uri is ours from configuration, never derived from Host headers (https://www.rfc-editor.org/rfc/rfc9700#section-4.1).
   const current = new URL(s.config.redirectUri);
   current.search = params.toString();
   const tokens = await s.idp.exchangeCode(
@@ -182,7 +184,7 @@ async function finish(
     { codeVerifier: tx.codeVerifier, state: tx.state, nonce: tx.nonce },
     tx.dpop ? await s.dpopKeys.get(tx.dpop) : undefined,
   );
-  // Seed 002 §11: the ID token also passes the one JOSE policy every JWT we accept goes through (no
+  // https://www.rfc-editor.org/rfc/rfc8725#section-3: the ID token also passes the one JOSE policy every JWT we accept goes through (no
   // jku/x5u/x5c/jwk, no crit, kid selection by kty/alg/use), on top of openid-client's OIDC checks.
   if (tokens.idToken) {
     await checkIdTokenPolicy(tokens.idToken, s.jwks, {
@@ -221,6 +223,12 @@ async function finish(
     refreshToken: tokens.refreshToken,
     scope: tokens.scope,
     dpop: tx.dpop,
+    trace: loginTrace(s.config, s.clock(), {
+      jarmResponse,
+      dpopJkt: tx.dpop?.jkt,
+      tokenType: tokens.tokenType,
+      scope: tokens.scope,
+    }),
   });
   s.metrics.session('created');
   try {

@@ -18,11 +18,12 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
     async (request, reply) => {
       const started = performance.now();
       const requested = request.query.returnTo ?? '/';
-      // SP-C4: no open redirector. Only same-origin relative paths are accepted, kept in the form
-      // the callback can send as its Location (non-ASCII percent-encoded).
+      // No open redirector (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1).
+      // Only same-origin relative paths are accepted, kept in the form the callback can send as its
+      // Location (non-ASCII percent-encoded).
       const returnTo = typeof requested === 'string' ? safeRedirectPath(requested) : undefined;
       if (returnTo === undefined) throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
-      // SP-C12: a cross-site page must not be able to start logins (and PAR requests) for a user.
+      // https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1 (protected initiation): a cross-site page must not be able to start logins (and PAR requests) for a user.
       const csrf = checkSameOrigin(
         request.headers,
         { ...s.config.csrf, publicOrigin: s.config.publicOrigin },

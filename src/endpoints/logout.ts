@@ -48,7 +48,7 @@ async function endSession(
 ): Promise<string> {
   const postLogout = new URL(s.config.postLogoutRedirect, s.config.publicUrl).href;
   if (!session) return postLogout;
-  // Local state goes regardless of the revocation result (checklist REV-4); a failed revocation is logged and counted.
+  // Local state goes regardless of the revocation result (our policy: a dead IdP must not keep a session alive); a failed revocation is logged and counted.
   // What the store held when the session was removed: a refresh that finished after `session` was
   // read has stored a rotated refresh token, and that one is the token to revoke. A refresh still
   // in flight finds no session to store its result in and revokes its own (proxy/access-token.ts).

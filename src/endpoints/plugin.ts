@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BffServices } from '../server/services.js';
 import { registerBackchannelLogout } from './backchannel-logout.js';
 import { registerCallback } from './callback.js';
+import { registerInspect } from './inspect.js';
 import { registerLogin } from './login.js';
 import { registerLogout } from './logout.js';
 import { registerSession } from './session.js';
@@ -19,13 +20,15 @@ export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Pro
   registerSession(app, s);
   registerLogout(app, s);
   registerBackchannelLogout(app, s);
+  // The session inspector shows protocol facts a production deployment has no reason to publish.
+  if (s.config.profile === 'development') registerInspect(app, s);
 
   /** Our public keys (client authentication; request objects and encryption later). Public parts only. */
   app.get('/.well-known/jwks.json', async (_request, reply) =>
     reply.header('cache-control', 'public, max-age=300').send({
       keys: [
         ...(s.config.signingKey ? [s.config.signingKey.publicJwk] : []),
-        // The IdP encrypts JARM responses to this key (seed 002 §5; use: enc).
+        // The IdP encrypts JARM responses to this key (https://openid.net/specs/oauth-v2-jarm-final.html#section-2.2; use: enc).
         ...(s.config.jarm.encryption ? [s.config.jarm.encryption.key.publicJwk] : []),
       ],
     }),

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { runSelfTest, type SelfTestCheck } from './self-test.js';
 import { nodeTls as tls } from './tls.js';
 
-/** What /readyz, the startup log line and the admin readiness report say about FIPS (seed 000). */
+/** What /readyz, the startup log line and the admin readiness report say about FIPS. */
 export interface FipsEvidence {
   readonly fips_mode: boolean;
   readonly openssl_version: string;

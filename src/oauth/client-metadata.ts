@@ -34,7 +34,7 @@ export function registrationMetadata(config: BffConfig): Record<string, unknown>
     }
   }
   if (config.jarm.enabled) {
-    // One pinned alg (checklist JARM-10): the first of our allowlist.
+    // One pinned alg, never `none` (https://openid.net/specs/oauth-v2-jarm-final.html#section-3): the first of our allowlist.
     md.authorization_signed_response_alg = config.jarm.algsAllowed[0];
     md.response_modes = [config.jarm.mode];
     if (config.jarm.encryption) {

@@ -1,8 +1,8 @@
 import { BffError } from '../errors.js';
-import { JwtPolicyError, type KeyResolver, verifyJws } from './jose-policy.js';
+import { JwtPolicyError, type KeyResolver, verifyJws } from '../jose/jwt-policy.js';
 
 /**
- * Seed 002 §11: ID tokens pass the same JOSE policy as every other JWT we accept (pinned alg, no
+ * ID tokens pass the same JOSE policy (https://www.rfc-editor.org/rfc/rfc8725#section-3) as every other JWT we accept (pinned alg, no
  * `jku`/`x5u`/`x5c`/`jwk`, no `crit`, key selection by kid and kty/alg/use, typing), on top of
  * openid-client's OIDC Core §3.1.3.7 checks. openid-client alone accepts an ID token whose header
  * carries `jku` or `typ: logout+jwt` (test/idp-misbehaviour/id-token.test.ts).

@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { DpopKey, DpopNonceCache } from '../dpop/client.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
+import { IdpHealth } from './idp-health.js';
 import { describeIdpFailure } from './diagnostics.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
@@ -15,7 +16,7 @@ export interface OAuthEvents {
   discoveryRefreshed(ok: boolean): void;
   jarRequestObjectCreated(alg: string): void;
   jarPushFailed(reason: string): void;
-  /** Every authenticated call to the IdP, labelled with the one client authentication method (seed 002 §3). */
+  /** Every authenticated call to the IdP, labelled with the one client authentication method. */
   idpRequest(
     endpoint: IdpEndpoint,
     authMethod: string,
@@ -24,7 +25,7 @@ export interface OAuthEvents {
   ): void;
 }
 
-export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspection';
+export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspection' | 'client_credentials';
 
 export interface OAuthLogger {
   warn(obj: object, msg: string): void;
@@ -63,8 +64,10 @@ const ID_TOKEN_FUTURE_SKEW_SEC = 10;
 export class IdpClient {
   private current: oidc.Configuration;
   private timer: NodeJS.Timeout | undefined;
-  private lastRefreshOk = Date.now();
   private nonces: DpopNonceCache | undefined;
+  /** Reachability as seen by this instance's own calls (readiness). */
+  readonly health = new IdpHealth();
+  private probing: Promise<boolean> | undefined;
 
   private constructor(
     private readonly config: BffConfig,
@@ -97,6 +100,7 @@ export class IdpClient {
     try {
       // RFC 7523 §3 style audience for IdPs that want it (MS_BFF_CLIENT_ASSERTION_AUD=endpoint).
       const result = await assertionAudience.run(url, call);
+      this.health.record(endpoint, true);
       this.events.idpRequest(
         endpoint,
         this.config.oidc.tokenAuthMethod,
@@ -105,6 +109,7 @@ export class IdpClient {
       );
       return result;
     } catch (err) {
+      this.health.record(endpoint, reachedIdp(err, endpoint));
       this.events.idpRequest(
         endpoint,
         this.config.oidc.tokenAuthMethod,
@@ -160,7 +165,19 @@ export class IdpClient {
 
   /** Milliseconds since metadata was last fetched successfully. */
   metadataAgeMs(): number {
-    return Date.now() - this.lastRefreshOk;
+    return Date.now() - this.health.snapshot().metadataRefreshedAt;
+  }
+
+  /**
+   * Re-check the IdP (a metadata refresh) when no call reached or tried it for `quietMs`: readiness
+   * then reflects an outage even while no user logs in. Single-flight; never rejects.
+   */
+  probeIfQuiet(quietMs: number): void {
+    const last = this.health.snapshot().lastCall?.at ?? this.health.snapshot().lastSuccessAt;
+    if (this.probing || Date.now() - last < quietMs) return;
+    this.probing = this.refreshMetadata().finally(() => {
+      this.probing = undefined;
+    });
   }
 
   startBackgroundRefresh(): void {
@@ -178,10 +195,11 @@ export class IdpClient {
   async refreshMetadata(): Promise<boolean> {
     try {
       this.current = await discover(this.config, this.fetchImpl);
-      this.lastRefreshOk = Date.now();
+      this.health.record('metadata', true);
       this.events.discoveryRefreshed(true);
       return true;
     } catch (err) {
+      this.health.record('metadata', false);
       this.events.discoveryRefreshed(false);
       this.logger.warn(
         { err: describe(err) },
@@ -209,7 +227,7 @@ export class IdpClient {
       code_challenge: params.codeChallenge,
       code_challenge_method: 'S256',
     };
-    // JARM (seed 002 §2): the mode goes inside the pushed request (checklist MS-J1); openid-client's
+    // JARM: the mode goes inside the pushed request (https://openid.net/specs/fapi-message-signing-2_0-final.html#section-5.4.2); openid-client's
     // useJwtResponseMode would force plain `jwt`, so it is set here for every mode.
     if (this.config.jarm.enabled) parameters.response_mode = this.config.jarm.mode;
     // https://openid.net/specs/oauth-v2-form-post-response-mode-1_0.html#FormPostResponseMode
@@ -220,7 +238,7 @@ export class IdpClient {
     let request: Record<string, string> = parameters;
     if (jar.enabled && this.config.signingKey) {
       // RFC 9101 §4 / FAPI 2.0 Message Signing §5.3.2-1: every parameter inside the signed object; the
-      // PAR body (or the URL without PAR) then carries only client_id and request (checklist PAR-3).
+      // PAR body (or the URL without PAR) then carries only client_id and request (https://www.rfc-editor.org/rfc/rfc9126#section-3).
       const object = await buildRequestObject(
         { ...parameters, response_type: 'code', client_id: this.config.oidc.clientId },
         {
@@ -319,7 +337,31 @@ export class IdpClient {
     return tokens;
   }
 
-  /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (REV-4). */
+  /**
+   * The BFF's own token (RFC 6749 §4.4), for routes whose upstream wants the client, not the user.
+   * `resource` is an RFC 8707 §2 resource indicator: the token is then audience-restricted to it.
+   * With a DPoP key the token is bound to it (RFC 9449 §5); a Bearer answer is a downgrade.
+   */
+  async clientCredentials(
+    target: { scope: string | undefined; resource: string | undefined },
+    dpop?: DpopKey,
+  ): Promise<TokenSet> {
+    const parameters: Record<string, string> = {};
+    if (target.scope) parameters.scope = target.scope;
+    if (target.resource) parameters.resource = target.resource;
+    let response: Awaited<ReturnType<typeof oidc.clientCredentialsGrant>>;
+    try {
+      const options = dpop ? { DPoP: await this.handle(dpop) } : undefined;
+      response = await this.timed('client_credentials', () =>
+        oidc.clientCredentialsGrant(this.current, parameters, options),
+      );
+    } catch (err) {
+      throw translateOAuthError(err, 'token');
+    }
+    return normalise(response, dpop !== undefined);
+  }
+
+  /** RFC 7009 §2.1. Throws on failure; the caller deletes local state regardless (our policy). */
   async revoke(token: string, hint: 'refresh_token' | 'access_token', dpop?: DpopKey): Promise<void> {
     if (!this.current.serverMetadata().revocation_endpoint) {
       throw new BffError('BFF_IDP_ERROR', { reason: 'no_revocation_endpoint' });
@@ -364,6 +406,26 @@ export class IdpClient {
   }
 }
 
+/**
+ * Whether a failed call still got an answer from the IdP: an OAuth error response (RFC 6749 §5.2) or
+ * a malformed one means the IdP is up; no answer, a timeout or a 5xx means it is not (readiness).
+ */
+function reachedIdp(err: unknown, endpoint: IdpEndpoint): boolean {
+  const phase =
+    endpoint === 'revocation' || endpoint === 'introspection'
+      ? 'revoke'
+      : endpoint === 'client_credentials'
+        ? 'token'
+        : endpoint;
+  if (translateOAuthError(err, phase).code === 'BFF_IDP_UNAVAILABLE') return false;
+  // oauth4webapi: ResponseBodyError carries `status`; a non-conform response is the error's `cause`.
+  const status =
+    err instanceof oidc.ResponseBodyError
+      ? err.status
+      : (err as { cause?: { status?: unknown } } | undefined)?.cause?.status;
+  return !(typeof status === 'number' && status >= 500);
+}
+
 /** The URL of the IdP endpoint a client-authenticated call in flight is addressed to. */
 const assertionAudience = new AsyncLocalStorage<string | undefined>();
 
@@ -375,6 +437,7 @@ function endpointUrl(configuration: oidc.Configuration, endpoint: IdpEndpoint): 
       par: 'pushed_authorization_request_endpoint',
       token: 'token_endpoint',
       refresh: 'token_endpoint',
+      client_credentials: 'token_endpoint',
       revocation: 'revocation_endpoint',
       introspection: 'introspection_endpoint',
     } as const
@@ -502,7 +565,7 @@ function normalise(
   if (tokenType !== 'bearer' && tokenType !== 'dpop') {
     throw new BffError('BFF_TOKEN_RESPONSE_INVALID', { reason: 'token_type' });
   }
-  // RFC 9449 §5 (checklist DP-7): after a proof, anything but a DPoP token is a downgrade.
+  // https://www.rfc-editor.org/rfc/rfc9449#section-5: after a proof, anything but a DPoP token is a downgrade.
   if (expectDpop && tokenType !== 'dpop') {
     throw new BffError('BFF_TOKEN_RESPONSE_INVALID', {
       reason: 'dpop_downgrade',

@@ -1,45 +1,46 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { CompactEncrypt, type CryptoKey, SignJWT } from 'jose';
+import { JWE_ALGS, JWE_ENCS } from '../config/enums.js';
 import type { SigningKey } from '../config/types.js';
 
 /**
- * Signed (optionally signed-then-encrypted) request objects, RFC 9101; seed 002 §1; checklist
- * JAR-1..8 and FAPI 2.0 Message Signing §5.3.2 (MS-R1..R5). The object is pushed via PAR, so only
+ * Signed (optionally signed-then-encrypted) request objects (https://www.rfc-editor.org/rfc/rfc9101) as FAPI 2.0
+ * Message Signing requires them (https://openid.net/specs/fapi-message-signing-2_0-final.html#section-5.3.2). The object is pushed via PAR, so only
  * `client_id` and `request_uri` ever reach the browser.
  */
 
 export interface RequestObjectOptions {
   clientId: string;
-  /** The AS issuer identifier, as a string (MS-R2). */
+  /** The AS issuer identifier, as a string (Message Signing §5.3.2). */
   audience: string;
   signingKey: SigningKey;
   alg: 'PS256' | 'ES256';
-  /** MS_BFF_JAR_ALGS_ALLOWED (seed 002 §1). */
+  /** MS_BFF_JAR_ALGS_ALLOWED. */
   allowedAlgs: readonly string[];
-  /** Default 60, at most 60 (short-lived: MS-R4 allows 60 min, we need seconds). */
+  /** Default 60, at most 60 (short-lived: Message Signing §5.3.2 allows 60 min, we need seconds). */
   lifetimeSec?: number;
   clock?: () => number;
-  /** Nested JWT: sign, then encrypt (JAR-2), cty 'JWT'. */
+  /** Nested JWT: sign, then encrypt (https://www.rfc-editor.org/rfc/rfc9101#section-4), cty 'JWT'. */
   encryption?: { key: CryptoKey | KeyObject; kid?: string; alg: string; enc: string };
 }
 
-const TYP = 'oauth-authz-req+jwt'; // RFC 9101 §10.8, MS-R5
+const TYP = 'oauth-authz-req+jwt'; // https://www.rfc-editor.org/rfc/rfc9101#section-10.8
 const MAX_LIFETIME_SEC = 60;
-const STRONG_ENC_ALGS: readonly string[] = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'];
-const STRONG_ENC_ENCS: readonly string[] = ['A256GCM', 'A256CBC-HS512'];
+const STRONG_ENC_ALGS: readonly string[] = JWE_ALGS;
+const STRONG_ENC_ENCS: readonly string[] = JWE_ENCS;
 /** Claims the builder owns; a caller-supplied value would silently change the object's meaning. */
 const RESERVED = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'jti', 'sub']);
-/** RFC 9101 §4 (JAR-3). */
+/** https://www.rfc-editor.org/rfc/rfc9101#section-4. */
 const FORBIDDEN = new Set(['request', 'request_uri']);
-/** Parameters whose claim is a JSON number (JAR-1). */
+/** Parameters whose claim is a JSON number (https://www.rfc-editor.org/rfc/rfc9101#section-4). */
 const NUMERIC_PARAMS = new Set(['max_age']);
 /** Parameters whose claim is a JSON object or array (OIDC Core §5.5, RFC 9396). */
 const JSON_PARAMS = new Set(['claims', 'authorization_details']);
 /** Top-level parameters that legitimately sit beside a request object. */
 const TRANSPORT_PARAMS = new Set(['request', 'request_uri']);
 
-/** The claim a top-level parameter value becomes (JAR-1: numbers as numbers, JSON as JSON). */
+/** The claim a top-level parameter value becomes (RFC 9101 §4: numbers as numbers, JSON as JSON). */
 function toClaim(name: string, value: string): unknown {
   if (NUMERIC_PARAMS.has(name)) {
     if (!/^(0|[1-9]\d{0,9})$/.test(value))
@@ -119,11 +120,11 @@ export async function buildRequestObject(
   const iat = Math.floor((opts.clock ?? Date.now)() / 1000);
   const jws = await new SignJWT(claims)
     .setProtectedHeader({ alg: opts.alg, kid: opts.signingKey.kid, typ: TYP })
-    .setIssuer(opts.clientId) // JAR-4; never `sub` (JAR-7)
-    .setAudience(opts.audience) // a string, the issuer (MS-R2)
+    .setIssuer(opts.clientId) // RFC 9101 §4; never `sub` (RFC 9101 §10.8)
+    .setAudience(opts.audience) // a string, the issuer (Message Signing §5.3.2)
     .setIssuedAt(iat)
-    .setNotBefore(iat) // MS-R3
-    .setExpirationTime(iat + lifetime) // MS-R4
+    .setNotBefore(iat) // Message Signing §5.3.2
+    .setExpirationTime(iat + lifetime) // Message Signing §5.3.2: at most 60 minutes
     .setJti(randomBytes(32).toString('base64url')) // 256 bits (FAPI 2.0 SP §5.4.1-4)
     .sign(opts.signingKey.privateKey);
   if (!opts.encryption) return jws;
@@ -147,7 +148,7 @@ function sameValue(topLevel: string, claim: unknown): boolean {
 }
 
 /**
- * Seed 002 Milestone 1 duplicate rule: every top-level parameter sent beside a request object must be
+ * Duplicate rule (https://www.rfc-editor.org/rfc/rfc9101#section-5, OpenID Connect Core §6.1): every top-level parameter sent beside a request object must be
  * absent from it or equal to it exactly, so the IdP cannot see two different requests. `request` and
  * `request_uri` are transport; `client_id` must also match when the object carries one (RFC 9101 §5).
  */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type CryptoKey, compactDecrypt, decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import { JARM_MODES, JWE_ALGS, JWE_ENCS, type JarmMode, type JweAlg, type JweEnc } from '../config/enums.js';
 import { BffError } from '../errors.js';
 import type { KeyValueStore } from '../store/store.js';
 import {
@@ -10,17 +11,16 @@ import {
   MAX_JWT_LENGTH,
   normalizeTyp,
   verifyJws,
-} from './jose-policy.js';
+} from '../jose/jwt-policy.js';
 
 /**
- * JARM verification (JWT Secured Authorization Response Mode, Final; seed 002 §2 and Appendix A;
- * checklist JARM-1..12). Every check has its own bounded reason (a metric label). Nothing from the
- * response is returned until every check passed (JARM-8), and `error` responses are returned, not
+ * JARM verification (https://openid.net/specs/oauth-v2-jarm-final.html, processing rules in §2.4). Every check has its own bounded reason
+ * (a metric label). Nothing from the response is returned until every check passed, and `error` responses are returned, not
  * thrown, only then.
  */
 
-export type JarmMode = 'jwt' | 'query.jwt' | 'fragment.jwt' | 'form_post.jwt';
-export const JARM_MODES: readonly JarmMode[] = ['jwt', 'query.jwt', 'fragment.jwt', 'form_post.jwt'];
+export { JARM_MODES, type JarmMode } from '../config/enums.js';
+export type { JweAlg as JarmEncAlg, JweEnc as JarmEncEnc } from '../config/enums.js';
 
 export interface JarmEvents {
   /** jarm_responses_verified_total{mode} */
@@ -37,22 +37,19 @@ export interface JarmEvents {
   audMismatch(): void;
 }
 
-export type JarmEncAlg = 'RSA-OAEP-256' | 'ECDH-ES' | 'ECDH-ES+A256KW';
-export type JarmEncEnc = 'A256GCM' | 'A256CBC-HS512';
-
 export interface JarmOptions {
   issuer: string;
   clientId: string;
   mode: JarmMode;
   /** Signing allowlist, e.g. ['PS256', 'ES256']. */
   algorithms: readonly string[];
-  /** When set, a plain JWS is refused (checklist JARM-2 BFF policy). */
-  decryption?: { key: CryptoKey; alg: JarmEncAlg; enc: JarmEncEnc };
+  /** When set, a plain JWS is refused: our policy on top of JARM §2.2, which makes encryption optional. */
+  decryption?: { key: CryptoKey; alg: JweAlg; enc: JweEnc };
   keys: KeyResolver;
   replay: KeyValueStore;
   events: JarmEvents;
   clock?: () => number;
-  /** iat must be within ± this of now. Default 120, at most 120 (seed 002 §2). */
+  /** iat must be within ± this of now. Default 120, at most 120 (our bound; JARM §2.1 does not require iat). */
   iatSkewSec?: number;
   /** exp - iat must not exceed this. Default 600. */
   maxLifetimeSec?: number;
@@ -87,17 +84,15 @@ export class JarmError extends BffError {
   }
 }
 
-const TYP_ALLOWED = ['oauth-authz-resp+jwt', 'JWT'] as const; // JARM §2.1 + seed Appendix A
+const TYP_ALLOWED = ['oauth-authz-resp+jwt', 'JWT'] as const; // https://openid.net/specs/oauth-v2-jarm-final.html#section-2.1; `JWT` from IdPs that type it generically
 const DEFAULT_IAT_SKEW_SEC = 120;
 const DEFAULT_MAX_LIFETIME_SEC = 600;
 /**
- * 30 s on exp, the tolerance oauth4webapi applies to JARM (checklist JARM-6): switching to our
+ * 30 s on exp, the tolerance oauth4webapi applies to JARM (https://openid.net/specs/oauth-v2-jarm-final.html#section-2.4 step 5): switching to our
  * verifier must not reject what the library accepted, while a response 6 min past exp (the suite's
  * case) still fails. The replay entry lives until exp + this, so the extra window is covered.
  */
 const DEFAULT_EXP_TOLERANCE_SEC = 30;
-const ENC_ALGS: readonly string[] = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A256KW'];
-const ENC_ENCS: readonly string[] = ['A256GCM', 'A256CBC-HS512'];
 /** Labels for jarm_decryption_failures_total{alg}: a header alg outside this set becomes 'unknown'. */
 const KNOWN_JWE_ALGS = new Set([
   'RSA1_5',
@@ -128,7 +123,7 @@ const MAX_STATE_LENGTH = 1024;
 function checkOptions(opts: JarmOptions): void {
   if (!JARM_MODES.includes(opts.mode)) throw new TypeError(`unknown JARM mode ${String(opts.mode)}`);
   if (opts.decryption) {
-    if (!ENC_ALGS.includes(opts.decryption.alg) || !ENC_ENCS.includes(opts.decryption.enc))
+    if (!JWE_ALGS.includes(opts.decryption.alg) || !JWE_ENCS.includes(opts.decryption.enc))
       throw new TypeError('JARM decryption alg/enc must be a strong pair');
   }
   const skew = opts.iatSkewSec ?? DEFAULT_IAT_SKEW_SEC;
@@ -163,7 +158,7 @@ async function decrypt(
     events.decryptionFailed(label);
     return new JarmError(reason, cause);
   };
-  // Pinned pair, exact match (seed 002 Milestone 3): no downgrade to another alg or enc.
+  // Pinned pair, exact match: no downgrade to another alg or enc (https://www.rfc-editor.org/rfc/rfc8725#section-3.1).
   if (header.alg !== decryption.alg) throw failed('jwe_alg');
   if (header.enc !== decryption.enc) throw failed('jwe_enc');
   if (Object.hasOwn(header, 'crit')) throw failed('crit');
@@ -179,7 +174,7 @@ async function decrypt(
   } catch (cause) {
     throw failed('decryption', cause);
   }
-  // RFC 8725 §3.3: validate every layer. A JWE around unsigned JSON is not a JARM (JARM-2).
+  // RFC 8725 §3.3: validate every layer. A JWE around unsigned JSON is not a JARM (https://openid.net/specs/oauth-v2-jarm-final.html#section-2.2).
   let inner: string;
   try {
     inner = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
@@ -279,7 +274,7 @@ async function verify(response: string, ctx: JarmContext, opts: JarmOptions): Pr
     issuer: opts.issuer,
     audience: opts.clientId,
     typ: { allowed: TYP_ALLOWED, required: false },
-    // JARM §2.1 (JARM-1) requires iss, aud and exp, not iat: oidc-provider, a FAPI 2.0 IdP, omits it.
+    // JARM §2.1 (https://openid.net/specs/oauth-v2-jarm-final.html#section-2.1) requires iss, aud and exp, not iat: oidc-provider, a FAPI 2.0 IdP, omits it.
     // Appendix A's ±120 s skew applies when iat is present; without it the lifetime cap bounds
     // exp - now instead, so a response can never be valid for long either way.
     requiredClaims: ['iss', 'aud', 'exp'],
@@ -297,7 +292,7 @@ async function verify(response: string, ctx: JarmContext, opts: JarmOptions): Pr
     throw err; // e.g. the JWKS cannot be fetched: BFF_IDP_UNAVAILABLE / BFF_IDP_ERROR, not a refusal
   }
 
-  // RFC 9207 §2.4 / JARM-12: an outer iss beside `response` must name the same issuer.
+  // https://www.rfc-editor.org/rfc/rfc9207#section-2.4: an outer iss beside `response` must name the same issuer.
   if (ctx.outerIss !== null && ctx.outerIss !== payload.iss) throw new JarmError('iss_mismatch');
   const state = payload.state;
   if (typeof state !== 'string' || state.length === 0 || state.length > MAX_STATE_LENGTH)

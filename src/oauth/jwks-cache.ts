@@ -1,15 +1,15 @@
 import { type CryptoKey, importJWK, type JWK, type JWSHeaderParameters } from 'jose';
 import { BffError } from '../errors.js';
 import type { IdpFetch } from './http.js';
-import { JwtPolicyError, type KeyResolver } from './jose-policy.js';
-import { rsaModulusBits } from './jwk-size.js';
+import { JwtPolicyError, type KeyResolver } from '../jose/jwt-policy.js';
+import { MIN_RSA_BITS, rsaModulusBits } from '../jose/key-size.js';
 
 /**
  * The IdP's JWKS, fetched only from the discovered `jwks_uri` (never from a token header: RFC 8725
  * §3.10, JARM §5.1), cached with a TTL, refreshed in the background before it expires, and refreshed
  * once (single-flight, rate-limited) when a token names a kid we do not know: that is how a key
  * rollover reaches us without letting hostile tokens turn us into a JWKS-fetching amplifier.
- * When the IdP is unreachable we keep serving the keys we have (seed 002 §5, §11).
+ * When the IdP is unreachable we keep serving the keys we have.
  */
 
 export interface JwksCacheEvents {
@@ -42,7 +42,6 @@ const INITIAL_RETRY_SPACING_MS = 1_000;
 const MAX_JWKS_BYTES = 256 * 1024;
 /** Private or symmetric key material: a JWKS carrying it is a leak we refuse to build on (RFC 7517 §9.1). */
 const SECRET_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'] as const;
-const MIN_RSA_BITS = 2048; // FAPI 2.0 SP §5.4.1
 
 /** The key a JWS alg needs: kty and, for EC/OKP, crv (FAPI 2.0 SP §5.4.3 key selection). */
 function requirementFor(alg: unknown): { kty: string; crv?: string } | undefined {

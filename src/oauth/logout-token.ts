@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { BffError } from '../errors.js';
 import type { KeyValueStore } from '../store/store.js';
-import { type KeyResolver, JwtPolicyError, verifyJws } from './jose-policy.js';
+import { type KeyResolver, JwtPolicyError, verifyJws } from '../jose/jwt-policy.js';
 
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 

@@ -1,7 +1,7 @@
 import type { LoggerOptions } from 'pino';
 
 /**
- * pino options with redaction: credentials never reach a log line (seed 002 §12). The paths cover
+ * pino options with redaction: credentials never reach a log line. The paths cover
  * Fastify's request/response serialisers and our own structured fields; `censor` keeps the key so
  * an operator sees that a value was present.
  */

@@ -5,7 +5,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  * apps in one process, as in tests, do not collide). Labels are bounded: route names come from
  * configuration, outcomes and codes from enums.
  *
- * Names from the seeds keep their spelling (`par_requests_total`); our own carry the `bff_` prefix.
+ * Names already published keep their spelling (`par_requests_total`); our own carry the `bff_` prefix.
  */
 export type Outcome = 'success' | 'failure';
 
@@ -90,7 +90,7 @@ export class Metrics {
     help: 'Background IdP metadata refreshes that failed (the last good metadata stays in use).',
     registers: [this.registry],
   });
-  // Seed 002 §1, §2, §7: names exactly as the design gives them.
+  // Names already published (dashboards depend on them): keep them exactly.
   private readonly jarCreated = new Counter({
     name: 'jar_request_objects_created_total',
     help: 'Signed request objects created (RFC 9101), by alg.',
@@ -160,6 +160,12 @@ export class Metrics {
   private readonly dpopRetriesSkipped = new Counter({
     name: 'bff_dpop_nonce_retries_skipped_total',
     help: 'Upstream use_dpop_nonce challenges not retried because the request body could not be replayed.',
+    registers: [this.registry],
+  });
+  private readonly clientTokens = new Counter({
+    name: 'bff_client_tokens_total',
+    help: "The BFF's own client-credentials tokens for client routes (RFC 6749 §4.4): issued, served from cache, or failed.",
+    labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
   private readonly dpopValidationFailures = new Counter({
@@ -236,6 +242,9 @@ export class Metrics {
     this.idpRequests.inc({ endpoint, auth_method: authMethod, outcome });
     this.idpRequestDuration.observe({ endpoint, auth_method: authMethod }, seconds);
   }
+  clientToken(outcome: 'issued' | 'cached' | 'failure'): void {
+    this.clientTokens.inc({ outcome });
+  }
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();
   }
@@ -248,7 +257,7 @@ export class Metrics {
   jarPushFailed(reason: string): void {
     this.jarPushFailures.inc({ reason });
   }
-  /** The JarmEvents view (src/oauth/jarm.ts) over the seed's JARM metrics. */
+  /** The JarmEvents view (src/oauth/jarm.ts) over the JARM metrics. */
   readonly jarm = {
     verified: (mode: string) => this.jarmVerified.inc({ mode }),
     decryptionFailed: (alg: string) => this.jarmDecryptionFailures.inc({ alg }),

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BffError, isBffError } from '../errors.js';
 import type { DpopKeyCache } from '../dpop/client.js';
 import type { IdpClient } from '../oauth/idp-client.js';
+import { afterRefresh } from '../session/login-trace.js';
 import type { LoadedSession, SessionData, SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
 
@@ -37,12 +38,13 @@ export class AccessTokens {
     /** Longer than any refresh can take (the IdP timeout), so a live refresher keeps its lock. */
     private readonly lockTtlMs: number,
     private readonly clock: () => number = Date.now,
-    /** The shared JOSE policy for a refreshed ID token (seed 002 §11). */
+    /** The shared JOSE policy for a refreshed ID token (OpenID Connect Core §12.2). */
     private readonly idTokenPolicy?: (idToken: string) => Promise<void>,
   ) {}
 
-  async ensureFresh(session: LoadedSession): Promise<LoadedSession> {
-    if (session.data.accessTokenExpiresAt - this.skewSec * 1000 > this.clock()) return session;
+  /** `force`: refresh even a token that is still fresh (the development inspector's "refresh now"). */
+  async ensureFresh(session: LoadedSession, force = false): Promise<LoadedSession> {
+    if (!force && session.data.accessTokenExpiresAt - this.skewSec * 1000 > this.clock()) return session;
     if (!session.data.refreshToken) {
       if (session.data.accessTokenExpiresAt > this.clock()) return session;
       await this.end(session.key);
@@ -125,6 +127,11 @@ export class AccessTokens {
       refreshToken: tokens.refreshToken ?? refreshToken,
       idToken: tokens.idToken ?? session.data.idToken,
       scope: tokens.scope ?? session.data.scope,
+      trace: afterRefresh(
+        session.data.trace,
+        this.clock(),
+        tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken,
+      ),
     };
     const stored = (await this.sessions.replace(session, next)) ?? (await this.sessions.reload(session.key));
     this.events.refresh('success', (performance.now() - started) / 1000);

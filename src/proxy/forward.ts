@@ -167,7 +167,7 @@ export class Forwarder {
         dpop.retrySkipped();
         return res;
       }
-      // Exactly one retry (checklist DP-15), with a new proof (new jti) carrying the nonce.
+      // Exactly one retry (https://www.rfc-editor.org/rfc/rfc9449#section-9; a server that always demands a nonce must not cause a loop), with a new proof (new jti) carrying the nonce.
       res.body.resume();
       headers.dpop = await dpop.proof(req.method, htu, nonce);
       res = await this.send(req, path, headers, body);

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
-import { currentSession } from '../session/current.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
-import type { UpstreamDpop } from './forward.js';
+import { upstreamCredential } from './credentials.js';
 import { ServiceCallers } from './service-callers.js';
 import { browserResponseHeaders } from './response-policy.js';
 import { proxyTarget } from './target.js';
@@ -40,34 +39,10 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
     }
     if (!route) throw new BffError('BFF_ROUTE_NOT_FOUND', { detail: 'no API route with that name' });
 
-    let authorization: string | undefined;
-    let dpop: UpstreamDpop | undefined;
-    if (route.token === 'user' && !asserted) {
-      const loaded = await currentSession(s, request);
-      if (!loaded) throw new BffError('BFF_SESSION_REQUIRED');
-      const session = await s.tokens.ensureFresh(loaded);
-      const stored = session.data.dpop;
-      if (stored && session.data.tokenType === 'dpop') {
-        const key = await s.dpopKeys.get(stored);
-        const accessToken = session.data.accessToken;
-        dpop = {
-          accessToken,
-          proof: (htm, htu, nonce) => key.proof({ htm, htu, nonce, accessToken }),
-          nonce: (origin) => s.dpopNonces.get(origin),
-          rememberNonce: (origin, nonce) => void s.dpopNonces.set(origin, nonce),
-          retrySkipped: () => {
-            s.metrics.dpopRetrySkipped();
-            request.log.warn(
-              { route: route.name },
-              'DPoP nonce retry skipped: the request body cannot be replayed',
-            );
-          },
-        };
-      } else {
-        // RFC 6750 §2.1 (FAPI 2.0 §5.3.3.1-3: only ever in the Authorization header).
-        authorization = `Bearer ${session.data.accessToken}`;
-      }
-    }
+    // Service callers bring their own token (checked above); everyone else gets the route's policy.
+    const { authorization, dpop } = asserted
+      ? { authorization: undefined, dpop: undefined }
+      : await upstreamCredential(s, route, request);
     const target = proxyTarget(request.url, mount, request.params.route);
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
     try {
@@ -96,7 +71,7 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
     s.metrics.proxied(route.name, upstream.status, (performance.now() - started) / 1000);
     const headers = browserResponseHeaders({
       route,
-      authenticated: route.token === 'user' || asserted !== undefined,
+      authenticated: authorization !== undefined || dpop !== undefined || asserted !== undefined,
       headers: upstream.headers,
       publicBase: `${app.prefix}/api/${route.name}`,
     });

@@ -61,7 +61,7 @@ export const SANDBOX_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 
 export interface ResponsePolicyInput {
   readonly route: RouteConfig;
-  /** The request carried a credential: a user's token from the session, or a verified service caller. */
+  /** The request carried a credential: a token the BFF attached (user or client), or a verified service caller. */
   readonly authenticated: boolean;
   /** Upstream headers after hop-by-hop removal. */
   readonly headers: Record<string, string | string[]>;

@@ -23,7 +23,7 @@ export interface IncomingCall {
 const ALGS = ['ES256', 'PS256'] as const;
 
 /**
- * Service callers (seed 001 "DPoPValidationMiddleware"): on routes with `serviceAudience`, a caller
+ * Service callers (https://www.rfc-editor.org/rfc/rfc9449#section-7): on routes with `serviceAudience`, a caller
  * without a session cookie may present its own DPoP-bound access token (RFC 9449 §7). The token and
  * the proof are validated here; the upstream gets the verified identity in `x-bff-caller-*` headers
  * (the caller's proof is bound to our URL, so it would mean nothing to the upstream).

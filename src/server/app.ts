@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { BffConfig } from '../config/types.js';
-import { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
+import { ClientTokens } from '../oauth/client-tokens.js';
+import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
 import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
@@ -15,6 +16,7 @@ import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
+import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
 
@@ -60,6 +62,7 @@ export async function buildApp(
     // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
     trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
   });
+  drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
   await registerBff(app, services, { notFound: true });
   if (options.extraRoutes) await options.extraRoutes(app);
@@ -78,6 +81,11 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const clock = options.clock ?? Date.now;
   const dpopKeys = new DpopKeyCache();
   const sessions = new SessionManager(store, sealer, config.session, clock);
+  // With DPoP, the BFF's own tokens are bound to a key of this process, made on first use and never
+  // stored: a client token is per process (see ClientTokens), so its key is too.
+  let clientKey: Promise<DpopKey> | undefined;
+  const clientDpopKey = () =>
+    (clientKey ??= generateDpopKey(config.oidc.dpopAlg).then((stored) => DpopKey.import(stored)));
   const services: BffServices = {
     config,
     fips: options.fips ?? collectFipsEvidence(config.fipsMode),
@@ -102,12 +110,32 @@ export function createServices(options: CreateServicesOptions): BffServices {
           alg: config.oidc.idTokenAlg,
         }),
     ),
+    clientTokens: new ClientTokens(
+      async (target) => {
+        const key = config.oidc.dpopEnabled ? await clientDpopKey() : undefined;
+        const tokens = await idp.clientCredentials(target, key);
+        return { ...tokens, dpopKey: key };
+      },
+      metrics,
+      config.session.refreshSkewSec,
+      clock,
+    ),
     forwarder: new Forwarder(config.tls),
     clock,
     jwks: new JwksCache({
       jwksUri: String(idp.metadata.jwks_uri),
       fetch: sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
-      events: metrics.jwks,
+      // JWKS fetches count for the IdP's reachability too (readiness).
+      events: {
+        refreshed: () => {
+          metrics.jwks.refreshed();
+          idp.health.record('jwks', true);
+        },
+        refreshFailed: () => {
+          metrics.jwks.refreshFailed();
+          idp.health.record('jwks', false);
+        },
+      },
       timeoutMs: config.oidc.timeoutMs,
     }),
     dpopKeys,

@@ -1,8 +1,9 @@
 import { getFips } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { BffServices } from './services.js';
+import { evaluateReadiness, type ReadinessReport } from '../observability/readiness.js';
 
-/** Liveness, readiness and metrics. Both health endpoints report `fips_mode` (seed 000). */
+/** Liveness, readiness and metrics. Both health endpoints report `fips_mode`. */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
   const fipsMode = () => getFips() === 1;
 
@@ -11,25 +12,15 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
   );
 
   app.get('/readyz', async (_request, reply) => {
-    let storeOk = true;
-    try {
-      await s.store.ping();
-    } catch {
-      storeOk = false;
-    }
-    const metadataAgeSec = Math.round(s.idp.metadataAgeMs() / 1000);
-    const ready = storeOk;
+    const report = await readinessReport(s);
     return reply
-      .code(ready ? 200 : 503)
+      .code(report.ready ? 200 : 503)
       .header('cache-control', 'no-store')
       .send({
-        status: ready ? 'ready' : 'not_ready',
+        status: report.ready ? 'ready' : 'not_ready',
         fips_mode: fipsMode(),
         fips: s.fips,
-        checks: {
-          store: { ok: storeOk, kind: s.store.kind },
-          idp: { ok: true, issuer: s.idp.metadata.issuer, metadata_age_seconds: metadataAgeSec },
-        },
+        checks: report.checks,
       });
   });
 
@@ -39,4 +30,29 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
       .header('cache-control', 'no-store')
       .send(await s.metrics.render()),
   );
+}
+
+/** How long the IdP may go without any call before /readyz makes one (a metadata refresh). */
+const READY_PROBE_QUIET_MS = 15_000;
+
+/**
+ * The readiness judgement of this instance (evaluateReadiness holds the policy). Pings the store; if
+ * the IdP has not been called for a while, starts a metadata refresh in the background so the next
+ * report reflects an outage even without user traffic (the probe never delays this answer).
+ */
+export async function readinessReport(s: BffServices): Promise<ReadinessReport> {
+  let storeOk = true;
+  try {
+    await s.store.ping();
+  } catch {
+    storeOk = false;
+  }
+  s.idp.probeIfQuiet(READY_PROBE_QUIET_MS);
+  return evaluateReadiness({
+    now: Date.now(),
+    store: { kind: s.store.kind, ok: storeOk },
+    idp: { issuer: s.idp.metadata.issuer, health: s.idp.health.snapshot() },
+    maxSilenceSec: 3 * s.config.oidc.discoveryRefreshSec,
+    requireIdp: s.config.readyRequiresIdp,
+  });
 }

@@ -1,4 +1,5 @@
 import type { BffConfig } from '../config/types.js';
+import type { ClientTokens } from '../oauth/client-tokens.js';
 import type { FipsEvidence } from '../fips/evidence.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import type { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
@@ -19,6 +20,8 @@ export interface BffServices {
   readonly sessions: SessionManager;
   readonly transactions: LoginTransactions;
   readonly tokens: AccessTokens;
+  /** The BFF's own client-credentials tokens, for `client` and `user-or-client` routes. */
+  readonly clientTokens: ClientTokens;
   readonly forwarder: Forwarder;
   readonly clock: () => number;
   /** The IdP's JWKS for the JWTs we verify ourselves (JARM). */

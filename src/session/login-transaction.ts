@@ -5,7 +5,8 @@ import { constantTimeEqual } from './constant-time.js';
 import type { SessionSealer } from './sealing.js';
 import type { Clock, KeyValueStore } from '../store/store.js';
 
-/** Everything needed to finish one login, kept server-side (FAPI2-CLIENT-CHECKLIST §4, "Session binding"). */
+/** Everything needed to finish one login, kept server-side and bound to the browser that started it
+ * (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.2). */
 export interface LoginTransaction {
   state: string;
   nonce: string;

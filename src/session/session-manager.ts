@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { LoginTrace } from './login-trace.js';
 import { BffError } from '../errors.js';
 import type { StoredDpopKey } from '../dpop/client.js';
 import type { SessionSealer } from './sealing.js';
@@ -23,6 +24,8 @@ export interface SessionData {
   scope: string | undefined;
   /** The session's DPoP key pair (private part sealed with the record); absent for Bearer sessions. */
   dpop?: StoredDpopKey | undefined;
+  /** What the login did and refreshes since (protocol facts only), for the development inspector. */
+  trace?: LoginTrace | undefined;
   /** Epoch ms. */
   createdAt: number;
   /** Epoch ms; the session ends then, whatever the activity. */

@@ -1,13 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { isBffError } from '../../src/errors.js';
 import { createRedisStore, RedisStore, type RedisStoreLogger } from '../../src/store/redis-store.js';
+import { freePort } from '../helpers/ports.js';
+import { REDIS_SERVER_MISSING, startRedisServer } from '../helpers/redis-server.js';
 import { storeContract } from './store.contract.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -99,62 +98,6 @@ describe('RedisStore against the shared Redis', () => {
 
 // --- A throwaway redis-server this file may kill, pause and restart -------------------------------
 
-const haveRedisServer = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error === undefined;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address !== 'object') throw new Error('no TCP address');
-  return address.port;
-}
-
-const children = new Set<ChildProcess>();
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let output = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${output}`)), 5000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}: ${output}`));
-    });
-  });
-  await ready;
-  return child;
-}
-
-async function killRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exited;
-}
-
-after(async () => {
-  for (const child of children) {
-    child.kill('SIGCONT');
-    await killRedis(child);
-  }
-});
-
 function recordingLogger() {
   const lines: { level: 'warn' | 'info'; obj: object; msg: string }[] = [];
   const logger: RedisStoreLogger = {
@@ -221,7 +164,7 @@ async function assertWorks(store: RedisStore, label: string): Promise<void> {
 describe(
   'RedisStore when Redis fails',
   {
-    skip: haveRedisServer ? false : 'redis-server is not on PATH',
+    skip: REDIS_SERVER_MISSING,
   },
   () => {
     it('starts without Redis, fails fast while it is down, and recovers each time it returns', async () => {
@@ -239,25 +182,25 @@ describe(
         );
         await assertAllUnavailable(store, 1000);
 
-        let server = await startRedis(port);
+        const server = await startRedisServer({ port });
         await eventually(() => store.ping(), 5000);
         await assertWorks(store, 'first');
 
-        await killRedis(server);
+        await server.kill();
         const warnsBefore = lines.filter((l) => l.level === 'warn').length;
         await assertAllUnavailable(store, 1000);
         await sleep(800); // several reconnection attempts fail meanwhile (100, 200, 300… ms apart)
         const warnsWhileDown = lines.filter((l) => l.level === 'warn').length - warnsBefore;
         assert.ok(warnsWhileDown <= 2, `connection errors are rate-limited (${warnsWhileDown} warnings)`);
 
-        server = await startRedis(port);
+        await server.restart();
         await eventually(() => store.ping(), 5000);
         await assertWorks(store, 'second');
         assert.ok(
           lines.some((l) => l.level === 'info' && /ready/.test(l.msg)),
           'recovery is logged',
         );
-        await killRedis(server);
+        await server.kill();
       } finally {
         await store.close();
       }
@@ -265,25 +208,25 @@ describe(
 
     it('times out commands against a Redis that accepts but does not answer, then recovers', async () => {
       const port = await freePort();
-      const server = await startRedis(port);
+      const server = await startRedisServer({ port });
       const { logger } = recordingLogger();
       const commandTimeoutMs = 300;
       const store = await createRedisStore({ url: `redis://127.0.0.1:${port}`, commandTimeoutMs, logger });
       try {
         await assertWorks(store, 'before');
-        server.kill('SIGSTOP');
+        server.pause();
         for (let i = 0; i < 3; i++) {
           const started = Date.now();
           await assert.rejects(store.get('k'), isUnavailable);
           const elapsed = Date.now() - started;
           assert.ok(elapsed < commandTimeoutMs + 700, `get failed after ${elapsed} ms`);
         }
-        server.kill('SIGCONT');
+        server.resume();
         await eventually(() => assertWorks(store, 'after'), 5000);
       } finally {
-        server.kill('SIGCONT');
+        server.resume();
         await store.close();
-        await killRedis(server);
+        await server.kill();
       }
     });
 

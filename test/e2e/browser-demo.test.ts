@@ -391,7 +391,7 @@ for (const variant of VARIANTS)
 
         // Not only the cookie is gone: the server destroyed the session, so replaying it fails too.
         assert.ok(sessionValue, 'the cookie step recorded the session value');
-        const replay = await fetch(`http://127.0.0.1:${port}/auth/session`, {
+        const replay = await fetch(`${base}/auth/session`, {
           headers: { cookie: `${SESSION_COOKIE}=${sessionValue}`, 'x-csrf': '1', accept: 'application/json' },
           signal: AbortSignal.timeout(ACTION_TIMEOUT_MS),
         });

@@ -2,52 +2,37 @@ import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { request as undiciRequest } from 'undici';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
+import { freePort } from '../helpers/ports.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
 describe('API proxy', () => {
-  let idp: DevIdp;
-  let bff: RunningBff;
-  let upstream: RecordingUpstream;
+  let stack: Stack;
+  let bff: Stack['bff'];
+  let upstream: Stack['upstream'];
   let deadPort: number;
   const browser = new TestBrowser();
   let cookie = '';
 
   before(async () => {
-    const port = await freePort();
     deadPort = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({ clients: [clientMetadata('bff-proxy', `http://127.0.0.1:${port}`, key)] });
-    upstream = await startRecordingUpstream();
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
+    stack = await startStack({
       clientId: 'bff-proxy',
-      key,
-      routes: {
-        echo: upstream.url,
-        based: `${upstream.url}/v1/base/`,
-        public: { url: upstream.url, token: 'none' },
-        slow: { url: upstream.url, timeoutMs: 300 },
+      routes: (upstreamUrl) => ({
+        echo: upstreamUrl,
+        based: `${upstreamUrl}/v1/base/`,
+        public: { url: upstreamUrl, token: 'none' },
+        slow: { url: upstreamUrl, timeoutMs: 300 },
         dead: `http://127.0.0.1:${deadPort}`,
-      },
+      }),
     });
-    await fullLogin(browser, bff.url, idp);
+    ({ bff, upstream } = stack);
+    await fullLogin(browser, bff.url, stack.idp);
     cookie = `__Host-bff-session=${browser.cookie(bff.url, '__Host-bff-session')?.value}`;
   });
   after(async () => {
-    await bff?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
   beforeEach(() => {
     upstream.behave({ kind: 'ok' });

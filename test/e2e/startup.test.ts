@@ -106,20 +106,25 @@ describe('startup', () => {
     }
   });
 
-  it('prints the compliance matrix and fails the gate when the IdP lacks a capability (npm run check)', async () => {
+  it('prints the compliance matrix and fails the gate when the IdP lacks a capability (fapi-bff check)', async () => {
     const ok = await runMain({ ...env, MS_BFF_JAR_ENABLED: 'true' }, CLI, ['check']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /\| PAR \| Required \| Required \| .* \| enforced \|/);
+    assert.match(ok.stdout, /\| PAR \| Required \| Required \| .* \| enabled \|/);
     assert.match(
       ok.stdout,
-      /\| JAR \| Recommended \| Required \| Signed request objects \(ES256\) \| enforced \|/,
+      /\| JAR \(signed request objects\) \| Recommended \| Required \| .*\(ES256\).* \| enabled \|/,
     );
-    assert.match(ok.stdout, /\| JARM \| .* \| off \|/);
+    assert.match(ok.stdout, /\| JARM \| .* \| (available|not-configured) \|/);
     idp.misbehave({ omitMetadata: ['pushed_authorization_request_endpoint'] });
     try {
-      const gate = await runMain(env, CLI, ['check']);
+      const gate = await runMain(env, CLI, ['check', '--format', 'json']);
       assert.equal(gate.code, 1);
-      assert.match(gate.stdout, /\| PAR \| .* \| missing at IdP \|/);
+      const report = JSON.parse(gate.stdout) as {
+        ok: boolean;
+        rows: { requirement: string; status: string }[];
+      };
+      assert.equal(report.ok, false);
+      assert.equal(report.rows.find((r) => r.requirement === 'PAR')?.status, 'missing');
     } finally {
       idp.misbehave({});
     }

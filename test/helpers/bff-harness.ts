@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { loadConfig } from '../../src/config/load.js';
@@ -16,18 +15,8 @@ export type StoreKind = 'memory' | 'redis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** A free loopback port: the BFF's public URL (and so the redirect URI) must be known before the IdP starts. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** Re-exported: many test files import it from here. */
+export { freePort } from './ports.js';
 
 export interface ClientKey {
   privateJwk: JWK;

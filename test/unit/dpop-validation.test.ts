@@ -14,7 +14,7 @@ import {
   SignJWT,
 } from 'jose';
 import { BffError } from '../../src/errors.js';
-import type { KeyResolver } from '../../src/oauth/jose-policy.js';
+import type { KeyResolver } from '../../src/jose/jwt-policy.js';
 import {
   type AccessTokenVerifier,
   DPOP_FAILURE_REASONS,

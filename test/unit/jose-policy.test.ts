@@ -17,7 +17,7 @@ import {
   type JwtRefusal,
   type KeyResolver,
   verifyJws,
-} from '../../src/oauth/jose-policy.js';
+} from '../../src/jose/jwt-policy.js';
 
 const NOW = 1_800_000_000; // seconds
 const clock = () => NOW * 1000;

@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { BffError } from '../../src/errors.js';
 import type { IdpFetch } from '../../src/oauth/http.js';
-import { type JwtPolicy, JwtPolicyError, verifyJws } from '../../src/oauth/jose-policy.js';
+import { type JwtPolicy, JwtPolicyError, verifyJws } from '../../src/jose/jwt-policy.js';
 import { JwksCache, type JwksCacheEvents, parseJwks } from '../../src/oauth/jwks-cache.js';
 
 const ISS = 'https://idp.example';

@@ -51,6 +51,8 @@ export function routeTable(
       serviceTokens?: unknown;
       responseHeaders?: unknown;
       cache?: unknown;
+      resource?: unknown;
+      clientScope?: unknown;
     };
     const responseHeaders = responseHeaderList(where, s.responseHeaders, problem);
     if (s.cache !== undefined && s.cache !== 'no-store' && s.cache !== 'private')
@@ -83,13 +85,32 @@ export function routeTable(
         "serviceAudience must be a non-empty string (the audience of service callers' access tokens)",
       );
     }
+    // RFC 8707 §2: an absolute URI without a fragment.
+    let resource: string | undefined;
+    if (s.resource !== undefined) {
+      const parsed =
+        typeof s.resource === 'string'
+          ? parseUrl(s.resource, (message) => problem(`${where}.resource`, message))
+          : undefined;
+      if (typeof s.resource !== 'string') problem(`${where}.resource`, 'must be an absolute URI');
+      else if (parsed?.hash) problem(`${where}.resource`, 'must not have a fragment (RFC 8707 §2)');
+      else if (parsed) resource = s.resource;
+    }
+    if (s.clientScope !== undefined && (typeof s.clientScope !== 'string' || !s.clientScope.trim())) {
+      problem(where, 'clientScope must be a non-empty, space-separated scope string');
+    }
+    if (s.clientScope !== undefined && (token === 'user' || token === 'none' || token === 'user-or-none')) {
+      problem(where, `clientScope applies only to "client" and "user-or-client" routes`);
+    }
     if (target && (target.search || target.hash))
       problem(where, 'the upstream URL must not have a query or fragment');
     if (target) {
       routes.set(name, {
         name,
         url: target,
-        token: token === 'none' ? 'none' : 'user',
+        token: TOKEN_POLICIES.find((t) => t === token) ?? 'user',
+        resource,
+        clientScope: typeof s.clientScope === 'string' ? s.clientScope.trim() : undefined,
         timeoutMs: typeof timeoutMs === 'number' ? timeoutMs : defaultTimeoutMs,
         serviceAudience: typeof serviceAudience === 'string' && serviceAudience ? serviceAudience : undefined,
         mtls: s.mtls === true,

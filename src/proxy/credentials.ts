@@ -1,0 +1,87 @@
+import type { RouteConfig } from '../config/types.js';
+import { BffError } from '../errors.js';
+import type { DpopKey } from '../dpop/client.js';
+import type { BffServices } from '../server/services.js';
+import { currentSession } from '../session/current.js';
+import type { UpstreamDpop } from './forward.js';
+
+/** What goes upstream with a proxied call: nothing, a Bearer header, or a DPoP-bound token and its proofs. */
+export interface UpstreamCredential {
+  readonly kind: 'user' | 'client' | 'none';
+  readonly authorization: string | undefined;
+  readonly dpop: UpstreamDpop | undefined;
+}
+
+/** The parts of an incoming request the policy reads (framework-free: proxy/ is not the edge). */
+export interface CredentialRequest {
+  readonly headers: { readonly cookie?: string | undefined };
+  readonly log: { warn(obj: object, msg: string): void };
+}
+
+const NONE: UpstreamCredential = { kind: 'none', authorization: undefined, dpop: undefined };
+
+/**
+ * The route's token policy (Duende BFF's RequiredTokenType): `user` needs a session; `client` always
+ * sends the BFF's own client-credentials token; `user-or-client` and `user-or-none` send the user's
+ * token when there is a session and otherwise the client's token or nothing; `none` sends nothing.
+ * A cookie that opens no session counts as no session here (it is answered like no cookie).
+ */
+export async function upstreamCredential(
+  s: BffServices,
+  route: RouteConfig,
+  request: CredentialRequest,
+): Promise<UpstreamCredential> {
+  if (route.token === 'none') return NONE;
+  if (route.token !== 'client') {
+    const loaded = await currentSession(s, request);
+    if (loaded) {
+      const session = await s.tokens.ensureFresh(loaded);
+      const stored = session.data.dpop;
+      const accessToken = session.data.accessToken;
+      if (stored && session.data.tokenType === 'dpop') {
+        return withDpop(s, route, request, 'user', accessToken, await s.dpopKeys.get(stored));
+      }
+      return bearer('user', accessToken);
+    }
+    if (route.token === 'user') throw new BffError('BFF_SESSION_REQUIRED');
+    if (route.token === 'user-or-none') return NONE;
+  }
+  const token = await s.clientTokens.get({ scope: route.clientScope, resource: route.resource });
+  if (token.tokenType === 'dpop' && token.dpopKey) {
+    return withDpop(s, route, request, 'client', token.accessToken, token.dpopKey);
+  }
+  return bearer('client', token.accessToken);
+}
+
+/** RFC 6750 §2.1 (FAPI 2.0 §5.3.3.1-3: only ever in the Authorization header). */
+function bearer(kind: 'user' | 'client', accessToken: string): UpstreamCredential {
+  return { kind, authorization: `Bearer ${accessToken}`, dpop: undefined };
+}
+
+/** RFC 9449 §7: a fresh proof per request, with `ath`, and the upstream's nonce when it asks for one. */
+function withDpop(
+  s: BffServices,
+  route: RouteConfig,
+  request: CredentialRequest,
+  kind: 'user' | 'client',
+  accessToken: string,
+  key: DpopKey,
+): UpstreamCredential {
+  return {
+    kind,
+    authorization: undefined,
+    dpop: {
+      accessToken,
+      proof: (htm, htu, nonce) => key.proof({ htm, htu, nonce, accessToken }),
+      nonce: (origin) => s.dpopNonces.get(origin),
+      rememberNonce: (origin, nonce) => void s.dpopNonces.set(origin, nonce),
+      retrySkipped: () => {
+        s.metrics.dpopRetrySkipped();
+        request.log.warn(
+          { route: route.name },
+          'DPoP nonce retry skipped: the request body cannot be replayed',
+        );
+      },
+    },
+  };
+}
