@@ -184,6 +184,8 @@ async function main(want: (section: string) => boolean): Promise<void> {
       mtls: false,
       resource: undefined,
       clientScope: undefined,
+      websocket: false,
+      closeOnTokenExpiry: false,
       responseHeaders: [],
       cache: 'no-store',
     };

@@ -17,6 +17,7 @@ A filter keeps the files whose path under test/ contains it; several filters add
   npm test -- contract               the store contract suites (memory and Redis)
   npm test -- idp-misbehaviour       the hostile-IdP tests
   npm test -- browser                the Chromium tests (Debian's /usr/bin/chromium)
+  npm test -- e2e '!e2e/package'     a filter starting with ! drops the files it matches
   npm test -- --list [filter...]     print the files a filter selects, run nothing
 
 Folders under test/: ${readdirSync(join(process.cwd(), 'test'))
@@ -41,8 +42,16 @@ const files = [];
   }
 })(root);
 const filters = args.filter((a) => a !== '--list');
+const include = filters.filter((x) => !x.startsWith('!'));
+const exclude = filters.filter((x) => x.startsWith('!')).map((x) => x.slice(1));
 const selected = files
-  .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)))
+  .filter((f) => {
+    const path = relative(root, f);
+    return (
+      (include.length === 0 || include.some((x) => path.includes(x))) &&
+      !exclude.some((x) => path.includes(x))
+    );
+  })
   .sort();
 if (selected.length === 0) {
   console.error('no test files matched (npm test -- --help lists how to select tests)');

@@ -100,6 +100,10 @@ export async function start(): Promise<void> {
 
   const idp = await discoverWithRetry(config, metrics, log);
   idp.startBackgroundRefresh();
+  // Key sets named by a path are re-read on change and on SIGHUP, validated before they replace
+  // the current set (seed 002 §5).
+  idp.keys.watch();
+  process.on('SIGHUP', () => void idp.keys.reload());
   const devRoutes = dev ? await developmentRoutes(config.publicUrl) : {};
   const { app } = await buildApp({ config, store, idp, metrics, fips, ...devRoutes });
 

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/load.js';
-import { registrationMetadata } from '../oauth/client-metadata.js';
+import { registrationRequestBody } from '../oauth/client-metadata.js';
 import { type CliCommand, parseFlags } from './command.js';
 
 export const command: CliCommand = {
@@ -12,8 +12,9 @@ at the IdP: exactly the body \`fapi-bff register\` sends. Reads the same variabl
 `,
   async run(io) {
     parseFlags(io.args, {});
-    const config = await loadConfig(io.env);
-    io.stdout.write(`${JSON.stringify(registrationMetadata(config), null, 2)}\n`);
+    // Like `register`, it needs no OIDC_CLIENT_ID: the IdP assigns it (the placeholder is not printed).
+    const config = await loadConfig({ ...io.env, OIDC_CLIENT_ID: io.env.OIDC_CLIENT_ID ?? 'unregistered' });
+    io.stdout.write(`${JSON.stringify(registrationRequestBody(config), null, 2)}\n`);
     return 0;
   },
 };

@@ -12,6 +12,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'compliance matrix against the live IdP; exit 1 when an enabled feature lacks an IdP capability',
     load: async () => (await import('./check.js')).command,
   },
+  keys: {
+    summary: 'generate, list and rotate our key sets (next → active → retiring)',
+    load: async () => (await import('./keys.js')).command,
+  },
+  register: {
+    summary: 'register the BFF at the IdP (RFC 7591); --update, --show, --delete (RFC 7592)',
+    load: async () => (await import('./register.js')).command,
+  },
   'client-metadata': {
     summary: 'print the client metadata `register` would send (RFC 7591)',
     load: async () => (await import('./client-metadata.js')).command,

@@ -60,7 +60,13 @@ export async function loadDecryptionKey(text: string, alg: JweAlg): Promise<Decr
     let key: CryptoKey;
     let kid: string | undefined;
     if (t.startsWith('{')) {
-      const jwk = JSON.parse(t) as JWK;
+      const parsed = JSON.parse(t) as JWK & { keys?: JWK[] };
+      // A JWKS (a key directory): the first private key for encryption that fits the alg.
+      const jwk = Array.isArray(parsed.keys)
+        ? (parsed.keys.find(
+            (k) => k.d !== undefined && (k.use ?? 'enc') === 'enc' && keyTypeFits(alg, k.kty),
+          ) ?? {})
+        : parsed;
       if (jwk.d === undefined) return 'a public key was given; the private decryption key is expected';
       if (!keyTypeFits(alg, jwk.kty)) return `key type ${jwk.kty} does not fit ${alg}`;
       const imported = await importJWK({ ...jwk, alg, use: 'enc', key_ops: undefined }, alg, {

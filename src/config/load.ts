@@ -4,6 +4,7 @@ import { isSafeRelativePath } from './paths.js';
 import { type Env, isSet, readVariables } from './read.js';
 import { clientAuth, tokenBinding } from './rules/client-auth.js';
 import { fipsPolicy } from './rules/fips.js';
+import { registrationSettings } from './rules/registration.js';
 import type { RuleContext } from './rules/context.js';
 import { applyPreset, interopSettings } from './rules/interop.js';
 import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
@@ -56,8 +57,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       );
     }
   }
-  const clientId = v.OIDC_CLIENT_ID;
-  if (!clientId) problem('OIDC_CLIENT_ID', 'is required');
+  const registration = registrationSettings(ctx);
+  const clientId = registration?.client_id ?? v.OIDC_CLIENT_ID;
+  if (!clientId && !isSet(env, 'OIDC_CLIENT_REGISTRATION_FILE'))
+    problem('OIDC_CLIENT_ID', 'is required (or OIDC_CLIENT_REGISTRATION_FILE from `fapi-bff register`)');
   const port = v.PORT;
   const host = v.HOST ?? (production ? '0.0.0.0' : '127.0.0.1');
   const publicUrlSet = isSet(env, 'MS_BFF_PUBLIC_URL');
@@ -110,7 +113,10 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     oidc: {
       issuer,
       clientId,
-      clientSecret,
+      clientSecret: clientSecret ?? registration?.client_secret,
+      registration: registration
+        ? { file: registration.file, clientUri: registration.registration_client_uri }
+        : undefined,
       scopes: v.OIDC_SCOPES,
       authorizationUrl: v.OIDC_AUTHORIZATION_URL,
       tokenUrl: v.OIDC_TOKEN_URL,
@@ -125,6 +131,11 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       allowInsecureIssuer: issuer.protocol === 'http:' && http.allows(issuer.hostname),
     },
     signingKey,
+    keys: {
+      prepublishSec: v.MS_BFF_KEY_PREPUBLISH_SECONDS,
+      signingPath: keyPath(env, 'BFF_JWT_SIGNING_KEY'),
+      jarmPath: keyPath(env, 'BFF_JARM_PRIV_KEY'),
+    },
     jar,
     jarm,
     session,
@@ -135,6 +146,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     dpopNonceSecret: v.MS_BFF_DPOP_NONCE_SECRET,
     routes,
     upstreamTimeoutMs: v.MS_BFF_UPSTREAM_TIMEOUT_MS,
+    websocketRecheckSec: v.MS_BFF_WEBSOCKET_RECHECK_SECONDS,
     readyRequiresIdp: v.MS_BFF_READY_REQUIRES_IDP,
     refreshOn401MinIntervalSec: v.MS_BFF_REFRESH_ON_401_MIN_INTERVAL_SECONDS,
     postLogoutRedirect: v.MS_BFF_POST_LOGOUT_REDIRECT,
@@ -144,6 +156,13 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     warnings,
   };
   return deepFreeze(config);
+}
+
+/** The path a key variable names (NAME or NAME_FILE), or undefined when the key is given inline. */
+function keyPath(env: Env, name: 'BFF_JWT_SIGNING_KEY' | 'BFF_JARM_PRIV_KEY'): string | undefined {
+  const raw = (env[name] ?? env[`${name}_FILE`])?.trim();
+  if (!raw || raw.startsWith('{') || raw.includes('-----BEGIN')) return undefined;
+  return raw;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { keyDirectoryAsJwks } from '../keys/key-files.js';
 import type { Variable } from './kinds.js';
 import { VARIABLES, type Values, type VariableName } from './variables.js';
 
@@ -56,6 +57,8 @@ function rawText(
   if (source === undefined) return undefined;
   if (source.startsWith('{') || source.includes('-----BEGIN')) return source;
   try {
+    // A directory of key files (a key set, `fapi-bff keys generate`): read as one JWKS.
+    if (statSync(source).isDirectory()) return keyDirectoryAsJwks(source);
     return readFileSync(source, 'utf8');
   } catch (err) {
     problem(

@@ -76,6 +76,13 @@ export interface RouteConfig {
    * `private` (the upstream's freshness, made private, with `Vary: Cookie`).
    */
   readonly cache: 'no-store' | 'private';
+  /**
+   * Also proxy WebSocket upgrades (RFC 6455 §4) on this route: authenticated by the session cookie
+   * and an exact Origin check, with the route's token on the upstream handshake.
+   */
+  readonly websocket: boolean;
+  /** Close this route's WebSockets when the access token they were opened with expires. */
+  readonly closeOnTokenExpiry: boolean;
 }
 
 /** TLS client identity and trust for outgoing connections (RFC 8705). */
@@ -103,6 +110,8 @@ export interface BffConfig {
     readonly issuer: URL;
     readonly clientId: string;
     readonly clientSecret: string | undefined;
+    /** Registered with `fapi-bff register` (RFC 7591): the file and the RFC 7592 management URI. */
+    readonly registration: { readonly file: string; readonly clientUri: string | undefined } | undefined;
     readonly scopes: string;
     readonly authorizationUrl: URL | undefined;
     readonly tokenUrl: URL | undefined;
@@ -119,6 +128,12 @@ export interface BffConfig {
     readonly allowInsecureIssuer: boolean;
   };
   readonly signingKey: SigningKey | undefined;
+  /** Key sets re-read at runtime (file or directory paths; undefined when given inline), seed 002 §5. */
+  readonly keys: {
+    readonly prepublishSec: number;
+    readonly signingPath: string | undefined;
+    readonly jarmPath: string | undefined;
+  };
   /** Signed (and optionally encrypted) request objects, https://www.rfc-editor.org/rfc/rfc9101. */
   readonly jar: {
     readonly enabled: boolean;
@@ -154,6 +169,8 @@ export interface BffConfig {
   readonly dpopNonceSecret: Uint8Array | undefined;
   readonly routes: ReadonlyMap<string, RouteConfig>;
   readonly upstreamTimeoutMs: number;
+  /** Period of a proxied WebSocket's check that its session still exists (ended on another instance). */
+  readonly websocketRecheckSec: number;
   /** GET /readyz answers 503 while the IdP is down (observability/readiness.ts). */
   readonly readyRequiresIdp: boolean;
   /** Minimum spacing of refreshes triggered by an upstream 401 invalid_token, per session. */

@@ -36,6 +36,9 @@ export const VARIABLES = {
     doc: 'IdP issuer identifier (never a well-known URL). Absent: development mode with an embedded IdP, demo API and demo SPA.',
   }),
   OIDC_CLIENT_ID: text({ doc: 'OAuth client identifier registered at the IdP.', frontend: true }),
+  OIDC_CLIENT_REGISTRATION_FILE: text({
+    doc: 'Path to the file `fapi-bff register` wrote (RFC 7591): client_id, client_secret if any, registration access token and URI. Takes the place of OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET).',
+  }),
   OIDC_CLIENT_SECRET: text({
     doc: 'Client secret, only for client_secret_basic / client_secret_post.',
     secret: true,
@@ -83,7 +86,7 @@ export const VARIABLES = {
     frontend: true,
   }),
   BFF_JWT_SIGNING_KEY: key({
-    doc: 'Path to the client private signing key (PKCS#8 PEM, JWK or JWKS JSON). Also accepted inline. Required for private_key_jwt.',
+    doc: 'Path to the client private signing key (PKCS#8 PEM, JWK or JWKS JSON) or to a directory of JWK files (`fapi-bff keys generate`; rotated with `fapi-bff keys rotate`, re-read on change or SIGHUP). Also accepted inline. Required for private_key_jwt.',
     secret: true,
     frontend: true,
   }),
@@ -198,7 +201,7 @@ export const VARIABLES = {
     default: 'bff:',
   }),
   MS_BFF_ROUTES: text({
-    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"cache":"no-store|private","responseHeaders":["X-Total-Count"]}}. cache: how responses made with a credential may be cached (no-store: Cache-Control private, no-store; private: the upstream freshness directives made private, with Vary: Cookie); responseHeaders: upstream response headers passed beyond the default allowlist (never Set-Cookie, Clear-Site-Data, Refresh, Access-Control-*, HSTS, Alt-Svc, WWW-Authenticate). token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS.',
+    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"websocket":false,"closeOnTokenExpiry":false,"cache":"no-store|private","responseHeaders":["X-Total-Count"]}}. cache: how responses made with a credential may be cached (no-store: Cache-Control private, no-store; private: the upstream freshness directives made private, with Vary: Cookie); responseHeaders: upstream response headers passed beyond the default allowlist (never Set-Cookie, Clear-Site-Data, Refresh, Access-Control-*, HSTS, Alt-Svc, WWW-Authenticate). token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS; websocket also proxies WebSocket upgrades (session cookie plus Origin check), closed when the session ends and, with closeOnTokenExpiry, when the token expires.',
     frontend: true,
   }),
   MS_BFF_SESSION_KEYS: text({
@@ -263,6 +266,12 @@ export const VARIABLES = {
     max: 3600,
     unit: 's',
   }),
+  MS_BFF_WEBSOCKET_RECHECK_SECONDS: int({
+    doc: 'How often a proxied WebSocket re-checks that its session still exists in the store: a session ended on another instance closes its sockets within this time (on the same instance, at once).',
+    default: 5,
+    min: 1,
+    max: 3600,
+  }),
   MS_BFF_UPSTREAM_TIMEOUT_MS: int({
     doc: 'Default upstream timeout (headers and body idle) in milliseconds.',
     default: 30_000,
@@ -276,6 +285,13 @@ export const VARIABLES = {
     min: 100,
     max: 120_000,
     unit: 'ms',
+  }),
+  MS_BFF_KEY_PREPUBLISH_SECONDS: int({
+    doc: 'How long a new key (added to the BFF_JWT_SIGNING_KEY / BFF_JARM_PRIV_KEY file or directory) is published at /.well-known/jwks.json before it signs or is advertised first, counted from when this process first published it. Longer than the JWKS cache of the IdP (our JWKS says max-age below it).',
+    default: 3600,
+    min: 0,
+    max: 30 * 86400,
+    unit: 's',
   }),
   MS_BFF_DISCOVERY_REFRESH: int({
     doc: 'Seconds between background refreshes of the IdP metadata.',

@@ -141,7 +141,15 @@ function jarmOptions(s: BffServices): JarmOptions {
     algorithms: s.config.jarm.algsAllowed,
     // JARM §2.1 recommends 10 minutes; MS_BFF_JARM_MAX_LIFETIME_SECONDS tolerates longer-lived responses.
     maxLifetimeSec: s.config.interop.jarmMaxLifetimeSec,
-    ...(enc ? { decryption: { key: enc.key.key, alg: enc.alg, enc: enc.enc } } : {}),
+    ...(enc
+      ? {
+          decryption: {
+            key: (kid: string | undefined) => s.idp.keys.decryptionKey(kid) ?? enc.key.key,
+            alg: enc.alg,
+            enc: enc.enc,
+          },
+        }
+      : {}),
     keys: s.jwks,
     replay: s.store,
     events: s.metrics.jarm,

@@ -23,14 +23,11 @@ export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Pro
   // The session inspector shows protocol facts a production deployment has no reason to publish.
   if (s.config.profile === 'development') registerInspect(app, s);
 
-  /** Our public keys (client authentication; request objects and encryption later). Public parts only. */
+  // Every key of our sets (next, active, retiring), signing and JARM decryption (use: enc). IdPs
+  // cache this document: max-age stays below the pre-publish window (seed 002 §5), so a key that is
+  // about to sign has been seen by every IdP that honours it.
+  const maxAge = Math.min(300, Math.floor(s.config.keys.prepublishSec / 2));
   app.get('/.well-known/jwks.json', async (_request, reply) =>
-    reply.header('cache-control', 'public, max-age=300').send({
-      keys: [
-        ...(s.config.signingKey ? [s.config.signingKey.publicJwk] : []),
-        // The IdP encrypts JARM responses to this key (https://openid.net/specs/oauth-v2-jarm-final.html#section-2.2; use: enc).
-        ...(s.config.jarm.encryption ? [s.config.jarm.encryption.key.publicJwk] : []),
-      ],
-    }),
+    reply.header('cache-control', `public, max-age=${maxAge}`).send({ keys: s.idp.keys.publicJwks() }),
   );
 }

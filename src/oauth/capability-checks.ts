@@ -240,7 +240,7 @@ export function capabilityChecks(config: BffConfig, md: IdpMetadata): Capability
   // RFC 7591 §3: dynamic registration needs the IdP's registration endpoint.
   add({
     id: 'registration',
-    enabled: false /* set by the DCR change */,
+    enabled: config.oidc.registration !== undefined,
     gaps:
       typeof md.registration_endpoint !== 'string'
         ? ['registration_endpoint (RFC 7591; OIDC_CLIENT_REGISTRATION_FILE)']

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import type { BffConfig } from '../config/types.js';
 
 /**
@@ -42,5 +43,41 @@ export function registrationMetadata(config: BffConfig): Record<string, unknown>
       md.authorization_encrypted_response_enc = config.jarm.encryption.enc;
     }
   }
+  // RFC 9449 §5.2: every access token of this client is DPoP-bound.
+  if (config.oidc.dpopEnabled) md.dpop_bound_access_tokens = true;
+  // RFC 8705 §3.4: certificate-bound tokens; §2.1.2: the subject the IdP matches for tls_client_auth.
+  if ([...config.routes.values()].some((r) => r.mtls)) md.tls_client_certificate_bound_access_tokens = true;
+  if (config.oidc.tokenAuthMethod === 'tls_client_auth' && config.tls.cert) {
+    md.tls_client_auth_subject_dn = subjectDn(config.tls.cert);
+  }
+  // OIDC Back-Channel Logout 1.0 §2.2: our receiver, and we need `sid` to find the session.
+  md.backchannel_logout_uri = `${origin}/auth/backchannel-logout`;
+  md.backchannel_logout_session_required = true;
   return md;
+}
+
+/**
+ * The body of an RFC 7591 registration request: the metadata without `client_id`, which the IdP
+ * assigns (RFC 7591 §3.2.1). What `fapi-bff client-metadata` prints and `fapi-bff register` sends.
+ */
+export function registrationRequestBody(config: BffConfig): Record<string, unknown> {
+  const { client_id: _omitted, ...body } = registrationMetadata(config);
+  return body;
+}
+
+/**
+ * The certificate's subject as an RFC 4514 string (most specific RDN first), as RFC 8705 §2.1.2
+ * `tls_client_auth_subject_dn` expects. Node lists the RDNs in certificate order, one per line.
+ */
+function subjectDn(pem: string): string {
+  const escape = (value: string) => value.replace(/([,+"\\<>;])/g, '\\$1').replace(/^([ #])/, '\\$1');
+  return new X509Certificate(pem).subject
+    .split('\n')
+    .filter(Boolean)
+    .reverse()
+    .map((rdn) => {
+      const eq = rdn.indexOf('=');
+      return `${rdn.slice(0, eq)}=${escape(rdn.slice(eq + 1))}`;
+    })
+    .join(',');
 }

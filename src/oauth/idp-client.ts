@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import type { BffConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
+import { KeyRing } from '../keys/key-ring.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -76,6 +77,8 @@ export class IdpClient {
     private readonly logger: OAuthLogger,
     private readonly fetchImpl: IdpFetch,
     hooks: FetchHooks,
+    /** Our key sets: the active signing key and every JARM decryption key (seed 002 §5). */
+    readonly keys: KeyRing,
   ) {
     this.current = initial;
     hooks.onNonce = (origin, nonce) => void this.nonces?.set(origin, nonce);
@@ -89,8 +92,25 @@ export class IdpClient {
   ): Promise<IdpClient> {
     const hooks: FetchHooks = {};
     const fetchImpl = dpopAwareFetch(baseFetch, hooks);
-    const configuration = await discover(config, fetchImpl);
-    return new IdpClient(config, configuration, events, logger, fetchImpl, hooks);
+    const keys = await KeyRing.open({
+      ...(config.signingKey
+        ? { signing: { path: config.keys.signingPath, fixed: config.signingKey, alg: config.signingKey.alg } }
+        : {}),
+      ...(config.jarm.encryption
+        ? {
+            decryption: {
+              path: config.keys.jarmPath,
+              fixed: config.jarm.encryption.key,
+              alg: config.jarm.encryption.alg,
+            },
+          }
+        : {}),
+      prepublishSec: config.keys.prepublishSec,
+      fipsMode: config.fipsMode,
+      log: { info: (o, m) => logger.info(o, m), error: (o, m) => logger.warn(o, m) },
+    });
+    const configuration = await discover(config, fetchImpl, keys);
+    return new IdpClient(config, configuration, events, logger, fetchImpl, hooks, keys);
   }
 
   /** Time and count an authenticated IdP call under the configured client authentication method. */
@@ -194,7 +214,7 @@ export class IdpClient {
   /** Re-discover; on any failure keep the last good metadata (and say so in logs and metrics). */
   async refreshMetadata(): Promise<boolean> {
     try {
-      this.current = await discover(this.config, this.fetchImpl);
+      this.current = await discover(this.config, this.fetchImpl, this.keys);
       this.health.record('metadata', true);
       this.events.discoveryRefreshed(true);
       return true;
@@ -236,7 +256,8 @@ export class IdpClient {
     if (params.dpop) parameters.dpop_jkt = params.dpop.jkt;
     const jar = this.config.jar;
     let request: Record<string, string> = parameters;
-    if (jar.enabled && this.config.signingKey) {
+    const signingKey = this.keys.signingKey() ?? this.config.signingKey;
+    if (jar.enabled && signingKey) {
       // RFC 9101 §4 / FAPI 2.0 Message Signing §5.3.2-1: every parameter inside the signed object; the
       // PAR body (or the URL without PAR) then carries only client_id and request (https://www.rfc-editor.org/rfc/rfc9126#section-3).
       const object = await buildRequestObject(
@@ -244,7 +265,7 @@ export class IdpClient {
         {
           clientId: this.config.oidc.clientId,
           audience: this.current.serverMetadata().issuer,
-          signingKey: this.config.signingKey,
+          signingKey,
           alg: jar.signingAlg,
           allowedAlgs: jar.algsAllowed,
           ...(jar.encryption
@@ -476,8 +497,8 @@ function dpopAwareFetch(base: IdpFetch, hooks: FetchHooks): IdpFetch {
   };
 }
 
-async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Configuration> {
-  const clientAuth = clientAuthentication(config);
+async function discover(config: BffConfig, fetchImpl: IdpFetch, keys: KeyRing): Promise<oidc.Configuration> {
+  const clientAuth = clientAuthentication(config, keys);
   const metadata: Partial<oidc.ClientMetadata> = {
     // BCP-1 / OIDC-V7: pin the one accepted ID token alg, so `none` or RS256 in the IdP's list never matters.
     id_token_signed_response_alg: config.oidc.idTokenAlg,
@@ -528,21 +549,33 @@ async function discover(config: BffConfig, fetchImpl: IdpFetch): Promise<oidc.Co
   return configuration;
 }
 
-function clientAuthentication(config: BffConfig): oidc.ClientAuth {
+function clientAuthentication(config: BffConfig, keys: KeyRing): oidc.ClientAuth {
   switch (config.oidc.tokenAuthMethod) {
     case 'private_key_jwt': {
       if (!config.signingKey)
         throw new BffError('BFF_CONFIG_INVALID', { detail: 'BFF_JWT_SIGNING_KEY missing' });
-      const key = { key: config.signingKey.privateKey, kid: config.signingKey.kid };
-      if (config.interop.clientAssertionAud === 'issuer') return oidc.PrivateKeyJwt(key);
       // MS_BFF_CLIENT_ASSERTION_AUD=endpoint: the URL of the endpoint being called (RFC 7523 §3),
       // set per call by IdpClient.timed; the issuer remains the fallback outside a timed call.
-      return oidc.PrivateKeyJwt(key, {
-        [oidc.modifyAssertion]: (_header, payload) => {
-          const url = assertionAudience.getStore();
-          if (url) payload.aud = url;
-        },
-      });
+      const options =
+        config.interop.clientAssertionAud === 'issuer'
+          ? undefined
+          : {
+              [oidc.modifyAssertion]: (_header: object, payload: Record<string, unknown>) => {
+                const url = assertionAudience.getStore();
+                if (url) payload.aud = url;
+              },
+            };
+      // The key is looked up per call: the active key of the set changes on rotation (seed 002 §5).
+      return (as, client, body, headers) => {
+        const active = keys.signingKey() ?? config.signingKey;
+        if (!active) throw new BffError('BFF_CONFIG_INVALID', { detail: 'no signing key' });
+        return oidc.PrivateKeyJwt({ key: active.privateKey, kid: active.kid }, options)(
+          as,
+          client,
+          body,
+          headers,
+        );
+      };
     }
     case 'client_secret_basic':
       return oidc.ClientSecretBasic(config.oidc.clientSecret);

@@ -44,7 +44,12 @@ export interface JarmOptions {
   /** Signing allowlist, e.g. ['PS256', 'ES256']. */
   algorithms: readonly string[];
   /** When set, a plain JWS is refused: our policy on top of JARM §2.2, which makes encryption optional. */
-  decryption?: { key: CryptoKey; alg: JweAlg; enc: JweEnc };
+  decryption?: {
+    /** A key, or (a key set) the key for the JWE's kid; retiring keys still decrypt. */
+    key: CryptoKey | ((kid: string | undefined) => CryptoKey | undefined);
+    alg: JweAlg;
+    enc: JweEnc;
+  };
   keys: KeyResolver;
   replay: KeyValueStore;
   events: JarmEvents;
@@ -167,7 +172,13 @@ async function decrypt(
     throw new JarmError('jwe_cty');
   let plaintext: Uint8Array;
   try {
-    ({ plaintext } = await compactDecrypt(response, decryption.key, {
+    // A key set: the key the JWE names by kid (retiring keys still decrypt), else the active one.
+    const key =
+      typeof decryption.key === 'function'
+        ? decryption.key(typeof header.kid === 'string' ? header.kid : undefined)
+        : decryption.key;
+    if (!key) throw failed('decryption');
+    ({ plaintext } = await compactDecrypt(response, key, {
       keyManagementAlgorithms: [decryption.alg],
       contentEncryptionAlgorithms: [decryption.enc],
     }));

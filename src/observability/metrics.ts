@@ -168,6 +168,18 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  private readonly websockets = new Counter({
+    name: 'bff_websocket_connections_total',
+    help: 'Proxied WebSocket connections (RFC 6455) by route and event: opened, refused at the handshake, closed.',
+    labelNames: ['route', 'event'] as const,
+    registers: [this.registry],
+  });
+  private readonly websocketsOpen = new Gauge({
+    name: 'bff_websocket_connections_open',
+    help: 'Proxied WebSocket connections open now, by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
   private readonly dpopValidationFailures = new Counter({
     name: 'dpop_validation_failures_total',
     help: 'DPoP-bound requests of service callers refused, by reason (RFC 9449 §4.3, §7).',
@@ -244,6 +256,11 @@ export class Metrics {
   }
   clientToken(outcome: 'issued' | 'cached' | 'failure'): void {
     this.clientTokens.inc({ outcome });
+  }
+  websocket(route: string, event: 'opened' | 'refused' | 'closed'): void {
+    this.websockets.inc({ route, event });
+    if (event === 'opened') this.websocketsOpen.inc({ route });
+    else if (event === 'closed') this.websocketsOpen.dec({ route });
   }
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
 import type { BffServices } from '../server/services.js';
@@ -6,6 +8,7 @@ import { upstreamCredential } from './credentials.js';
 import { ServiceCallers } from './service-callers.js';
 import { browserResponseHeaders } from './response-policy.js';
 import { proxyTarget } from './target.js';
+import { WebSocketProxy } from './websocket.js';
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
 
@@ -79,4 +82,25 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
   };
   app.route({ method: [...METHODS], url: '/api/:route/*', handler });
   app.route({ method: [...METHODS], url: '/api/:route', handler });
+  if ([...s.config.routes.values()].some((r) => r.websocket)) registerWebSockets(app, s, mount);
+}
+
+/**
+ * Upgrades reach the Node server's `upgrade` event, not Fastify's router: ours are answered by the
+ * WebSocket proxy; others are left to any other listener (or cut off when there is none).
+ */
+function registerWebSockets(app: FastifyInstance, s: BffServices, mount: readonly string[]): void {
+  const proxy = new WebSocketProxy(s, mount, app.log, s.config.websocketRecheckSec * 1000);
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // A browser that goes away mid-handshake must not become an uncaught 'error'.
+    socket.on('error', () => socket.destroy());
+    const route = proxy.routeOf(request.url ?? '/');
+    if (route) void proxy.upgrade(route, request, socket, head);
+    else if (app.server.listenerCount('upgrade') === 1) socket.destroy();
+  };
+  app.server.on('upgrade', onUpgrade);
+  app.addHook('preClose', async () => {
+    app.server.off('upgrade', onUpgrade);
+    proxy.close();
+  });
 }

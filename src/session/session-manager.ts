@@ -66,6 +66,7 @@ const MAX_TOUCH_ENTRIES = 50_000;
 export class SessionManager {
   private readonly lastTouch = new Map<string, number>();
   private readonly opened = new Map<string, { session: LoadedSession; at: number }>();
+  private readonly endListeners = new Set<(key: string) => void>();
 
   constructor(
     private readonly store: KeyValueStore,
@@ -133,7 +134,7 @@ export class SessionManager {
     const now = this.clock();
     if (now >= session.data.absoluteExpiresAt) {
       this.opened.delete(cookieValue);
-      await this.store.delete(session.key);
+      await this.destroy(session.key);
       return undefined;
     }
     await this.maybeTouch(session, now);
@@ -176,6 +177,17 @@ export class SessionManager {
   async destroy(key: string): Promise<void> {
     this.lastTouch.delete(key);
     await this.store.delete(key);
+    for (const listener of this.endListeners) listener(key);
+  }
+
+  /**
+   * Be told when this process ends a session (logout, back-channel logout, expiry, failed refresh):
+   * long-lived connections of that session (WebSockets) close at once. Sessions ended by another
+   * instance are not announced here; such holders re-check with `reload`. Returns an unsubscribe.
+   */
+  onEnded(listener: (key: string) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
   }
 
   /**

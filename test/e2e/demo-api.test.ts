@@ -161,3 +161,120 @@ describe('demo API', () => {
     }
   });
 });
+
+describe('demo API with DPoP-bound access tokens (RFC 9449)', () => {
+  let idp: DevIdp;
+  let api: DemoApi;
+  let config: client.Configuration;
+  let accessToken: string;
+  let key: CryptoKeyPair;
+  let jkt: string;
+
+  before(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    idp = await startDevIdp({
+      resourceAudience: AUDIENCE,
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          token_endpoint_auth_method: 'private_key_jwt',
+          token_endpoint_auth_signing_alg: 'ES256',
+          jwks: { keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] },
+          redirect_uris: [REDIRECT_URI],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          id_token_signed_response_alg: 'PS256',
+        },
+      ],
+    });
+    api = await startDemoApi({ issuer: idp.issuer, audience: AUDIENCE });
+    config = await client.discovery(
+      new URL(idp.issuer),
+      CLIENT_ID,
+      { id_token_signed_response_alg: 'PS256' },
+      client.PrivateKeyJwt({ key: privateKey, kid }),
+      { execute: [client.allowInsecureRequests], timeout: 5 },
+    );
+    key = await client.randomDPoPKeyPair('ES256');
+    jkt = await calculateJwkThumbprint(await exportJWK(key.publicKey));
+    const DPoP = client.getDPoPHandle(config, key);
+    const codeVerifier = client.randomPKCECodeVerifier();
+    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(
+      config,
+      {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid api:read',
+        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+      },
+      { DPoP },
+    );
+    const { url } = await loginAtDevIdp(new TestBrowser(), authorizationUrl, 'alice', 'alice-password', (u) =>
+      u.href.startsWith(REDIRECT_URI),
+    );
+    const tokens = await client.authorizationCodeGrant(
+      config,
+      url,
+      { pkceCodeVerifier: codeVerifier },
+      undefined,
+      { DPoP },
+    );
+    assert.equal(tokens.token_type, 'dpop');
+    accessToken = tokens.access_token;
+  });
+
+  after(async () => {
+    await api?.close();
+    await idp?.close();
+  });
+
+  /** A call with a proof from `proofKey` (openid-client builds the proof: htm, htu, ath, iat, jti). */
+  async function call(proofKey: CryptoKeyPair) {
+    const response = await client.fetchProtectedResource(
+      config,
+      accessToken,
+      new URL(`${api.url}/whoami`),
+      'GET',
+      undefined,
+      undefined,
+      { DPoP: client.getDPoPHandle(config, proofKey) },
+    );
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it("describes the binding: DPoP, proof verified, cnf.jkt = the proof key's thumbprint", async () => {
+    const { status, body } = await call(key);
+    assert.equal(status, 200);
+    assert.equal(body.tokenType, 'DPoP');
+    assert.match(String(body.binding), /^DPoP: proof verified/);
+    assert.deepEqual(body.cnf, { jkt });
+    assert.ok(!JSON.stringify(body).includes(accessToken), 'never the token');
+  });
+
+  it('refuses a proof signed by another key (the token is bound to its cnf.jkt)', async () => {
+    // openid-client surfaces the API's 401 and its WWW-Authenticate challenge as an error.
+    await assert.rejects(
+      call(await client.randomDPoPKeyPair('ES256')),
+      (err: { name?: string; status?: number }) =>
+        err.name === 'WWWAuthenticateChallengeError' && err.status === 401,
+    );
+  });
+
+  it('refuses the DPoP-bound token presented as Bearer (RFC 9449 §7.2)', async () => {
+    const response = await fetch(`${api.url}/whoami`, {
+      headers: { authorization: `Bearer ${accessToken}` },
+      signal: AbortSignal.timeout(5_000),
+    });
+    assert.equal(response.status, 401);
+  });
+
+  it('refuses the DPoP scheme without a proof', async () => {
+    const response = await fetch(`${api.url}/whoami`, {
+      headers: { authorization: `DPoP ${accessToken}` },
+      signal: AbortSignal.timeout(5_000),
+    });
+    assert.equal(response.status, 401);
+  });
+});

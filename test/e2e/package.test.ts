@@ -247,6 +247,9 @@ console.log('embedding app ready');
       const session = await browser.request(`http://localhost:${port}/auth/session`);
       assert.equal(session.status, 200);
       assert.equal((await session.json<{ claims: { sub: string } }>()).claims.sub, 'alice');
+      // The session inspector is development-only: the production profile does not publish it.
+      const inspect = await browser.request(`http://localhost:${port}/auth/inspect`);
+      assert.equal(inspect.status, 404);
     } finally {
       await server.stop();
     }

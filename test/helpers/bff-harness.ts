@@ -101,6 +101,7 @@ export async function startBff(opts: {
   storeKind?: StoreKind;
   env?: Record<string, string>;
   clock?: () => number;
+  sessionKey?: string;
 }): Promise<RunningBff> {
   const publicUrl = `http://127.0.0.1:${opts.port}`;
   const config = await loadConfig(bffEnv(opts));

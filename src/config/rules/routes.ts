@@ -53,11 +53,22 @@ export function routeTable(
       cache?: unknown;
       resource?: unknown;
       clientScope?: unknown;
+      websocket?: unknown;
+      closeOnTokenExpiry?: unknown;
     };
     const responseHeaders = responseHeaderList(where, s.responseHeaders, problem);
     if (s.cache !== undefined && s.cache !== 'no-store' && s.cache !== 'private')
       problem(where, 'cache must be "no-store" or "private"');
     if (s.mtls !== undefined && typeof s.mtls !== 'boolean') problem(where, 'mtls must be true or false');
+    if (s.websocket !== undefined && typeof s.websocket !== 'boolean') {
+      problem(where, 'websocket must be true or false');
+    }
+    if (s.closeOnTokenExpiry !== undefined && typeof s.closeOnTokenExpiry !== 'boolean') {
+      problem(where, 'closeOnTokenExpiry must be true or false');
+    }
+    if (s.closeOnTokenExpiry === true && s.websocket !== true) {
+      problem(where, 'closeOnTokenExpiry applies only to websocket routes');
+    }
     const serviceTokens = s.serviceTokens ?? 'jwt';
     if (!SERVICE_TOKEN_CHECKS.includes(serviceTokens as never)) {
       problem(where, `serviceTokens must be ${SERVICE_TOKEN_CHECKS.map((t) => `"${t}"`).join(' or ')}`);
@@ -114,6 +125,8 @@ export function routeTable(
         timeoutMs: typeof timeoutMs === 'number' ? timeoutMs : defaultTimeoutMs,
         serviceAudience: typeof serviceAudience === 'string' && serviceAudience ? serviceAudience : undefined,
         mtls: s.mtls === true,
+        websocket: s.websocket === true,
+        closeOnTokenExpiry: s.closeOnTokenExpiry === true,
         serviceTokens: serviceTokens === 'introspection' ? 'introspection' : 'jwt',
         responseHeaders,
         cache: s.cache === 'private' ? 'private' : 'no-store',

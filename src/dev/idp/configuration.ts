@@ -172,6 +172,13 @@ export function providerConfiguration(inputs: ConfigurationInputs): Configuratio
         },
       },
       backchannelLogout: { enabled: true },
+      registration: options.registration
+        ? { enabled: true, initialAccessToken: options.registration.initialAccessToken ?? false }
+        : { enabled: false },
+      registrationManagement: {
+        enabled: options.registration !== undefined,
+        rotateRegistrationAccessToken: true,
+      },
       // RFC 6749 §4.4, for the BFF's own tokens (routes with token "client" / "user-or-client");
       // only clients whose grant_types include client_credentials may use it.
       clientCredentials: { enabled: true },

@@ -67,6 +67,11 @@ export interface DevIdpOptions {
   };
   /** Called for every request the IdP receives, on either port (e.g. to prove a client used the aliases). */
   onRequest?: (request: DevIdpRequest) => void;
+  /**
+   * RFC 7591 dynamic registration and RFC 7592 management. `initialAccessToken`: the token a
+   * registration request must carry (absent: open registration).
+   */
+  registration?: { initialAccessToken?: string };
 }
 
 /** What `onRequest` reports. */
