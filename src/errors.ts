@@ -28,6 +28,12 @@ export const ERROR_CODES = {
   },
   BFF_CALLBACK_ACCESS_DENIED: { status: 403, title: 'The identity provider refused the login' },
   BFF_LOGIN_CANCELLED: { status: 400, title: 'Sign-in cancelled' },
+  BFF_LOGIN_INVALID_PARAMETER: { status: 400, title: 'A login parameter is not allowed or malformed' },
+  BFF_AUTHENTICATION_INSUFFICIENT: {
+    status: 403,
+    title: 'The sign-in did not reach the requested authentication level',
+  },
+  BFF_STEP_UP_REQUIRED: { status: 401, title: 'The API requires a stronger or more recent sign-in' },
   BFF_ID_TOKEN_INVALID: { status: 502, title: 'The ID token failed validation' },
   BFF_TOKEN_RESPONSE_INVALID: { status: 502, title: 'The token response failed validation' },
   BFF_REFRESH_FAILED: { status: 401, title: 'The session could not be refreshed' },

@@ -44,6 +44,16 @@ export type JarmMode = (typeof JARM_MODES)[number];
  * Plain (non-JARM) response modes: the default `query`, and `form_post`
  * (https://openid.net/specs/oauth-v2-form-post-response-mode-1_0.html).
  */
+/**
+ * Authorization request parameters an SPA may pass through /auth/login (OIDC Core §3.1.2.1), when the
+ * frontend allows them: step-up (acr_values, max_age; RFC 9470 §4) and silent checks (prompt).
+ */
+export const LOGIN_PARAMETERS = ['acr_values', 'max_age', 'prompt'] as const;
+export type LoginParameter = (typeof LOGIN_PARAMETERS)[number];
+
+/** OIDC Core §3.1.2.1 prompt values; `none` with no other value (§3.1.2.1: none with others is an error). */
+export const PROMPT_VALUES = ['none', 'login', 'consent', 'select_account'] as const;
+
 export const RESPONSE_MODES = ['query', 'form_post'] as const;
 export type ResponseMode = (typeof RESPONSE_MODES)[number];
 

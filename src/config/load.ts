@@ -11,6 +11,7 @@ import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
 import { routeTable } from './rules/routes.js';
 import { sessionSettings } from './rules/sessions.js';
 import { plainHttpPolicy, tlsSettings } from './rules/tls.js';
+import type { LoginParameter } from './enums.js';
 import type { BffConfig } from './types.js';
 import { VARIABLE_NAMES } from './variables.js';
 
@@ -124,6 +125,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       idTokenAlg: v.MS_BFF_ID_TOKEN_ALG,
       parEnabled: v.MS_BFF_PAR_ENABLED,
       responseMode: v.MS_BFF_RESPONSE_MODE,
+      loginParamsAllowed: v.MS_BFF_LOGIN_PARAMS_ALLOWED as readonly LoginParameter[],
       dpopEnabled: v.MS_BFF_DPOP_ENABLED,
       dpopAlg: v.MS_BFF_DPOP_ALG,
       timeoutMs: v.MS_BFF_IDP_TIMEOUT_MS,

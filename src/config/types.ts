@@ -16,6 +16,7 @@ import type {
   JweEnc,
   LogLevel,
   Profile,
+  LoginParameter,
   ResponseMode,
   SameSite,
   ServiceTokenCheck,
@@ -120,6 +121,8 @@ export interface BffConfig {
     readonly parEnabled: boolean;
     /** Response mode of plain (non-JARM) authorization responses. */
     readonly responseMode: ResponseMode;
+    /** Authorization request parameters /auth/login passes through from the SPA. */
+    readonly loginParamsAllowed: readonly LoginParameter[];
     readonly dpopEnabled: boolean;
     readonly dpopAlg: 'ES256' | 'PS256';
     readonly timeoutMs: number;

@@ -22,6 +22,7 @@ import {
   JWE_ALGS,
   JWE_ENCS,
   LOG_LEVELS,
+  LOGIN_PARAMETERS,
   PROFILES,
   RESPONSE_MODES,
   SAME_SITE_VALUES,
@@ -142,6 +143,12 @@ export const VARIABLES = {
   }),
   BFF_JAR_ENC_KEY: key({
     doc: "Path to (or inline) the IdP's public encryption key for request objects: SPKI PEM, JWK or JWKS (the first use=enc key fitting the alg).",
+    frontend: true,
+  }),
+  MS_BFF_LOGIN_PARAMS_ALLOWED: list({
+    doc: 'Authorization request parameters the SPA may pass to /auth/login (OIDC Core §3.1.2.1): acr_values and max_age for step-up (RFC 9470), prompt (none, login, consent, select_account) for silent checks and re-authentication. The callback then checks acr and auth_time in the ID token. Empty: none.',
+    default: [...LOGIN_PARAMETERS],
+    values: LOGIN_PARAMETERS,
     frontend: true,
   }),
   MS_BFF_RESPONSE_MODE: oneOf(RESPONSE_MODES, {

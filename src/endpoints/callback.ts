@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { validateHeaderValue } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { safeRedirectPath } from '../config/paths.js';
+import { checkAuthenticationLevel, SILENT_LOGIN_ERRORS } from '../oauth/login-parameters.js';
 import { BffError, isBffError } from '../errors.js';
 import { needsRelay, sendRelayPage } from './callback-relay.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
@@ -24,6 +25,9 @@ const PROTOCOL_CLAIMS = new Set([
   'nbf',
   'jti',
 ]);
+
+/** Query parameter added to `returnTo` when a `prompt=none` login ends without a session (README). */
+export const SILENT_LOGIN_MARKER = 'bff_login_error';
 
 /**
  * GET|POST /auth/callback — the redirect URI. Order matters: RFC 9207 `iss` first (mix-up defence,
@@ -166,6 +170,17 @@ async function finish(
   jarmResponse?: string,
 ) {
   const error = params.get('error');
+  // OIDC Core §3.1.2.6: a silent check (prompt=none) that would need the user answers "not signed in"
+  // on the SPA's own page, with a documented marker, instead of an error page.
+  if (error !== null && tx.requested?.prompt === 'none' && SILENT_LOGIN_ERRORS.has(error)) {
+    const back = new URL(tx.returnTo, s.config.publicOrigin);
+    back.searchParams.set(SILENT_LOGIN_MARKER, error);
+    return reply
+      .code(302)
+      .header('cache-control', 'no-store')
+      .header('location', `${back.pathname}${back.search}${back.hash}`)
+      .send();
+  }
   if (error !== null) {
     // RFC 6749 §4.1.2.1: access_denied is the resource owner (or the AS) declining; a user who pressed
     // "cancel" at the IdP gets a page that says so, not a failure.
@@ -189,7 +204,7 @@ async function finish(
   current.search = params.toString();
   const tokens = await s.idp.exchangeCode(
     current,
-    { codeVerifier: tx.codeVerifier, state: tx.state, nonce: tx.nonce },
+    { codeVerifier: tx.codeVerifier, state: tx.state, nonce: tx.nonce, maxAge: tx.requested?.maxAge },
     tx.dpop ? await s.dpopKeys.get(tx.dpop) : undefined,
   );
   // https://www.rfc-editor.org/rfc/rfc8725#section-3: the ID token also passes the one JOSE policy every JWT we accept goes through (no
@@ -202,6 +217,7 @@ async function finish(
     });
   }
   const claims = tokens.claims ?? {};
+  if (tx.requested) checkAuthenticationLevel(tx.requested, claims);
   const sub = claims.sub;
   if (typeof sub !== 'string' || sub.length === 0)
     throw new BffError('BFF_ID_TOKEN_INVALID', { reason: 'sub' });

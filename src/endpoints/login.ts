@@ -4,6 +4,7 @@ import { safeRedirectPath } from '../config/paths.js';
 import { BffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { generateDpopKey } from '../dpop/client.js';
+import { authorizationParameters, loginParameters } from '../oauth/login-parameters.js';
 import { checkSameOrigin } from '../session/csrf.js';
 import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
 
@@ -12,16 +13,16 @@ import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
  * verifier), a PAR request, then a redirect carrying only client_id and request_uri.
  */
 export function registerLogin(app: FastifyInstance, s: BffServices): void {
-  app.get<{ Querystring: { returnTo?: string } }>(
+  app.get<{ Querystring: Record<string, unknown> & { returnTo?: string } }>(
     '/auth/login',
     { config: { errorFormat: 'html' } },
     async (request, reply) => {
       const started = performance.now();
-      const requested = request.query.returnTo ?? '/';
+      const rawReturnTo = request.query.returnTo ?? '/';
       // No open redirector (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1).
       // Only same-origin relative paths are accepted, kept in the form the callback can send as its
       // Location (non-ASCII percent-encoded).
-      const returnTo = typeof requested === 'string' ? safeRedirectPath(requested) : undefined;
+      const returnTo = typeof rawReturnTo === 'string' ? safeRedirectPath(rawReturnTo) : undefined;
       if (returnTo === undefined) throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
       // https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1 (protected initiation): a cross-site page must not be able to start logins (and PAR requests) for a user.
       const csrf = checkSameOrigin(
@@ -30,6 +31,8 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
         true,
       );
       if (csrf) throw csrf;
+      // Step-up and silent checks (OIDC Core §3.1.2.1, RFC 9470 §4): only what the frontend allows.
+      const requested = loginParameters(request.query, s.config.oidc.loginParamsAllowed);
 
       let binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
       if (!s.transactions.isValidBinding(binding)) {
@@ -48,12 +51,13 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
       const nonce = oidc.randomNonce();
       try {
         const dpop = s.config.oidc.dpopEnabled ? await generateDpopKey(s.config.oidc.dpopAlg) : undefined;
-        await s.transactions.save({ state, nonce, codeVerifier, returnTo, dpop }, binding);
+        await s.transactions.save({ state, nonce, codeVerifier, returnTo, dpop, requested }, binding);
         const url = await s.idp.authorizationUrl({
           state,
           nonce,
           codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
           dpop: dpop ? await s.dpopKeys.get(dpop) : undefined,
+          extra: authorizationParameters(requested),
         });
         s.metrics.loginStarted('success', (performance.now() - started) / 1000);
         return reply.code(302).header('cache-control', 'no-store').header('location', url.href).send();

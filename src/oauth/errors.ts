@@ -15,10 +15,28 @@ const NOT_A_PROTOCOL_RESPONSE = new Set([
   'OAUTH_PARSE_ERROR',
 ]);
 
-/** Messages of an error and its causes, for classification only (never shown). */
-function messages(err: unknown, depth = 0): string {
-  if (!(err instanceof Error) || depth > 4) return '';
-  return `${err.message} ${messages((err as { cause?: unknown }).cause, depth + 1)}`;
+/**
+ * Whether a token-endpoint failure concerns the ID token (the only JWT a token response carries for
+ * us). Decided from oauth4webapi's public error shape, never from messages: its JWT codes, or the
+ * structured `cause` it attaches to JWT failures (the JWT's `header`, its `claims`, or its
+ * `signature`), along the error's cause chain.
+ */
+function concernsIdToken(err: unknown): boolean {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && ID_TOKEN_CODES.has(code)) return true;
+    const cause = (current as { cause?: unknown }).cause;
+    if (
+      cause !== null &&
+      typeof cause === 'object' &&
+      !(cause instanceof Error) &&
+      ('header' in cause || 'claims' in cause || 'signature' in cause)
+    )
+      return true;
+    current = cause;
+  }
+  return false;
 }
 
 export type OAuthPhase = 'discovery' | 'par' | 'token' | 'refresh' | 'revoke';
@@ -62,12 +80,7 @@ export function translateOAuthError(err: unknown, phase: OAuthPhase): BffError {
     // The IdP answered with something that is not a protocol response (wrong status, not JSON).
     if (NOT_A_PROTOCOL_RESPONSE.has(code)) return new BffError('BFF_IDP_ERROR', { cause: err, reason: code });
     if (phase === 'token' || phase === 'refresh') {
-      // openid-client wraps the specific oauth4webapi error (e.g. 'unexpected JWT "alg" header
-      // parameter', 'ID Token "nonce" claim missing') in `cause` under a generic message.
-      const chain = messages(err);
-      const aboutIdToken =
-        ID_TOKEN_CODES.has(code) ||
-        /id token|\bJWT\b|JWS|signature|"alg"|nonce|"azp"|"aud"|"iss"/i.test(chain);
+      const aboutIdToken = concernsIdToken(err);
       return new BffError(aboutIdToken ? 'BFF_ID_TOKEN_INVALID' : 'BFF_TOKEN_RESPONSE_INVALID', {
         cause: err,
         reason: code,
@@ -88,8 +101,9 @@ export function translateOAuthError(err: unknown, phase: OAuthPhase): BffError {
 function isNetworkError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'AbortError' || err.name === 'TimeoutError') return true;
-  // undici: TypeError('fetch failed') with the socket error as cause.
-  if (err instanceof TypeError && err.message === 'fetch failed') return true;
+  // Fetch Standard (https://fetch.spec.whatwg.org/#fetch-method): a network error rejects fetch with a
+  // TypeError; undici attaches the socket/TLS error as its cause. (Argument errors carry no cause.)
+  if (err instanceof TypeError && err.cause instanceof Error) return true;
   const code = (err as NodeJS.ErrnoException).code;
   return typeof code === 'string' && /^(ECONN|ENOTFOUND|EAI_|ETIMEDOUT|EHOSTUNREACH|UND_ERR)/.test(code);
 }

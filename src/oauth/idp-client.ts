@@ -49,6 +49,8 @@ export interface AuthorizationChecks {
   codeVerifier: string;
   state: string;
   nonce: string;
+  /** OIDC Core §3.1.2.1 max_age that was requested: `auth_time` must be present and recent enough. */
+  maxAge?: number | undefined;
 }
 
 /** Default lifetime when the token response omits `expires_in` (RFC 6749 §5.1 makes it optional). */
@@ -157,22 +159,37 @@ export class IdpClient {
     this.nonces = cache;
   }
 
-  /** An openid-client DPoP handle for this key, seeded with the last nonce the AS sent any instance. */
+  /**
+   * An openid-client DPoP handle for this key whose first proof to each AS origin carries the last
+   * nonce the AS sent any instance (RFC 9449 §8), through the public `modifyAssertion` hook. A nonce
+   * the handle learned itself (from a `use_dpop_nonce` answer in this call) is already in the payload
+   * and wins; a stale shared one costs the one retry openid-client makes anyway.
+   */
   private async handle(key: DpopKey): Promise<oidc.DPoPHandle> {
-    const handle = oidc.getDPoPHandle(this.current, key.keyPair);
-    const md = this.current.serverMetadata();
-    for (const endpoint of [md.pushed_authorization_request_endpoint, md.token_endpoint]) {
-      if (!endpoint || !this.nonces) continue;
-      const url = new URL(endpoint);
-      const nonce = await this.nonces.get(url.origin);
-      // oauth4webapi's handle learns nonces from responses (cacheNonce, untyped but stable since
-      // 3.x); feeding it the shared one seeds it. If the method ever goes away, only the saving goes.
-      const seed = (handle as unknown as { cacheNonce?: (r: Response, u: URL) => void }).cacheNonce;
-      if (nonce && typeof seed === 'function') {
-        seed.call(handle, new Response(null, { headers: { 'dpop-nonce': nonce } }), url);
+    const shared = new Map<string, string>();
+    if (this.nonces) {
+      const md = this.current.serverMetadata();
+      const aliases = md.mtls_endpoint_aliases;
+      for (const endpoint of [
+        md.pushed_authorization_request_endpoint,
+        md.token_endpoint,
+        aliases?.pushed_authorization_request_endpoint,
+        aliases?.token_endpoint,
+      ]) {
+        if (typeof endpoint !== 'string') continue;
+        const origin = new URL(endpoint).origin;
+        const nonce = shared.has(origin) ? undefined : await this.nonces.get(origin);
+        if (nonce) shared.set(origin, nonce);
       }
     }
-    return handle;
+    if (shared.size === 0) return oidc.getDPoPHandle(this.current, key.keyPair);
+    return oidc.getDPoPHandle(this.current, key.keyPair, {
+      [oidc.modifyAssertion]: (_header, payload) => {
+        if (payload.nonce !== undefined || typeof payload.htu !== 'string') return;
+        const nonce = shared.get(new URL(payload.htu).origin);
+        if (nonce) payload.nonce = nonce;
+      },
+    });
   }
 
   get configuration(): oidc.Configuration {
@@ -238,8 +255,11 @@ export class IdpClient {
     nonce: string;
     codeChallenge: string;
     dpop?: DpopKey | undefined;
+    /** Validated acr_values / max_age / prompt from the SPA (OIDC Core §3.1.2.1). */
+    extra?: Readonly<Record<string, string>> | undefined;
   }): Promise<URL> {
     const parameters: Record<string, string> = {
+      ...params.extra,
       redirect_uri: this.config.redirectUri,
       scope: this.config.oidc.scopes,
       state: params.state,
@@ -319,6 +339,7 @@ export class IdpClient {
             pkceCodeVerifier: checks.codeVerifier,
             expectedState: checks.state,
             expectedNonce: checks.nonce,
+            ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}),
             idTokenExpected: true,
           },
           undefined,

@@ -157,6 +157,12 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  private readonly upstreamInvalidTokens = new Counter({
+    name: 'bff_upstream_invalid_token_total',
+    help: 'Upstream 401 invalid_token answers to the user token, by what the BFF did (refreshed, shared, rate_limited, no_refresh_token, refresh_failed, body_not_replayable).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly dpopRetriesSkipped = new Counter({
     name: 'bff_dpop_nonce_retries_skipped_total',
     help: 'Upstream use_dpop_nonce challenges not retried because the request body could not be replayed.',
@@ -253,6 +259,9 @@ export class Metrics {
   idpRequest(endpoint: string, authMethod: string, outcome: 'success' | 'failure', seconds: number): void {
     this.idpRequests.inc({ endpoint, auth_method: authMethod, outcome });
     this.idpRequestDuration.observe({ endpoint, auth_method: authMethod }, seconds);
+  }
+  upstreamInvalidToken(outcome: string): void {
+    this.upstreamInvalidTokens.inc({ outcome });
   }
   clientToken(outcome: 'issued' | 'cached' | 'failure'): void {
     this.clientTokens.inc({ outcome });

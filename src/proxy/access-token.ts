@@ -17,6 +17,15 @@ export interface RefreshEvents {
   refresh(outcome: 'success' | 'failure' | 'invalid_grant' | 'shared', seconds?: number): void;
   session(event: 'created' | 'ended' | 'expired'): void;
   revocation(outcome: 'success' | 'failure' | 'skipped'): void;
+  /** An upstream refused the access token (401 invalid_token): what the BFF did about it. */
+  upstreamInvalidToken(outcome: InvalidTokenOutcome): void;
+}
+
+export type InvalidTokenOutcome =
+  'refreshed' | 'shared' | 'rate_limited' | 'no_refresh_token' | 'refresh_failed' | 'body_not_replayable';
+
+function invalidTokenGate(sessionKey: string): string {
+  return `refresh-on-401:${sessionKey}`;
 }
 
 /**
@@ -58,6 +67,56 @@ export class AccessTokens {
     const run = this.refreshUnlessDone(session).finally(() => this.inflight.delete(session.key));
     this.inflight.set(session.key, run);
     return run;
+  }
+
+  /**
+   * The upstream refused `used` (the session as the request saw it) with 401 invalid_token (RFC 6750
+   * §3.1): a token can be revoked or rotated before its `expires_in`. Reuse a refresh already made or
+   * in flight for this session; otherwise refresh through the same single-flight path and store lock
+   * as ensureFresh, at most once per `minIntervalSec` per session across instances (a store key with
+   * that TTL), so an upstream that refuses every token cannot cause a refresh storm. Returns the
+   * session with a new access token, or undefined when there is none to retry with.
+   */
+  async renewRejected(used: LoadedSession, minIntervalSec: number): Promise<LoadedSession | undefined> {
+    if (!used.data.refreshToken) {
+      this.events.upstreamInvalidToken('no_refresh_token');
+      return undefined;
+    }
+    try {
+      const pending = this.inflight.get(used.key);
+      if (pending) {
+        const shared = await pending;
+        this.events.upstreamInvalidToken('shared');
+        return shared.data.accessToken !== used.data.accessToken ? shared : undefined;
+      }
+      const latest = await this.sessions.reload(used.key);
+      if (!latest) return undefined;
+      if (latest.data.accessToken !== used.data.accessToken) {
+        this.events.upstreamInvalidToken('shared');
+        return latest;
+      }
+      if (
+        minIntervalSec > 0 &&
+        !(await this.store.setIfAbsent(invalidTokenGate(used.key), '1', minIntervalSec * 1000))
+      ) {
+        this.events.upstreamInvalidToken('rate_limited');
+        return undefined;
+      }
+      const run = this.refreshUnlessDone(latest).finally(() => this.inflight.delete(used.key));
+      this.inflight.set(used.key, run);
+      const fresh = await run;
+      if (fresh.data.accessToken === used.data.accessToken) {
+        // The IdP could not be reached: refresh() kept the unexpired token.
+        this.events.upstreamInvalidToken('refresh_failed');
+        return undefined;
+      }
+      this.events.upstreamInvalidToken('refreshed');
+      return fresh;
+    } catch {
+      // invalid_grant ends the session (refresh() did); anything else: the upstream's 401 stands.
+      this.events.upstreamInvalidToken('refresh_failed');
+      return undefined;
+    }
   }
 
   /**

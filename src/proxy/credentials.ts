@@ -3,13 +3,16 @@ import { BffError } from '../errors.js';
 import type { DpopKey } from '../dpop/client.js';
 import type { BffServices } from '../server/services.js';
 import { currentSession } from '../session/current.js';
-import type { UpstreamDpop } from './forward.js';
+import type { LoadedSession } from '../session/session-manager.js';
+import type { UpstreamDpop, UpstreamRefresh } from './forward.js';
 
 /** What goes upstream with a proxied call: nothing, a Bearer header, or a DPoP-bound token and its proofs. */
 export interface UpstreamCredential {
   readonly kind: 'user' | 'client' | 'none';
   readonly authorization: string | undefined;
   readonly dpop: UpstreamDpop | undefined;
+  /** For the user's token: renew it when the upstream refuses it as invalid_token (RFC 6750 §3.1). */
+  readonly refresh?: UpstreamRefresh | undefined;
 }
 
 /** The parts of an incoming request the policy reads (framework-free: proxy/ is not the edge). */
@@ -36,12 +39,14 @@ export async function upstreamCredential(
     const loaded = await currentSession(s, request);
     if (loaded) {
       const session = await s.tokens.ensureFresh(loaded);
-      const stored = session.data.dpop;
-      const accessToken = session.data.accessToken;
-      if (stored && session.data.tokenType === 'dpop') {
-        return withDpop(s, route, request, 'user', accessToken, await s.dpopKeys.get(stored));
-      }
-      return bearer('user', accessToken);
+      const refresh: UpstreamRefresh = {
+        renew: async () => {
+          const renewed = await s.tokens.renewRejected(session, s.config.refreshOn401MinIntervalSec);
+          return renewed ? userCredential(s, route, request, renewed) : undefined;
+        },
+        skipped: (reason) => s.metrics.upstreamInvalidToken(reason),
+      };
+      return { ...(await userCredential(s, route, request, session)), refresh };
     }
     if (route.token === 'user') throw new BffError('BFF_SESSION_REQUIRED');
     if (route.token === 'user-or-none') return NONE;
@@ -51,6 +56,20 @@ export async function upstreamCredential(
     return withDpop(s, route, request, 'client', token.accessToken, token.dpopKey);
   }
   return bearer('client', token.accessToken);
+}
+
+async function userCredential(
+  s: BffServices,
+  route: RouteConfig,
+  request: CredentialRequest,
+  session: LoadedSession,
+): Promise<UpstreamCredential> {
+  const stored = session.data.dpop;
+  const accessToken = session.data.accessToken;
+  if (stored && session.data.tokenType === 'dpop') {
+    return withDpop(s, route, request, 'user', accessToken, await s.dpopKeys.get(stored));
+  }
+  return bearer('user', accessToken);
 }
 
 /** RFC 6750 §2.1 (FAPI 2.0 §5.3.3.1-3: only ever in the Authorization header). */

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RouteConfig, TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
-import { isUseDpopNonceChallenge } from '../dpop/challenge.js';
+import { isInvalidTokenChallenge, isUseDpopNonceChallenge } from '../dpop/challenge.js';
 import { isUnsafeSegment } from './target.js';
 
 /**
@@ -70,6 +70,8 @@ export interface ForwardRequest {
   readonly requestId: string;
   /** For DPoP-bound tokens: a fresh proof per upstream request (RFC 9449 §7), with the RS's nonce. */
   readonly dpop?: UpstreamDpop | undefined;
+  /** For the user's token: renew it when the upstream refuses it as invalid_token (RFC 6750 §3.1). */
+  readonly refresh?: UpstreamRefresh | undefined;
   /** Headers the BFF asserts (the verified service caller); incoming ones of these names are dropped. */
   readonly asserted?: Readonly<Record<string, string>> | undefined;
   /** What the BFF knows of the request: the client address (after trusted proxies) and public URL. */
@@ -96,9 +98,17 @@ export interface UpstreamDpop {
   retrySkipped(): void;
 }
 
+export interface UpstreamRefresh {
+  /** A refreshed credential, or undefined when no refresh may or could be made (rate limit, failure). */
+  renew(): Promise<{ authorization?: string; dpop?: UpstreamDpop } | undefined>;
+  /** Told when the retry could not be made. */
+  skipped(reason: 'body_not_replayable'): void;
+}
+
 /**
- * Bodies up to this size are buffered for DPoP routes so a `use_dpop_nonce` challenge can be retried
- * with the same body (RFC 9449 §9); larger or unsized bodies stream and are not retried.
+ * Bodies up to this size are buffered for user-token routes so a `use_dpop_nonce` challenge (RFC 9449
+ * §9) or a refused token can be retried with the same body; larger or unsized bodies stream and are
+ * not retried.
  */
 export const MAX_REPLAYABLE_BODY = 64 * 1024;
 
@@ -140,13 +150,9 @@ export class Forwarder {
     const path = upstreamPath(req.route.url, req.rest, req.query);
     const headers = requestHeaders(req);
     const hasBody = requestHasBody(req.headers);
-    const dpop = req.dpop;
-    if (!dpop) return this.send(req, path, headers, hasBody ? req.raw : null);
+    // Only requests that may be retried (a DPoP nonce challenge, a refreshed token) buffer their body.
+    if (!req.dpop && !req.refresh) return this.send(req, path, headers, hasBody ? req.raw : null);
 
-    // RFC 9449 §7.1: the token goes as `DPoP`, with a proof for this exact method and URL.
-    const origin = req.route.url.origin;
-    const htu = new URL(path.split('?')[0] as string, origin);
-    headers.authorization = `DPoP ${dpop.accessToken}`;
     let body: Buffer | IncomingMessage | null = null;
     let replayable = true;
     if (hasBody) {
@@ -158,16 +164,49 @@ export class Forwarder {
         replayable = false;
       }
     }
+    const first = await this.attempt(req, path, headers, body, replayable, req.dpop);
+    // RFC 6750 §3.1 / RFC 9449 §7.1: the resource server refuses the token itself. One refresh (the
+    // caller rate-limits it per session) and one retry with the new token, replayable bodies only.
+    if (first.status !== 401 || !req.refresh || !isInvalidTokenChallenge(first.headers['www-authenticate']))
+      return first;
+    if (!replayable) {
+      req.refresh.skipped('body_not_replayable');
+      return first;
+    }
+    const renewed = await req.refresh.renew();
+    if (!renewed) return first;
+    first.body.resume();
+    const retryHeaders = { ...headers };
+    delete retryHeaders.dpop;
+    if (renewed.authorization !== undefined) retryHeaders.authorization = renewed.authorization;
+    return this.attempt(req, path, retryHeaders, body, replayable, renewed.dpop);
+  }
+
+  /** One request; with DPoP, a proof and at most one retry for a `use_dpop_nonce` challenge. */
+  private async attempt(
+    req: ForwardRequest,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
+    dpop: UpstreamDpop | undefined,
+  ): Promise<ForwardResponse> {
+    if (!dpop) return this.send(req, path, headers, body);
+    // RFC 9449 §7.1: the token goes as `DPoP`, with a proof for this exact method and URL.
+    const origin = req.route.url.origin;
+    const htu = new URL(path.split('?')[0] as string, origin);
+    headers.authorization = `DPoP ${dpop.accessToken}`;
     headers.dpop = await dpop.proof(req.method, htu, await dpop.nonce(origin));
     let res = await this.send(req, path, headers, body);
     const nonce = res.dpopNonce;
     if (nonce) dpop.rememberNonce(origin, nonce);
-    if (res.status === 401 && nonce && (await isUseDpopNonceChallenge(res.headers['www-authenticate']))) {
+    if (res.status === 401 && nonce && isUseDpopNonceChallenge(res.headers['www-authenticate'])) {
       if (!replayable) {
         dpop.retrySkipped();
         return res;
       }
-      // Exactly one retry (https://www.rfc-editor.org/rfc/rfc9449#section-9; a server that always demands a nonce must not cause a loop), with a new proof (new jti) carrying the nonce.
+      // Exactly one retry (https://www.rfc-editor.org/rfc/rfc9449#section-9; a server that always demands
+      // a nonce must not cause a loop), with a new proof (new jti) carrying the nonce.
       res.body.resume();
       headers.dpop = await dpop.proof(req.method, htu, nonce);
       res = await this.send(req, path, headers, body);

@@ -43,8 +43,8 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
     if (!route) throw new BffError('BFF_ROUTE_NOT_FOUND', { detail: 'no API route with that name' });
 
     // Service callers bring their own token (checked above); everyone else gets the route's policy.
-    const { authorization, dpop } = asserted
-      ? { authorization: undefined, dpop: undefined }
+    const { authorization, dpop, refresh } = asserted
+      ? { authorization: undefined, dpop: undefined, refresh: undefined }
       : await upstreamCredential(s, route, request);
     const target = proxyTarget(request.url, mount, request.params.route);
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
@@ -60,6 +60,7 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
         authorization,
         requestId: request.id,
         dpop,
+        refresh,
         asserted,
         forwarded: { clientIp: request.ip, host: s.config.publicUrl.host, proto: publicProto },
       });

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BffError } from '../errors.js';
 import type { StoredDpopKey } from '../dpop/client.js';
+import type { LoginRequestParameters } from '../oauth/login-parameters.js';
 import { constantTimeEqual } from './constant-time.js';
 import type { SessionSealer } from './sealing.js';
 import type { Clock, KeyValueStore } from '../store/store.js';
@@ -19,6 +20,8 @@ export interface LoginTransaction {
   binding: string;
   /** The session's DPoP key, made at login so PAR and the code are bound to it (RFC 9449 §10). */
   dpop?: StoredDpopKey | undefined;
+  /** What the SPA asked of this login (acr_values, max_age, prompt), checked again at the callback. */
+  requested?: LoginRequestParameters | undefined;
 }
 
 /**

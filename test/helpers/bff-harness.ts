@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { loadConfig } from '../../src/config/load.js';
 import type { BffConfig } from '../../src/config/types.js';
+import type { IdpFetch } from '../../src/oauth/http.js';
 import { IdpClient } from '../../src/oauth/idp-client.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { buildApp } from '../../src/server/app.js';
@@ -100,6 +101,8 @@ export async function startBff(opts: {
   store?: KeyValueStore;
   storeKind?: StoreKind;
   env?: Record<string, string>;
+  /** Replaces the fetch of every IdP call (e.g. to record what the BFF put on the wire). */
+  idpFetch?: IdpFetch;
   clock?: () => number;
   sessionKey?: string;
 }): Promise<RunningBff> {
@@ -108,7 +111,7 @@ export async function startBff(opts: {
   const metrics = new Metrics({ defaultMetrics: false });
   const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
   const silent = { warn() {}, info() {} };
-  const idp = await IdpClient.create(config, metrics, silent);
+  const idp = await IdpClient.create(config, metrics, silent, opts.idpFetch);
   const { app, services } = await buildApp({
     config,
     store,

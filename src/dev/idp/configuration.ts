@@ -16,6 +16,9 @@ import type { DevIdpOptions, DevIdpUser } from './options.js';
 import { escapeHtml, PAGE_CSP, page, TITLE } from './pages.js';
 import { loopbackFriendlyFetch, SIGNING_ALGS } from './runtime.js';
 
+/** The `acr` of a password login at the development IdP. */
+export const DEV_PASSWORD_ACR = 'urn:fapi-bff:dev:pwd';
+
 export interface ConfigurationInputs {
   readonly options: DevIdpOptions;
   readonly users: readonly DevIdpUser[];
@@ -97,6 +100,9 @@ export function providerConfiguration(inputs: ConfigurationInputs): Configuratio
       requestObjectEncryptionAlgValues: [...JWE_ALGS],
       requestObjectEncryptionEncValues: [...JWE_ENCS],
     },
+    // OIDC Core §2: the one authentication context this IdP offers (password), so step-up tests can
+    // ask for it and for one it cannot satisfy.
+    acrValues: [DEV_PASSWORD_ACR],
     claims: {
       acr: null,
       sid: null,

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Interaction, default as OidcProvider } from 'oidc-provider';
 import type { DevIdpUser } from './options.js';
 import { consentPage, loginPage, sendHtml } from './pages.js';
+import { DEV_PASSWORD_ACR } from './configuration.js';
 
 /** Login and consent, driven by oidc-provider's interaction API. */
 
@@ -130,7 +131,7 @@ export async function handleInteraction(
     await provider.interactionFinished(
       req,
       res,
-      { login: { accountId: user.id, amr: ['pwd'] } },
+      { login: { accountId: user.id, amr: ['pwd'], acr: DEV_PASSWORD_ACR } },
       { mergeWithLastSubmission: false },
     );
   } else if (action === 'confirm' && prompt === 'consent') {
