@@ -1,6 +1,8 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import cluster from 'node:cluster';
 import { pino } from 'pino';
+import { aggregateThroughPrimary } from './observability/cluster-metrics.js';
 import { loadConfig } from './config/load.js';
 import type { BffConfig } from './config/types.js';
 import type { DevSetup } from './dev/dev-setup.js';
@@ -12,8 +14,7 @@ import { loggerOptions } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { buildApp } from './server/app.js';
 import { installLifecycle } from './server/lifecycle.js';
-import { MemoryStore } from './store/memory-store.js';
-import { createRedisStore } from './store/redis-store.js';
+import { storeFromConfig } from './store/from-config.js';
 import type { KeyValueStore } from './store/store.js';
 
 /** Discovery attempts at startup before giving up (the IdP may still be starting next to us). */
@@ -58,6 +59,19 @@ export async function start(): Promise<void> {
     if (dev && /plain HTTP/.test(w)) log.debug(w);
     else log.warn(w);
   }
+  if (config.workers > 1 && cluster.isPrimary) {
+    if (dev) {
+      await dev.close();
+      process.stderr.write(
+        'fapi-bff: MS_BFF_WORKERS needs OIDC_ISSUER (the development setup runs one process)\n',
+      );
+      process.exit(1);
+    }
+    // The primary only supervises: each worker runs everything below and shares the port.
+    const { runPrimary } = await import('./server/workers.js');
+    await runPrimary({ workers: config.workers, log });
+    return;
+  }
   // FIPS: pin TLS before any connection exists, then prove the provider, or refuse to start.
   if (config.fipsMode) pinFipsTls();
   const fips = collectFipsEvidence(config.fipsMode);
@@ -84,9 +98,8 @@ export async function start(): Promise<void> {
   }
 
   const metrics = new Metrics();
-  const store: KeyValueStore = config.redisUrl
-    ? await createRedisStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: log })
-    : new MemoryStore({ maxEntries: config.session.memoryMaxSessions });
+  if (cluster.isWorker) aggregateThroughPrimary(metrics);
+  const store: KeyValueStore = await storeFromConfig(config, log);
   if (store.kind === 'memory' && [...config.routes.values()].some((r) => r.serviceAudience)) {
     log.warn(
       'service callers are accepted but the store is in memory: DPoP proof replay protection is per instance',

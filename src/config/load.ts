@@ -8,6 +8,7 @@ import { registrationSettings } from './rules/registration.js';
 import type { RuleContext } from './rules/context.js';
 import { applyPreset, interopSettings } from './rules/interop.js';
 import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
+import { redisSettings } from './rules/redis.js';
 import { routeTable } from './rules/routes.js';
 import { sessionSettings } from './rules/sessions.js';
 import { plainHttpPolicy, tlsSettings } from './rules/tls.js';
@@ -92,6 +93,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const routes = routeTable(ctx, fileRoutes, http);
   tokenBinding(ctx, routes);
   const interop = interopSettings(ctx);
+  const { redis, workers } = redisSettings(ctx);
 
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('MS_BFF_') && !VARIABLE_NAMES.has(k) && !VARIABLE_NAMES.has(k.replace(/_FILE$/, '')),
@@ -144,6 +146,8 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     csrf,
     redisUrl: v.REDIS_URL?.href,
     redisKeyPrefix: v.MS_BFF_REDIS_KEY_PREFIX,
+    redis,
+    workers,
     tls,
     dpopNonceSecret: v.MS_BFF_DPOP_NONCE_SECRET,
     routes,

@@ -124,7 +124,7 @@ export interface BffConfig {
     /** Authorization request parameters /auth/login passes through from the SPA. */
     readonly loginParamsAllowed: readonly LoginParameter[];
     readonly dpopEnabled: boolean;
-    readonly dpopAlg: 'ES256' | 'PS256';
+    readonly dpopAlg: 'ES256' | 'PS256' | 'EdDSA';
     readonly timeoutMs: number;
     readonly discoveryRefreshSec: number;
     /** http:// allowed for this issuer (development, or host in MS_BFF_ALLOW_HTTP_HOSTS). */
@@ -165,8 +165,13 @@ export interface BffConfig {
     readonly memoryMaxSessions: number;
   };
   readonly csrf: { readonly enabled: boolean; readonly headerName: string };
+  /** @deprecated standalone URL only; use `redis`. */
   readonly redisUrl: string | undefined;
   readonly redisKeyPrefix: string;
+  /** The Redis session store (any topology); undefined: the in-memory store. */
+  readonly redis: RedisConfig | undefined;
+  /** Worker processes sharing the port (MS_BFF_WORKERS; 1: no cluster primary). */
+  readonly workers: number;
   readonly tls: TlsConfig;
   /** Secret for stateless DPoP nonces demanded from service callers; undefined: no challenge. */
   readonly dpopNonceSecret: Uint8Array | undefined;
@@ -220,3 +225,33 @@ export type FrontendSettings = Pick<
     'cookieName' | 'sameSite' | 'idleTimeoutSec' | 'absoluteTimeoutSec'
   >;
 };
+
+export interface RedisEndpointConfig {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RedisConfig {
+  readonly topology:
+    | { readonly kind: 'standalone'; readonly url: string }
+    | {
+        readonly kind: 'sentinel';
+        readonly sentinels: readonly RedisEndpointConfig[];
+        readonly masterName: string;
+        readonly sentinelUsername: string | undefined;
+        readonly sentinelPassword: string | undefined;
+      }
+    | { readonly kind: 'cluster'; readonly nodes: readonly RedisEndpointConfig[] };
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly tls:
+    | {
+        readonly ca: string | undefined;
+        readonly cert: string | undefined;
+        readonly key: string | undefined;
+        readonly servername: string | undefined;
+      }
+    | undefined;
+  readonly keyPrefix: string;
+  readonly durableReplicas: number;
+}

@@ -111,7 +111,7 @@ export const VARIABLES = {
     default: false,
     frontend: true,
   }),
-  MS_BFF_DPOP_ALG: oneOf(['ES256', 'PS256'] as const, {
+  MS_BFF_DPOP_ALG: oneOf(['ES256', 'PS256', 'EdDSA'] as const, {
     doc: 'Alg of the per-session DPoP keys.',
     default: 'ES256',
     frontend: true,
@@ -202,6 +202,55 @@ export const VARIABLES = {
     doc: 'base64url secret (≥ 32 bytes) for server DPoP nonces demanded from service callers (RFC 9449 §9); the same on every instance. Absent: no nonce challenge.',
     minBytes: 32,
     secret: true,
+  }),
+  REDIS_SENTINELS: list({
+    doc: 'Redis Sentinel addresses, host:port comma-separated (instead of REDIS_URL); the client asks them for the current master and follows failovers.',
+    default: [],
+  }),
+  REDIS_SENTINEL_MASTER: text({
+    doc: 'Name of the master the sentinels monitor (required with REDIS_SENTINELS).',
+  }),
+  REDIS_SENTINEL_USERNAME: text({ doc: 'ACL user for the sentinels, when they require one.' }),
+  REDIS_SENTINEL_PASSWORD: text({ doc: 'Password for the sentinels.', secret: true }),
+  REDIS_CLUSTER_NODES: list({
+    doc: 'Redis Cluster seed nodes, host:port comma-separated (instead of REDIS_URL); the client learns the slot map and follows MOVED and failovers.',
+    default: [],
+  }),
+  REDIS_USERNAME: text({ doc: 'ACL user for the Redis data nodes (overrides one in REDIS_URL).' }),
+  REDIS_PASSWORD: text({
+    doc: 'Password for the Redis data nodes (overrides one in REDIS_URL).',
+    secret: true,
+  }),
+  MS_BFF_REDIS_TLS: bool({
+    doc: 'TLS to Sentinel or Cluster nodes (a standalone Redis uses rediss://). Implied by any MS_BFF_REDIS_TLS_* setting.',
+    default: false,
+  }),
+  MS_BFF_REDIS_TLS_CA: key({
+    doc: 'CA certificates (PEM, path or inline) trusted for Redis, for private PKIs.',
+    pem: 'CERTIFICATE',
+  }),
+  MS_BFF_REDIS_TLS_CERT: key({
+    doc: 'Client certificate (PEM, path or inline) presented to Redis (`tls-auth-clients yes`).',
+    pem: 'CERTIFICATE',
+  }),
+  MS_BFF_REDIS_TLS_KEY: key({
+    doc: 'Private key (PEM, path or inline) of MS_BFF_REDIS_TLS_CERT.',
+    secret: true,
+    pem: 'PRIVATE KEY',
+  }),
+  MS_BFF_REDIS_TLS_SERVERNAME: text({
+    doc: 'Name the Redis server certificate must carry (and SNI), when it differs from the host connected to.',
+  }),
+  MS_BFF_REDIS_DURABLE_REPLICAS: int({
+    doc: 'Replicas that must acknowledge a session write at login and refresh (Redis WAIT, bounded by 500 ms; a shortfall is logged, never a failed login). 0: asynchronous replication only.',
+    defaultDoc: '1 with REDIS_SENTINELS or REDIS_CLUSTER_NODES, 0 with REDIS_URL',
+    min: 0,
+    max: 16,
+  }),
+  MS_BFF_WORKERS: text({
+    doc: 'Worker processes sharing the port (node:cluster): a number, or `auto` for one per CPU. More than 1 needs a Redis store; /metrics sums every worker.',
+    default: '1',
+    pattern: { re: /^(auto|[1-9][0-9]{0,2})$/, message: 'must be a number from 1 to 999, or auto' },
   }),
   MS_BFF_REDIS_KEY_PREFIX: text({
     doc: 'Prefix of every Redis key, so several deployments can share one Redis.',

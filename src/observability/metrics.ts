@@ -305,6 +305,11 @@ export class Metrics {
     return this.registry.contentType;
   }
   render(): Promise<string> {
-    return this.registry.metrics();
+    return this.renderer ? this.renderer() : this.registry.metrics();
   }
+  /** Render through another source, e.g. the cluster primary's aggregate of every worker (MS_BFF_WORKERS). */
+  renderWith(renderer: () => Promise<string>): void {
+    this.renderer = renderer;
+  }
+  private renderer: (() => Promise<string>) | undefined;
 }

@@ -4,8 +4,7 @@ import { loadConfig } from '../config/load.js';
 import type { BffConfig } from '../config/types.js';
 import { IdpClient } from '../oauth/idp-client.js';
 import { Metrics } from '../observability/metrics.js';
-import { MemoryStore } from '../store/memory-store.js';
-import { createRedisStore } from '../store/redis-store.js';
+import { storeFromConfig } from '../store/from-config.js';
 import type { KeyValueStore } from '../store/store.js';
 import { createServices, stopServices } from './app.js';
 import { registerBff } from './routes.js';
@@ -38,11 +37,7 @@ const plugin: FastifyPluginAsync<FapiBffOptions> = async (scope: FastifyInstance
   const loaded = options.config ?? (await loadConfig({ ...(options.env ?? process.env) }));
   const config = underPrefix(loaded, scope.prefix);
   const metrics = options.metrics ?? new Metrics();
-  const store =
-    options.store ??
-    (config.redisUrl
-      ? await createRedisStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger: scope.log })
-      : new MemoryStore({ maxEntries: config.session.memoryMaxSessions }));
+  const store = options.store ?? (await storeFromConfig(config, scope.log));
   const idp = await IdpClient.create(config, metrics, scope.log);
   idp.startBackgroundRefresh();
   const services = createServices({

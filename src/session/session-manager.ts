@@ -3,7 +3,7 @@ import type { LoginTrace } from './login-trace.js';
 import { BffError } from '../errors.js';
 import type { StoredDpopKey } from '../dpop/client.js';
 import type { SessionSealer } from './sealing.js';
-import type { Clock, KeyValueStore } from '../store/store.js';
+import type { ChangeFeed, Clock, KeyValueStore } from '../store/store.js';
 
 /** What the server keeps for a signed-in browser. Encrypted at rest; never sent to the browser. */
 export interface SessionData {
@@ -47,9 +47,12 @@ export interface SessionTimeouts {
 
 const COOKIE_VERSION = 'v1';
 /**
- * Opened sessions are memoised per process (MAC checked, decrypted, parsed: ~100 µs of CPU) and used
- * only while the store still holds the identical sealed value, so logout, expiry, refresh rotation
- * on any instance and forged cookies behave exactly as without it. Bounded in size and age: the
+ * Opened sessions are memoised per process (MAC checked, decrypted, parsed: ~100 µs of CPU).
+ * With a live change feed (Redis pub/sub) a memoised session is served without any store round
+ * trip: every write to a session (refresh, logout, back-channel logout) publishes its key and every
+ * instance drops its copy on receipt; a feed that is not live (disconnected, heartbeat missed)
+ * drops every copy and the memo falls back to reading the store on every request and using the
+ * memo only while the store still holds the identical sealed value. Bounded in size and age: the
  * decrypted records of recently active sessions stay in this process's memory that long.
  */
 const OPENED_MAX = 10_000;
@@ -65,7 +68,17 @@ const MAX_TOUCH_ENTRIES = 50_000;
  */
 export class SessionManager {
   private readonly lastTouch = new Map<string, number>();
-  private readonly opened = new Map<string, { session: LoadedSession; at: number }>();
+  /** By cookie value; `epoch` is the feed epoch the entry was read in, undefined when not covered by the feed. */
+  private readonly opened = new Map<
+    string,
+    { session: LoadedSession; at: number; epoch: number | undefined }
+  >();
+  /** Store key → cookie value of its memo entry, to drop it when the key's change is announced. */
+  private readonly cookieByKey = new Map<string, string>();
+  /** Change notices counted, and the count at each key's last notice (reads racing a notice are not trusted). */
+  private changesSeen = 0;
+  private readonly lastChange = new Map<string, number>();
+  private readonly feed: ChangeFeed | undefined;
   private readonly endListeners = new Set<(key: string) => void>();
 
   constructor(
@@ -73,7 +86,50 @@ export class SessionManager {
     private readonly sealer: SessionSealer,
     private readonly timeouts: SessionTimeouts,
     private readonly clock: Clock = Date.now,
-  ) {}
+  ) {
+    this.feed = store.changes;
+    this.feed?.onChange((key) => {
+      this.changesSeen++;
+      if (this.lastChange.size >= OPENED_MAX) this.lastChange.clear();
+      this.lastChange.set(key, this.changesSeen);
+      this.forget(key);
+    });
+    this.feed?.onReset(() => {
+      this.opened.clear();
+      this.cookieByKey.clear();
+    });
+  }
+
+  /** Served from memory without a store read: the feed is live and the entry was read in its current epoch. */
+  private trusted(entry: { at: number; epoch: number | undefined }, now: number): boolean {
+    const feed = this.feed;
+    return (
+      feed !== undefined &&
+      feed.live &&
+      entry.epoch !== undefined &&
+      entry.epoch === feed.epoch &&
+      now - entry.at < OPENED_TTL_MS
+    );
+  }
+
+  /** The feed epoch a read starting now may be cached under (undefined: not live). */
+  private readMark(): { epoch: number | undefined; seen: number } {
+    return { epoch: this.feed?.live ? this.feed.epoch : undefined, seen: this.changesSeen };
+  }
+
+  /** The epoch to store with a value read under `mark`, or undefined when a change or a gap raced the read. */
+  private epochAfterRead(key: string, mark: { epoch: number | undefined; seen: number }): number | undefined {
+    if (mark.epoch === undefined || !this.feed?.live || this.feed.epoch !== mark.epoch) return undefined;
+    if (this.changesSeen !== mark.seen && (this.lastChange.get(key) ?? 0) > mark.seen) return undefined;
+    return mark.epoch;
+  }
+
+  private forget(key: string): void {
+    const cookie = this.cookieByKey.get(key);
+    if (cookie === undefined) return;
+    this.cookieByKey.delete(key);
+    this.opened.delete(cookie);
+  }
 
   /**
    * Create a session under a brand-new random id (256 bits): the id is never taken from the
@@ -93,7 +149,10 @@ export class SessionManager {
     const key = storeKey(id);
     const sealed = this.sealer.seal(JSON.stringify(data), key);
     const ttl = this.ttlMs(data, now);
-    await this.store.set(key, sealed, ttl);
+    // Replicated before the browser gets its cookie (WAIT on a replicated store): a failover right
+    // after login must not lose the session.
+    if (this.store.setDurable) await this.store.setDurable(key, sealed, ttl);
+    else await this.store.set(key, sealed, ttl);
     // Indexes for back-channel logout (OIDC BCL 1.0 §2.7): every session of an IdP sid or sub, on
     // every instance sharing the store. They live as long as the longest possible session.
     const indexTtl = data.absoluteExpiresAt - now;
@@ -109,31 +168,37 @@ export class SessionManager {
     if (!cookieValue) return undefined;
     const memo = this.opened.get(cookieValue);
     let session: LoadedSession | undefined;
-    if (memo && this.clock() - memo.at < OPENED_TTL_MS) {
+    if (memo && this.trusted(memo, this.clock())) {
+      session = memo.session;
+    } else if (memo && this.clock() - memo.at < OPENED_TTL_MS) {
+      const mark = this.readMark();
       const sealed = await this.store.get(memo.session.key);
       if (sealed === undefined) {
-        this.opened.delete(cookieValue);
+        this.forget(memo.session.key);
         return undefined;
       }
-      if (sealed === memo.session.sealed) session = memo.session;
-      else {
+      if (sealed === memo.session.sealed) {
+        session = memo.session;
+        const epoch = this.epochAfterRead(session.key, mark);
+        if (epoch !== undefined) memo.epoch = epoch;
+      } else {
         session = this.open(memo.session.key, sealed);
         if (!session) return undefined;
-        this.remember(cookieValue, session);
+        this.remember(cookieValue, session, this.epochAfterRead(session.key, mark));
       }
     } else {
       const id = this.parseTicket(cookieValue);
       if (id === undefined) return undefined;
       const key = storeKey(id);
+      const mark = this.readMark();
       const sealed = await this.store.get(key);
       if (sealed === undefined) return undefined;
       session = this.open(key, sealed);
       if (!session) return undefined;
-      this.remember(cookieValue, session);
+      this.remember(cookieValue, session, this.epochAfterRead(key, mark));
     }
     const now = this.clock();
     if (now >= session.data.absoluteExpiresAt) {
-      this.opened.delete(cookieValue);
       await this.destroy(session.key);
       return undefined;
     }
@@ -154,12 +219,13 @@ export class SessionManager {
    */
   async replace(current: LoadedSession, next: SessionData): Promise<LoadedSession | undefined> {
     const sealed = this.sealer.seal(JSON.stringify(next), current.key);
-    const ok = await this.store.compareAndSet(
-      current.key,
-      current.sealed,
-      sealed,
-      this.ttlMs(next, this.clock()),
-    );
+    const ttl = this.ttlMs(next, this.clock());
+    // A rotated refresh token must survive a failover: the old one is already spent at the IdP.
+    const ok = this.store.compareAndSetDurable
+      ? await this.store.compareAndSetDurable(current.key, current.sealed, sealed, ttl)
+      : await this.store.compareAndSet(current.key, current.sealed, sealed, ttl);
+    this.forget(current.key);
+    await this.feed?.publish(current.key);
     return ok ? { key: current.key, sealed, data: next } : undefined;
   }
 
@@ -176,7 +242,9 @@ export class SessionManager {
 
   async destroy(key: string): Promise<void> {
     this.lastTouch.delete(key);
+    this.forget(key);
     await this.store.delete(key);
+    await this.feed?.publish(key);
     for (const listener of this.endListeners) listener(key);
   }
 
@@ -210,9 +278,17 @@ export class SessionManager {
     return ended;
   }
 
-  private remember(cookieValue: string, session: LoadedSession): void {
-    if (this.opened.size >= OPENED_MAX) this.opened.delete(this.opened.keys().next().value as string);
-    this.opened.set(cookieValue, { session, at: this.clock() });
+  private remember(cookieValue: string, session: LoadedSession, epoch: number | undefined): void {
+    if (this.opened.size >= OPENED_MAX) {
+      const [oldestCookie, oldest] = this.opened.entries().next().value as [
+        string,
+        { session: LoadedSession },
+      ];
+      this.opened.delete(oldestCookie);
+      this.cookieByKey.delete(oldest.session.key);
+    }
+    this.opened.set(cookieValue, { session, at: this.clock(), epoch });
+    this.cookieByKey.set(session.key, cookieValue);
   }
 
   private parseTicket(value: string | undefined): string | undefined {

@@ -10,11 +10,26 @@
 export interface KeyValueStore {
   readonly kind: 'memory' | 'redis';
 
+  /**
+   * Change notices between instances sharing this store, for per-process caches of its values;
+   * absent when the store has none (then a cache must re-read the store on every use).
+   */
+  readonly changes?: ChangeFeed;
+
   /** The value, or undefined when absent or expired. */
   get(key: string): Promise<string | undefined>;
 
   /** Store a value with a time-to-live in milliseconds (> 0). */
   set(key: string, value: string, ttlMs: number): Promise<void>;
+
+  /**
+   * `set` that returns only once the write is replicated as configured (Redis `WAIT`), for records
+   * a failover must not lose (sessions at login). Optional: stores without replicas omit it.
+   */
+  setDurable?(key: string, value: string, ttlMs: number): Promise<void>;
+
+  /** `compareAndSet` replicated like `setDurable` (a rotated refresh token). Optional. */
+  compareAndSetDurable?(key: string, expected: string, next: string, ttlMs: number): Promise<boolean>;
 
   /** Store only when the key is absent; true when stored. For replay caches and locks. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
@@ -48,6 +63,27 @@ export interface KeyValueStore {
 
   /** Release connections and timers. */
   close(): Promise<void>;
+}
+
+/**
+ * Tells every instance sharing a store that a key changed, so a process may serve a value from its
+ * own memory instead of reading the store on every request, and still see another instance's
+ * logout or refresh within milliseconds.
+ *
+ * The rule for a cache: use an entry only while `live` is true and `epoch` equals the epoch the
+ * entry was read in. Whenever delivery can no longer be guaranteed (connection lost, subscription
+ * not confirmed, heartbeat missed) `live` turns false, `epoch` moves on and reset listeners run,
+ * so nothing read before the gap is ever served from memory again.
+ */
+export interface ChangeFeed {
+  readonly live: boolean;
+  readonly epoch: number;
+  /** Tell every instance (this one included, asynchronously) that `key` changed. Never rejects. */
+  publish(key: string): Promise<void>;
+  /** `key` changed somewhere. */
+  onChange(listener: (key: string) => void): void;
+  /** Delivery was interrupted: drop everything cached. */
+  onReset(listener: () => void): void;
 }
 
 /** A monotonic-enough wall clock in milliseconds; injectable so tests can move time. */

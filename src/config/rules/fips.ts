@@ -23,6 +23,12 @@ export function fipsPolicy(ctx: RuleContext): ReadonlySet<string> {
     ctx.problem('MS_BFF_ID_TOKEN_ALG', idTokenProblem);
     refused.add('MS_BFF_ID_TOKEN_ALG');
   }
+  // DPoP session keys: EdDSA (Ed25519) is offered for IdPs that accept it, never in FIPS mode.
+  const dpopProblem = fipsAlgProblem(v.MS_BFF_DPOP_ALG);
+  if (dpopProblem) {
+    ctx.problem('MS_BFF_DPOP_ALG', dpopProblem);
+    refused.add('MS_BFF_DPOP_ALG');
+  }
   for (const name of ['BFF_JWT_SIGNING_KEY', 'BFF_JARM_PRIV_KEY', 'BFF_JAR_ENC_KEY'] as const) {
     const text = v[name];
     if (text === undefined) continue;

@@ -94,7 +94,8 @@ export function providerConfiguration(inputs: ConfigurationInputs): Configuratio
       userinfoSigningAlgValues: [...SIGNING_ALGS],
       introspectionSigningAlgValues: [...SIGNING_ALGS],
       authorizationSigningAlgValues: [...SIGNING_ALGS],
-      dPoPSigningAlgValues: ['ES256', 'PS256'],
+      // Ed25519: openid-client names EdDSA proofs by RFC 9864's fully-specified alg.
+      dPoPSigningAlgValues: ['ES256', 'PS256', 'EdDSA', 'Ed25519'],
       authorizationEncryptionAlgValues: [...JWE_ALGS],
       authorizationEncryptionEncValues: [...JWE_ENCS],
       requestObjectEncryptionAlgValues: [...JWE_ALGS],
