@@ -58,6 +58,8 @@ export interface BffErrorOptions {
   reason?: string;
   /** Extra response headers (e.g. WWW-Authenticate). */
   headers?: Record<string, string>;
+  /** Problem-details extension members (RFC 9457 §3.2) the client acts on; safe values only. */
+  extensions?: Readonly<Record<string, string | number>>;
 }
 
 export class BffError extends Error {
@@ -66,6 +68,7 @@ export class BffError extends Error {
   readonly detail: string | undefined;
   readonly reason: string | undefined;
   readonly headers: Record<string, string> | undefined;
+  readonly extensions: Readonly<Record<string, string | number>> | undefined;
 
   constructor(code: ErrorCode, options: BffErrorOptions = {}) {
     super(ERROR_CODES[code].title, options.cause === undefined ? undefined : { cause: options.cause });
@@ -75,6 +78,7 @@ export class BffError extends Error {
     this.detail = options.detail;
     this.reason = options.reason;
     this.headers = options.headers;
+    this.extensions = options.extensions;
   }
 
   get title(): string {

@@ -142,8 +142,9 @@ export interface BffConfig {
     readonly enabled: boolean;
     readonly signingAlg: SigningAlg;
     readonly algsAllowed: readonly string[];
+    /** `key`: the BFF_JAR_ENC_KEY pin; absent, the IdP's current enc key from its JWKS is used. */
     readonly encryption:
-      { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: EncryptionKey } | undefined;
+      { readonly alg: JweAlg; readonly enc: JweEnc; readonly key: EncryptionKey | undefined } | undefined;
   };
   /** JWT-secured authorization responses, https://openid.net/specs/oauth-v2-jarm-final.html. */
   readonly jarm: {

@@ -133,7 +133,7 @@ export const VARIABLES = {
     frontend: true,
   }),
   MS_BFF_JAR_ENC_ALG: oneOf(JWE_ALGS, {
-    doc: 'Encrypt request objects (nested JWT: sign, then encrypt) with this alg; needs BFF_JAR_ENC_KEY.',
+    doc: "Encrypt request objects (nested JWT: sign, then encrypt) with this alg, to the IdP's current use=enc key from its JWKS (or the BFF_JAR_ENC_KEY pin).",
     frontend: true,
   }),
   MS_BFF_JAR_ENC_METHOD: oneOf(JWE_ENCS, {
@@ -142,7 +142,7 @@ export const VARIABLES = {
     frontend: true,
   }),
   BFF_JAR_ENC_KEY: key({
-    doc: "Path to (or inline) the IdP's public encryption key for request objects: SPKI PEM, JWK or JWKS (the first use=enc key fitting the alg).",
+    doc: "Optional pin: path to (or inline) the IdP's public encryption key for request objects: SPKI PEM, JWK or JWKS (the first use=enc key fitting the alg). Unset, the IdP's current key comes from its JWKS.",
     frontend: true,
   }),
   MS_BFF_LOGIN_PARAMS_ALLOWED: list({

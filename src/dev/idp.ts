@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { X509Certificate } from 'node:crypto';
-import type { default as OidcProvider, KoaContextWithOIDC } from 'oidc-provider';
+import type { default as OidcProvider, JWKS, KoaContextWithOIDC } from 'oidc-provider';
 import { providerConfiguration } from './idp/configuration.js';
 import { HttpError, handleInteraction, INTERACTION_PATH } from './idp/interaction.js';
 import { MTLS_ALIASED_ROUTES, type MtlsAliasedEndpoint, originOf, peerCertificate } from './idp/mtls.js';
@@ -39,7 +39,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   const consentMode = options.consent ?? 'auto';
   if (options.mtls && !options.tls) throw new Error('dev IdP: the mtls option needs the tls option');
   const { default: Provider, errors } = await loadOidcProvider();
-  const jwks = await signingKeys(options.encryption ?? false);
+  const jwks = (options.jwks as JWKS | undefined) ?? (await signingKeys(options.encryption ?? false));
 
   let provider: OidcProvider | undefined;
   let providerCallback: ((req: IncomingMessage, res: ServerResponse) => unknown) | undefined;

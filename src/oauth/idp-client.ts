@@ -5,6 +5,8 @@ import { KeyRing } from '../keys/key-ring.js';
 import { type IdpMetadata, missingCapabilities } from './capabilities.js';
 import { translateOAuthError } from './errors.js';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { KeyObject } from 'node:crypto';
+import type { CryptoKey } from 'jose';
 import type { DpopKey, DpopNonceCache } from '../dpop/client.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
@@ -24,6 +26,14 @@ export interface OAuthEvents {
     outcome: 'success' | 'failure',
     seconds: number,
   ): void;
+}
+
+/** Where the IdP's current request-object encryption key comes from (its JWKS, through the cache). */
+export interface JarEncryptionKeys {
+  encryptionKey(
+    alg: string,
+    opts: { fipsMode: boolean; refresh?: boolean },
+  ): Promise<{ key: CryptoKey; kid: string | undefined }>;
 }
 
 export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspection' | 'client_credentials';
@@ -68,6 +78,7 @@ export class IdpClient {
   private current: oidc.Configuration;
   private timer: NodeJS.Timeout | undefined;
   private nonces: DpopNonceCache | undefined;
+  private encKeys: JarEncryptionKeys | undefined;
   /** Reachability as seen by this instance's own calls (readiness). */
   readonly health = new IdpHealth();
   private probing: Promise<boolean> | undefined;
@@ -275,11 +286,13 @@ export class IdpClient {
     // RFC 9449 §10: bind the authorization code to the session's DPoP key (also proven at PAR below).
     if (params.dpop) parameters.dpop_jkt = params.dpop.jkt;
     const jar = this.config.jar;
-    let request: Record<string, string> = parameters;
     const signingKey = this.keys.signingKey() ?? this.config.signingKey;
-    if (jar.enabled && signingKey) {
+    const jarOn = jar.enabled && signingKey !== undefined;
+    const build = async (refreshEncKey: boolean): Promise<Record<string, string>> => {
+      if (!jarOn || !signingKey) return parameters;
       // RFC 9101 §4 / FAPI 2.0 Message Signing §5.3.2-1: every parameter inside the signed object; the
       // PAR body (or the URL without PAR) then carries only client_id and request (https://www.rfc-editor.org/rfc/rfc9126#section-3).
+      const encryption = jar.encryption ? await this.jarEncryptionKey(refreshEncKey) : undefined;
       const object = await buildRequestObject(
         { ...parameters, response_type: 'code', client_id: this.config.oidc.clientId },
         {
@@ -288,27 +301,28 @@ export class IdpClient {
           signingKey,
           alg: jar.signingAlg,
           allowedAlgs: jar.algsAllowed,
-          ...(jar.encryption
-            ? {
-                encryption: {
-                  key: jar.encryption.key.key,
-                  ...(jar.encryption.key.kid ? { kid: jar.encryption.key.kid } : {}),
-                  alg: jar.encryption.alg,
-                  enc: jar.encryption.enc,
-                },
-              }
-            : {}),
+          ...(encryption ? { encryption } : {}),
         },
       );
       this.events.jarRequestObjectCreated(jar.signingAlg);
-      request = { request: object };
-    }
+      return { request: object };
+    };
+    const request = await build(false);
     if (!this.config.oidc.parEnabled) return oidc.buildAuthorizationUrl(this.current, request);
-    try {
+    const push = async (body: Record<string, string>) => {
       const options = params.dpop ? { DPoP: await this.handle(params.dpop) } : undefined;
-      const url = await this.timed('par', () =>
-        oidc.buildAuthorizationUrlWithPAR(this.current, request, options),
-      );
+      return this.timed('par', () => oidc.buildAuthorizationUrlWithPAR(this.current, body, options));
+    };
+    try {
+      let url: URL;
+      try {
+        url = await push(request);
+      } catch (err) {
+        // The IdP could not decrypt: it has rotated its encryption key away from the one we cached.
+        // Refetch its JWKS once (rate-limited) and push a fresh object (RFC 9101 §6.1).
+        if (!this.unpinnedJarEncryption() || !isInvalidRequestObject(err)) throw err;
+        url = await push(await build(true));
+      }
       this.events.parRequest('success');
       return url;
     } catch (err) {
@@ -317,6 +331,27 @@ export class IdpClient {
       if (jar.enabled) this.events.jarPushFailed(translated.reason ?? 'error');
       throw translated;
     }
+  }
+
+  /** JWKS-backed encryption keys for request objects (used unless BFF_JAR_ENC_KEY pins one). */
+  useJarEncryptionKeys(source: JarEncryptionKeys): void {
+    this.encKeys = source;
+  }
+
+  private unpinnedJarEncryption(): boolean {
+    return this.config.jar.encryption !== undefined && this.config.jar.encryption.key === undefined;
+  }
+
+  /** The pinned key, or the IdP's current `use: enc` key from its JWKS. */
+  private async jarEncryptionKey(
+    refresh: boolean,
+  ): Promise<{ key: CryptoKey | KeyObject; kid?: string; alg: string; enc: string }> {
+    const { alg, enc, key: pinned } = this.config.jar.encryption!;
+    if (pinned) return { key: pinned.key, ...(pinned.kid ? { kid: pinned.kid } : {}), alg, enc };
+    if (!this.encKeys)
+      throw new BffError('BFF_IDP_CAPABILITY_MISSING', { status: 502, reason: 'jar_encryption_key_missing' });
+    const found = await this.encKeys.encryptionKey(alg, { fipsMode: this.config.fipsMode, refresh });
+    return { key: found.key, ...(found.kid ? { kid: found.kid } : {}), alg, enc };
   }
 
   /**
@@ -545,13 +580,9 @@ async function discover(config: BffConfig, fetchImpl: IdpFetch, keys: KeyRing): 
   if (missing.length > 0) {
     throw new BffError('BFF_IDP_CAPABILITY_MISSING', { detail: missing.join('; '), reason: 'capability' });
   }
-  const assumeIss =
-    config.interop.assumeIssParameter && server.authorization_response_iss_parameter_supported !== true;
-  if (config.oidc.authorizationUrl || config.oidc.tokenUrl || assumeIss) {
+  if (config.oidc.authorizationUrl || config.oidc.tokenUrl) {
     const overridden = {
       ...(server as oidc.ServerMetadata),
-      // MS_BFF_ASSUME_ISS_PARAMETER: the library then requires iss in every response too (RFC 9207 §2.4).
-      ...(assumeIss ? { authorization_response_iss_parameter_supported: true } : {}),
       ...(config.oidc.authorizationUrl ? { authorization_endpoint: config.oidc.authorizationUrl.href } : {}),
       ...(config.oidc.tokenUrl ? { token_endpoint: config.oidc.tokenUrl.href } : {}),
     };
@@ -651,4 +682,9 @@ function describe(err: unknown): { name?: string; error_code?: string; message?:
     return { name: err.name, error_code: err.code, message: err.detail ?? err.message };
   if (err instanceof Error) return { name: err.name, message: err.message };
   return {};
+}
+
+/** An OAuth `invalid_request_object` error response (RFC 9101 §6.2 / RFC 9126 §2.3). */
+function isInvalidRequestObject(err: unknown): boolean {
+  return err instanceof oidc.ResponseBodyError && err.error === 'invalid_request_object';
 }

@@ -78,6 +78,35 @@ function isUsableSigningKey(jwk: JWK): boolean {
   return false;
 }
 
+/** The key type an encryption alg needs (https://www.rfc-editor.org/rfc/rfc7518#section-4.1). */
+function encKeyTypeFits(alg: string, jwk: JWK, fipsMode: boolean): boolean {
+  if (alg.startsWith('RSA-OAEP'))
+    return jwk.kty === 'RSA' && typeof jwk.n === 'string' && rsaModulusBits(jwk.n) >= MIN_RSA_BITS;
+  if (!alg.startsWith('ECDH-ES')) return false;
+  if (jwk.kty === 'EC') return ['P-256', 'P-384', 'P-521'].includes(jwk.crv ?? '');
+  // X25519 is not approved by the OpenSSL 3.0 FIPS provider: never selected in FIPS mode.
+  return !fipsMode && jwk.kty === 'OKP' && jwk.crv === 'X25519';
+}
+
+/**
+ * The IdP's public keys that may encrypt our request objects (https://www.rfc-editor.org/rfc/rfc9101#section-6.1):
+ * `use: enc` or no `use`, `key_ops` (if present) allowing `encrypt`/`wrapKey`/`deriveKey`.
+ */
+export function encryptionKeysOf(body: unknown): JWK[] {
+  const keys: unknown = (body as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) return [];
+  return keys
+    .filter((k): k is JWK => k !== null && typeof k === 'object' && !Array.isArray(k))
+    .filter(
+      (k) =>
+        (k.use === undefined || k.use === 'enc') &&
+        (k.key_ops === undefined ||
+          (Array.isArray(k.key_ops) &&
+            k.key_ops.some((o) => ['encrypt', 'wrapKey', 'deriveKey'].includes(o)))),
+    )
+    .map((k) => Object.freeze({ ...k }));
+}
+
 class JwksDocumentError extends Error {}
 
 /** Validates a fetched document; throws JwksDocumentError for anything we refuse to adopt. */
@@ -123,6 +152,7 @@ export class JwksCache implements KeyResolver {
   readonly #clock: () => number;
 
   #keys: readonly JWK[] = [];
+  #encKeys: readonly JWK[] = [];
   readonly #imported = new WeakMap<JWK, Map<string, CryptoKey>>();
   #fetchedAt: number | undefined;
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
@@ -213,6 +243,57 @@ export class JwksCache implements KeyResolver {
     return this.#keys;
   }
 
+  /**
+   * The IdP's current key for encrypting a request object with `alg` (RFC 9101 §6.1): `use: enc`
+   * or none, a fitting key type, `alg` equal or absent; one naming the alg is preferred, then the
+   * first in document order. Fetches first if nothing was ever fetched; with `refresh` (the IdP
+   * refused the last object) refetches once (single-flight). Throws
+   * BFF_IDP_CAPABILITY_MISSING when the IdP publishes no such key.
+   */
+  async encryptionKey(
+    alg: string,
+    opts: { fipsMode: boolean; refresh?: boolean },
+  ): Promise<{ key: CryptoKey; kid: string | undefined }> {
+    if (this.#fetchedAt === undefined) await this.#refreshLimited(INITIAL_RETRY_SPACING_MS);
+    // The IdP itself refused our last object (an authenticated answer, not a token header an attacker
+    // chose): one single-flight refetch per refused push, at most doubling the calls a failing login makes.
+    else if (opts.refresh) await this.refresh();
+    else if (this.#clock() - this.#fetchedAt > this.#ttlMs)
+      void this.#refreshLimited(Math.min(this.#unknownKidIntervalMs, this.#ttlMs));
+    if (this.#fetchedAt === undefined)
+      throw (
+        this.#lastError ?? new BffError('BFF_IDP_UNAVAILABLE', { status: 503, reason: 'jwks_unreachable' })
+      );
+    let jwk = this.#selectEnc(alg, opts.fipsMode);
+    if (!jwk && !opts.refresh) {
+      await this.#refreshLimited(this.#unknownKidIntervalMs);
+      jwk = this.#selectEnc(alg, opts.fipsMode);
+    }
+    if (!jwk)
+      throw new BffError('BFF_IDP_CAPABILITY_MISSING', {
+        status: 502,
+        reason: 'jar_encryption_key_missing',
+        detail: `the identity provider's JWKS has no encryption key for ${alg}`,
+      });
+    try {
+      return { key: await this.#import(jwk, alg), kid: jwk.kid };
+    } catch (cause) {
+      throw new BffError('BFF_IDP_ERROR', { cause, reason: 'jar_encryption_key_invalid' });
+    }
+  }
+
+  /** Whether the cached JWKS holds a key that can encrypt request objects with `alg`. */
+  hasEncryptionKey(alg: string, fipsMode: boolean): boolean {
+    return this.#selectEnc(alg, fipsMode) !== undefined;
+  }
+
+  #selectEnc(alg: string, fipsMode: boolean): JWK | undefined {
+    const fitting = this.#encKeys.filter(
+      (k) => encKeyTypeFits(alg, k, fipsMode) && (k.alg === undefined || k.alg === alg),
+    );
+    return fitting.find((k) => k.alg === alg) ?? fitting[0];
+  }
+
   /** Keys for kid, whose kty/crv fit alg and whose alg/use/key_ops (if present) allow it. */
   #select(kid: string, alg: string): JWK[] {
     const need = requirementFor(alg);
@@ -256,8 +337,9 @@ export class JwksCache implements KeyResolver {
 
   async #fetchAndAdopt(): Promise<boolean> {
     try {
-      const keys = await this.#download();
+      const { keys, encKeys } = await this.#download();
       this.#keys = Object.freeze(keys);
+      this.#encKeys = Object.freeze(encKeys);
       this.#fetchedAt = this.#clock();
       this.#lastError = undefined;
       this.#events?.refreshed();
@@ -274,7 +356,7 @@ export class JwksCache implements KeyResolver {
     }
   }
 
-  async #download(): Promise<JWK[]> {
+  async #download(): Promise<{ keys: JWK[]; encKeys: JWK[] }> {
     const controller = new AbortController();
     const work = (async () => {
       const response = await this.#fetch(this.#uri, {
@@ -299,7 +381,7 @@ export class JwksCache implements KeyResolver {
       } catch (cause) {
         throw new JwksDocumentError('not JSON', { cause });
       }
-      return parseJwks(body, this.#maxKeys);
+      return { keys: parseJwks(body, this.#maxKeys), encKeys: encryptionKeysOf(body) };
     })();
     // The injected fetch may ignore the signal: the race bounds the wait regardless.
     work.catch(() => {});

@@ -8,6 +8,7 @@ import { upstreamCredential } from './credentials.js';
 import { ServiceCallers } from './service-callers.js';
 import { browserResponseHeaders } from './response-policy.js';
 import { proxyTarget } from './target.js';
+import { stepUpRequired } from './step-up.js';
 import { WebSocketProxy } from './websocket.js';
 
 const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
@@ -26,6 +27,7 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
   const publicProto = s.config.publicUrl.protocol.slice(0, -1);
   // The static segments before the route name: the embedding plugin's prefix, if any, then `api`.
   const mount = [...app.prefix.split('/').filter(Boolean), 'api'];
+  const loginPath = `/${[...mount.slice(0, -1), 'auth', 'login'].join('/')}`;
   const handler = async (
     request: FastifyRequest<{ Params: { route: string; '*': string } }>,
     reply: FastifyReply,
@@ -73,6 +75,11 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
       throw err;
     }
     s.metrics.proxied(route.name, upstream.status, (performance.now() - started) / 1000);
+    const stepUp = stepUpRequired(upstream.status, upstream.headers['www-authenticate'], loginPath);
+    if (stepUp) {
+      upstream.body.resume();
+      throw stepUp;
+    }
     const headers = browserResponseHeaders({
       route,
       authenticated: authorization !== undefined || dpop !== undefined || asserted !== undefined,

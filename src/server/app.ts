@@ -143,7 +143,9 @@ export function createServices(options: CreateServicesOptions): BffServices {
   };
   metrics.jwksAgeFrom(() => services.jwks.ageSeconds());
   if (config.oidc.dpopEnabled) idp.useDpopNonces(services.dpopNonces);
-  if (config.jarm.enabled) services.jwks.start();
+  // JARM verifies with the IdP's signing keys; unpinned JAR encryption encrypts to its current enc key.
+  if (config.jar.encryption && !config.jar.encryption.key) idp.useJarEncryptionKeys(services.jwks);
+  if (config.jarm.enabled || config.jar.encryption) services.jwks.start();
 
   return services;
 }

@@ -51,6 +51,7 @@ export function renderError(
     status: bff.statusCode,
     code: bff.code,
     ...(bff.detail === undefined ? {} : { detail: bff.detail }),
+    ...bff.extensions,
     requestId: request.id,
   });
 }

@@ -16,13 +16,15 @@ import {
   type RunningBff,
   startBff,
 } from '../helpers/bff-harness.js';
-import { ALICE, errorCode } from '../helpers/flows.js';
+import { ALICE, apiCall, errorCode } from '../helpers/flows.js';
+import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
 
 describe('step-up and silent login parameters', () => {
   let idp: DevIdp;
   let bff: RunningBff;
   let strict: RunningBff;
+  let upstream: RecordingUpstream;
 
   before(async () => {
     const [port, strictPort] = [await freePort(), await freePort()];
@@ -33,7 +35,14 @@ describe('step-up and silent login parameters', () => {
         clientMetadata('bff-no-params', `http://127.0.0.1:${strictPort}`, key),
       ],
     });
-    bff = await startBff({ port, issuer: idp.issuer, clientId: 'bff-step-up', key });
+    upstream = await startRecordingUpstream();
+    bff = await startBff({
+      port,
+      issuer: idp.issuer,
+      clientId: 'bff-step-up',
+      key,
+      routes: { api: upstream.url },
+    });
     strict = await startBff({
       port: strictPort,
       issuer: idp.issuer,
@@ -45,6 +54,7 @@ describe('step-up and silent login parameters', () => {
   after(async () => {
     await bff?.close();
     await strict?.close();
+    await upstream?.close();
     await idp?.close();
   });
 
@@ -116,5 +126,35 @@ describe('step-up and silent login parameters', () => {
     assert.equal(res.status, 403);
     assert.equal(await errorCode(res), 'BFF_AUTHENTICATION_INSUFFICIENT');
     assert.equal(browser.cookie(bff.url, '__Host-bff-session'), undefined);
+  });
+
+  it('an upstream asking for step-up (RFC 9470) becomes BFF_STEP_UP_REQUIRED with the login that asks for it', async () => {
+    const browser = new TestBrowser();
+    assert.equal((await login(browser, bff.url, 'max_age=600')).status, 302);
+    upstream.behave({
+      kind: 'status',
+      status: 401,
+      headers: {
+        'www-authenticate': `Bearer error="insufficient_user_authentication", error_description="more", acr_values="${DEV_PASSWORD_ACR}", max_age=5`,
+      },
+    });
+    const res = await apiCall(browser, bff.url, '/api/api/payments');
+    assert.equal(res.status, 401);
+    const problem = (await res.json()) as Record<string, unknown>;
+    assert.equal(problem.code, 'BFF_STEP_UP_REQUIRED');
+    assert.equal(problem.acr_values, DEV_PASSWORD_ACR);
+    assert.equal(problem.max_age, 5);
+    const loginUrl = String(problem.login);
+    assert.equal(loginUrl, `/auth/login?acr_values=${encodeURIComponent(DEV_PASSWORD_ACR)}&max_age=5`);
+    // The login it names is accepted by /auth/login (the allowlist permits both parameters).
+    const again = await login(browser, bff.url, loginUrl.split('?')[1] as string);
+    assert.equal(again.status, 302, await again.text());
+    assert.equal(again.headers.get('location'), '/home');
+
+    // A plain 401 stays the upstream's own answer.
+    upstream.behave({ kind: 'status', status: 401, headers: { 'www-authenticate': 'Bearer realm="x"' } });
+    const plain = await apiCall(browser, bff.url, '/api/api/payments');
+    assert.equal(plain.status, 401);
+    assert.notEqual(await errorCode(plain), 'BFF_STEP_UP_REQUIRED');
   });
 });

@@ -104,6 +104,8 @@ export async function startBff(opts: {
   /** Replaces the fetch of every IdP call (e.g. to record what the BFF put on the wire). */
   idpFetch?: IdpFetch;
   clock?: () => number;
+  /** Receives the IdP client's log lines (diagnostics of IdP failures); silent by default. */
+  idpLogger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   sessionKey?: string;
 }): Promise<RunningBff> {
   const publicUrl = `http://127.0.0.1:${opts.port}`;
@@ -111,7 +113,7 @@ export async function startBff(opts: {
   const metrics = new Metrics({ defaultMetrics: false });
   const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
   const silent = { warn() {}, info() {} };
-  const idp = await IdpClient.create(config, metrics, silent, opts.idpFetch);
+  const idp = await IdpClient.create(config, metrics, opts.idpLogger ?? silent, opts.idpFetch);
   const { app, services } = await buildApp({
     config,
     store,

@@ -5,7 +5,8 @@ import type { RuleContext } from './context.js';
 
 /**
  * Signed and optionally encrypted request objects (https://www.rfc-editor.org/rfc/rfc9101): the
- * signing alg must be allowed and match the client's key; encryption needs JAR and the IdP's key.
+ * signing alg must be allowed and match the client's key; encryption needs JAR; the IdP's key is pinned or
+ * taken from its JWKS.
  * The alg allowlist itself is validated by its declaration even while JAR is off (`none` is never
  * acceptable, https://www.rfc-editor.org/rfc/rfc8725#section-3.1).
  */
@@ -34,8 +35,9 @@ export async function jarSettings(
   if (alg !== undefined) {
     if (!v.MS_BFF_JAR_ENABLED)
       ctx.problem('MS_BFF_JAR_ENC_ALG', 'encrypting request objects needs MS_BFF_JAR_ENABLED=true');
-    if (v.BFF_JAR_ENC_KEY === undefined)
-      ctx.problem('BFF_JAR_ENC_KEY', 'is required when MS_BFF_JAR_ENC_ALG is set');
+    // Without a pin the IdP's current `use: enc` key comes from its JWKS at each login, so an IdP
+    // key rotation does not break logins (https://www.rfc-editor.org/rfc/rfc9101#section-6.1).
+    if (v.BFF_JAR_ENC_KEY === undefined) encryption = { alg, enc: v.MS_BFF_JAR_ENC_METHOD, key: undefined };
     else {
       const loaded = await loadEncryptionPublicKey(v.BFF_JAR_ENC_KEY, alg);
       if (typeof loaded === 'string') ctx.problem('BFF_JAR_ENC_KEY', loaded);
