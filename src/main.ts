@@ -1,4 +1,4 @@
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import cluster from 'node:cluster';
 import { pino } from 'pino';
@@ -10,7 +10,8 @@ import { BffError, ConfigError, isBffError } from './errors.js';
 import { collectFipsEvidence, fipsRefusal } from './fips/evidence.js';
 import { pinFipsTls } from './fips/tls.js';
 import { IdpClient } from './oauth/idp-client.js';
-import { loggerOptions } from './observability/logger.js';
+import { loggerOptions, prettyStream } from './observability/logger.js';
+import { startTracing, type Tracing } from './observability/otel-sdk.js';
 import { Metrics } from './observability/metrics.js';
 import { buildApp } from './server/app.js';
 import { installLifecycle } from './server/lifecycle.js';
@@ -52,7 +53,19 @@ export async function start(): Promise<void> {
     }
     throw err;
   }
-  const log = pino(loggerOptions(config.logLevel));
+  // Before anything makes a span: the SDK (only when OTEL_* variables ask for it) registers the
+  // global tracer provider, context manager and propagator.
+  let tracing: Tracing | undefined;
+  try {
+    tracing = await startTracing(process.env, packageVersion());
+  } catch (err) {
+    await dev?.close();
+    process.stderr.write(`fapi-bff: cannot start tracing: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const stream = config.observability.logFormat === 'pretty' ? prettyStream() : undefined;
+  const log = stream ? pino(loggerOptions(config.logLevel), stream) : pino(loggerOptions(config.logLevel));
+  if (tracing) log.info({ exporter: tracing.exporter }, 'OpenTelemetry tracing on');
   for (const w of config.warnings) {
     // The development setup's IdP and demo API are plain HTTP on loopback by design; the banner says
     // so once, and the only URL it prints is the one to open.
@@ -118,11 +131,24 @@ export async function start(): Promise<void> {
   idp.keys.watch();
   process.on('SIGHUP', () => void idp.keys.reload());
   const devRoutes = dev ? await developmentRoutes(config.publicUrl) : {};
-  const { app } = await buildApp({ config, store, idp, metrics, fips, ...devRoutes });
+  const { app, admin } = await buildApp({
+    config,
+    store,
+    idp,
+    metrics,
+    fips,
+    logger: { ...loggerOptions(config.logLevel), ...(stream ? { stream } : {}) },
+    ...devRoutes,
+  });
 
   installLifecycle({
     log,
-    closeables: [app, store, ...(dev ? [dev] : [])],
+    closeables: [
+      app,
+      store,
+      ...(tracing ? [{ close: () => tracing.shutdown() }] : []),
+      ...(dev ? [dev] : []),
+    ],
     drainTimeoutMs: SHUTDOWN_DRAIN_TIMEOUT_MS,
   });
 
@@ -150,6 +176,11 @@ export async function start(): Promise<void> {
       process.exit(1);
     }
     throw err;
+  }
+  const adminPort = config.observability.admin.port;
+  if (admin && adminPort !== undefined) {
+    await admin.listen({ host: config.observability.admin.host, port: adminPort });
+    log.info({ admin: admin.server.address() }, 'admin listener (/metrics, /readyz)');
   }
   if (dev) {
     const line = '='.repeat(78);
@@ -224,6 +255,17 @@ async function developmentRoutes(publicUrl: URL) {
     beforeRoutes: redirectToPublicUrl(publicUrl),
     extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)),
   };
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 function pick(obj: Record<string, string>, keys: string[]): Record<string, string> {

@@ -63,6 +63,12 @@ export type SameSite = (typeof SAME_SITE_VALUES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** MS_BFF_LOG_FORMAT: pino JSON lines, or readable one-line logs for a terminal. */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+
+/** MS_BFF_AUDIT_SUB: how audit lines show the subject. */
+export const AUDIT_SUB_FORMATS = ['plain', 'hash'] as const;
+
 /**
  * What a route sends upstream (Duende BFF's RequiredTokenType): the user's access token (a session
  * is required), the BFF's own client-credentials token, the user's if signed in else the client's,

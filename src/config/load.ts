@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import { mergeConfigFile } from './file.js';
+import { observabilityConfig } from './observability.js';
 import { isSafeRelativePath } from './paths.js';
 import { type Env, isSet, readVariables } from './read.js';
 import { clientAuth, tokenBinding } from './rules/client-auth.js';
@@ -158,6 +159,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     postLogoutRedirect: v.MS_BFF_POST_LOGOUT_REDIRECT,
     fipsMode: v.FIPS_MODE,
     logLevel: v.LOG_LEVEL,
+    observability: observabilityConfig(v),
     interop,
     warnings,
   };

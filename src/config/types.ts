@@ -187,6 +187,7 @@ export interface BffConfig {
   readonly postLogoutRedirect: string;
   readonly fipsMode: boolean;
   readonly logLevel: LogLevel;
+  readonly observability: ObservabilityConfig;
   /** Tolerances for known IdP deviations (interop switches, MS_BFF_IDP_PRESET). */
   readonly interop: InteropConfig;
   /** Loud startup warnings (unsafe-but-allowed settings), logged once at start. */
@@ -226,6 +227,26 @@ export type FrontendSettings = Pick<
     'cookieName' | 'sameSite' | 'idleTimeoutSec' | 'absoluteTimeoutSec'
   >;
 };
+
+/** Admin listener, logs, audit and abuse limits. */
+export interface ObservabilityConfig {
+  /** A separate listener for /metrics and the detailed readiness report; port undefined: none. */
+  readonly admin: { readonly host: string; readonly port: number | undefined };
+  /** One log line per request (method, path without query, status, duration). */
+  readonly accessLog: boolean;
+  /** `pretty`: readable one-line logs (development); `json`: pino JSON lines. */
+  readonly logFormat: 'json' | 'pretty';
+  /** How audit lines show the subject: as is, or as an HMAC-SHA-256 keyed by the session key. */
+  readonly auditSub: 'plain' | 'hash';
+  /** Per client address per minute (0: off), and the global PAR budget per minute across instances. */
+  readonly limits: {
+    readonly loginPerMinute: number;
+    readonly callbackPerMinute: number;
+    readonly backchannelPerMinute: number;
+    readonly parBudgetPerMinute: number;
+    readonly loginTransactionsPerBrowser: number;
+  };
+}
 
 export interface RedisEndpointConfig {
   readonly host: string;

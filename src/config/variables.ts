@@ -15,12 +15,14 @@
  * Enumerations come from enums.ts (one list per concept); names already in use keep their spelling.
  */
 import {
+  AUDIT_SUB_FORMATS,
   CLIENT_ASSERTION_AUDS,
   FAPI_ALGS,
   IDP_PRESETS,
   JARM_MODES,
   JWE_ALGS,
   JWE_ENCS,
+  LOG_FORMATS,
   LOG_LEVELS,
   LOGIN_PARAMETERS,
   PROFILES,
@@ -373,6 +375,58 @@ export const VARIABLES = {
     frontend: true,
   }),
   LOG_LEVEL: oneOf(LOG_LEVELS, { doc: 'pino log level.', default: 'info' }),
+  // Observability, audit and abuse limits (config/observability.ts, docs/observability.md).
+  MS_BFF_LOG_FORMAT: oneOf(LOG_FORMATS, {
+    doc: 'json: pino JSON lines; pretty: readable one-line logs for a terminal (the development setup sets it).',
+    default: 'json',
+  }),
+  MS_BFF_ACCESS_LOG: bool({
+    doc: 'One log line per request: method, path (never the query), route, status, duration, request and trace id. The development setup sets it.',
+    default: false,
+  }),
+  MS_BFF_AUDIT_SUB: oneOf(AUDIT_SUB_FORMATS, {
+    doc: 'How audit events (docs/audit.md) show the user: plain (the sub claim) or hash (HMAC-SHA-256 keyed by the first session key: stable across instances, not reversible).',
+    default: 'plain',
+  }),
+  MS_BFF_ADMIN_HOST: text({
+    doc: 'Listen address of the admin listener (/metrics and the detailed /readyz).',
+    default: '127.0.0.1',
+  }),
+  MS_BFF_ADMIN_PORT: int({
+    doc: 'Port of the admin listener. Set: /metrics is served there only (404 on the public port) and the public /readyz is a summary. 0 picks a free port.',
+    min: 0,
+    max: 65535,
+  }),
+  MS_BFF_LOGIN_RATE_LIMIT: int({
+    doc: 'GET /auth/login requests per minute per client address (MS_BFF_TRUSTED_PROXIES decides the address); 0: no limit. Excess: 429 with Retry-After.',
+    default: 60,
+    min: 0,
+    max: 1_000_000,
+  }),
+  MS_BFF_CALLBACK_RATE_LIMIT: int({
+    doc: '/auth/callback requests per minute per client address; 0: no limit.',
+    default: 60,
+    min: 0,
+    max: 1_000_000,
+  }),
+  MS_BFF_BACKCHANNEL_RATE_LIMIT: int({
+    doc: 'POST /auth/backchannel-logout requests per minute per client address; 0: no limit.',
+    default: 600,
+    min: 0,
+    max: 1_000_000,
+  }),
+  MS_BFF_PAR_BUDGET: int({
+    doc: 'Logins that may send a PAR request per minute, shared by every instance on the same Redis; 0: no budget. Excess: 429 before any IdP call.',
+    default: 1200,
+    min: 0,
+    max: 10_000_000,
+  }),
+  MS_BFF_LOGIN_TRANSACTIONS_PER_BROWSER: int({
+    doc: 'Open login transactions one browser may hold (tabs logging in at once). Excess: 429.',
+    default: 10,
+    min: 1,
+    max: 1000,
+  }),
   // Interoperability (rules/interop.ts, docs/interop/): each switch tolerates one known IdP deviation.
   MS_BFF_IDP_PRESET: oneOf(IDP_PRESETS, {
     doc: 'Defaults for a known IdP (docs/interop/presets.md): sets only the interop switches below; every variable set explicitly wins, and a weakening switch still needs MS_BFF_ACKNOWLEDGE_WEAKENED in production.',

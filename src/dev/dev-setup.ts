@@ -60,6 +60,9 @@ export async function startDevSetup(publicUrl: string): Promise<DevSetup> {
       MS_BFF_JAR_ENABLED: 'true',
       MS_BFF_JARM_ENABLED: 'true',
       MS_BFF_DPOP_ENABLED: 'true',
+      // Readable one-line logs of logins, refreshes, proxied calls and logouts in the terminal.
+      MS_BFF_LOG_FORMAT: 'pretty',
+      MS_BFF_ACCESS_LOG: 'true',
     },
     idp,
     api,

@@ -52,6 +52,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       url: req.url ?? '/',
       mtlsAlias,
       clientCertificate: peerCertificate(req.socket) !== undefined,
+      traceparent: typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined,
     });
   };
 

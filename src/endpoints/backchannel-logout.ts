@@ -33,7 +33,7 @@ export function registerBackchannelLogout(app: FastifyInstance, s: BffServices):
       const ended = await s.sessions.destroyBy({ ...(sid ? { sid } : {}), ...(sub ? { sub } : {}) });
       for (let i = 0; i < ended; i++) s.metrics.session('ended');
       s.metrics.backchannelLogout('success');
-      request.log.info({ ended }, 'back-channel logout');
+      s.audit.emit('backchannel_logout', { sub, sid, sessions_ended: ended });
       return reply.code(200).send();
     } catch (err) {
       if (isBffError(err) && err.code === 'BFF_LOGOUT_TOKEN_INVALID') {

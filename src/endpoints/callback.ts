@@ -51,11 +51,13 @@ export function registerCallback(app: FastifyInstance, s: BffServices): void {
       s.metrics.callback('success', 'none', (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      s.metrics.callback(
-        'failure',
-        isBffError(err) ? err.code : 'BFF_INTERNAL',
-        (performance.now() - started) / 1000,
-      );
+      const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
+      s.metrics.callback('failure', code, (performance.now() - started) / 1000);
+      s.audit.emit('login.failed', {
+        stage: 'callback',
+        code,
+        reason: (isBffError(err) ? err.reason : undefined) ?? 'error',
+      });
       throw err;
     }
   };
@@ -255,6 +257,7 @@ async function finish(
     }),
   });
   s.metrics.session('created');
+  s.audit.emit('login.succeeded', { sessionKey: session.key, sub, token_type: tokens.tokenType });
   try {
     // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
     const cookie = hostCookie(s.config.session.cookieName, cookieValue, {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
 import { safeRedirectPath } from '../config/paths.js';
-import { BffError } from '../errors.js';
+import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { generateDpopKey } from '../dpop/client.js';
 import { authorizationParameters, loginParameters } from '../oauth/login-parameters.js';
@@ -63,6 +63,11 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
         return reply.code(302).header('cache-control', 'no-store').header('location', url.href).send();
       } catch (err) {
         s.metrics.loginStarted('failure', 0);
+        s.audit.emit('login.failed', {
+          stage: 'start',
+          code: isBffError(err) ? err.code : 'BFF_INTERNAL',
+          reason: (isBffError(err) ? err.reason : undefined) ?? 'error',
+        });
         throw err;
       }
     },

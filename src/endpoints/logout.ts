@@ -56,6 +56,7 @@ async function endSession(
   s.metrics.session('ended');
   const token = removed.data.refreshToken ?? removed.data.accessToken;
   const hint = removed.data.refreshToken ? 'refresh_token' : 'access_token';
+  let revocation: 'success' | 'failure' | 'skipped' = 'skipped';
   if (s.idp.metadata.revocation_endpoint) {
     try {
       await s.idp.revoke(
@@ -63,17 +64,17 @@ async function endSession(
         hint,
         removed.data.dpop ? await s.dpopKeys.get(removed.data.dpop) : undefined,
       );
-      s.metrics.revocation('success');
+      revocation = 'success';
     } catch (err) {
-      s.metrics.revocation('failure');
+      revocation = 'failure';
       request.log.warn(
         { code: (err as BffError).code, reason: (err as BffError).reason },
         'token revocation at logout failed',
       );
     }
-  } else {
-    s.metrics.revocation('skipped');
   }
+  s.metrics.revocation(revocation);
+  s.audit.emit('logout', { sessionKey: session.key, sub: session.data.sub, revocation });
   return s.idp.endSessionUrl(session.data.idToken, postLogout)?.href ?? postLogout;
 }
 

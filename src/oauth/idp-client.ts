@@ -10,6 +10,8 @@ import type { CryptoKey } from 'jose';
 import type { DpopKey, DpopNonceCache } from '../dpop/client.js';
 import { buildRequestObject } from './jar.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
+import { tracedFetch } from '../observability/traced-fetch.js';
+import { withSpan } from '../observability/tracing.js';
 import { IdpHealth } from './idp-health.js';
 import { describeIdpFailure } from './diagnostics.js';
 
@@ -41,6 +43,7 @@ export type IdpEndpoint = 'par' | 'token' | 'refresh' | 'revocation' | 'introspe
 export interface OAuthLogger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
+  debug?(obj: object, msg: string): void;
 }
 
 /** A validated token endpoint response, normalised. Never leaves the server. */
@@ -104,7 +107,7 @@ export class IdpClient {
     baseFetch: IdpFetch = sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
   ): Promise<IdpClient> {
     const hooks: FetchHooks = {};
-    const fetchImpl = dpopAwareFetch(baseFetch, hooks);
+    const fetchImpl = dpopAwareFetch(tracedFetch(baseFetch), hooks);
     const keys = await KeyRing.open({
       ...(config.signingKey
         ? { signing: { path: config.keys.signingPath, fixed: config.signingKey, alg: config.signingKey.alg } }
@@ -126,43 +129,46 @@ export class IdpClient {
     return new IdpClient(config, configuration, events, logger, fetchImpl, hooks, keys);
   }
 
-  /** Time and count an authenticated IdP call under the configured client authentication method. */
-  private async timed<T>(endpoint: IdpEndpoint, call: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    const url = endpointUrl(this.current, endpoint);
-    try {
-      // RFC 7523 §3 style audience for IdPs that want it (MS_BFF_CLIENT_ASSERTION_AUD=endpoint).
-      const result = await assertionAudience.run(url, call);
-      this.health.record(endpoint, true);
-      this.events.idpRequest(
-        endpoint,
-        this.config.oidc.tokenAuthMethod,
-        'success',
-        (performance.now() - started) / 1000,
-      );
-      return result;
-    } catch (err) {
-      this.health.record(endpoint, reachedIdp(err, endpoint));
-      this.events.idpRequest(
-        endpoint,
-        this.config.oidc.tokenAuthMethod,
-        'failure',
-        (performance.now() - started) / 1000,
-      );
-      this.logger.warn(
-        {
-          idp: describeIdpFailure(err, {
-            endpoint,
-            url,
-            authMethod: this.config.oidc.tokenAuthMethod,
-            clientAssertionAud: this.config.interop.clientAssertionAud,
-            dpop: this.config.oidc.dpopEnabled,
-          }),
-        },
-        `IdP ${endpoint} request failed`,
-      );
-      throw err;
-    }
+  /**
+   * Time, count, trace (span `idp.<endpoint>`) and log an authenticated IdP call under the
+   * configured client authentication method: at debug when it succeeds, at warn with the
+   * diagnostics when it fails.
+   */
+  private timed<T>(endpoint: IdpEndpoint, call: () => Promise<T>): Promise<T> {
+    const authMethod = this.config.oidc.tokenAuthMethod;
+    return withSpan(`idp.${endpoint}`, { 'oauth.client_auth_method': authMethod }, async () => {
+      const started = performance.now();
+      const url = endpointUrl(this.current, endpoint);
+      try {
+        // RFC 7523 §3 style audience for IdPs that want it (MS_BFF_CLIENT_ASSERTION_AUD=endpoint).
+        const result = await assertionAudience.run(url, call);
+        const seconds = (performance.now() - started) / 1000;
+        this.health.record(endpoint, true);
+        this.events.idpRequest(endpoint, authMethod, 'success', seconds);
+        this.logger.debug?.(
+          { idp_endpoint: endpoint, outcome: 'success', duration_ms: Math.round(seconds * 10000) / 10 },
+          `IdP ${endpoint} call`,
+        );
+        return result;
+      } catch (err) {
+        this.health.record(endpoint, reachedIdp(err, endpoint));
+        this.events.idpRequest(endpoint, authMethod, 'failure', (performance.now() - started) / 1000);
+        this.logger.warn(
+          {
+            idp_endpoint: endpoint,
+            idp: describeIdpFailure(err, {
+              endpoint,
+              url,
+              authMethod,
+              clientAssertionAud: this.config.interop.clientAssertionAud,
+              dpop: this.config.oidc.dpopEnabled,
+            }),
+          },
+          `IdP ${endpoint} request failed`,
+        );
+        throw err;
+      }
+    });
   }
 
   /** Share the AS's DPoP nonces through the store (RFC 9449 §8): another instance skips the 400 round trip. */
@@ -553,7 +559,17 @@ function dpopAwareFetch(base: IdpFetch, hooks: FetchHooks): IdpFetch {
   };
 }
 
-async function discover(config: BffConfig, fetchImpl: IdpFetch, keys: KeyRing): Promise<oidc.Configuration> {
+function discover(config: BffConfig, fetchImpl: IdpFetch, keys: KeyRing): Promise<oidc.Configuration> {
+  return withSpan('idp.discovery', { 'oauth.issuer': config.oidc.issuer.href }, () =>
+    discoverUntraced(config, fetchImpl, keys),
+  );
+}
+
+async function discoverUntraced(
+  config: BffConfig,
+  fetchImpl: IdpFetch,
+  keys: KeyRing,
+): Promise<oidc.Configuration> {
   const clientAuth = clientAuthentication(config, keys);
   const metadata: Partial<oidc.ClientMetadata> = {
     // BCP-1 / OIDC-V7: pin the one accepted ID token alg, so `none` or RS256 in the IdP's list never matters.

@@ -1,3 +1,4 @@
+import { getFips } from 'node:crypto';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -215,6 +216,45 @@ export class Metrics {
     },
   });
 
+  private readonly rateLimited = new Counter({
+    name: 'bff_rate_limited_total',
+    help: 'Requests answered 429, by limit (login, callback, backchannel, par_budget, login_transactions).',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  private readonly auditEvents = new Counter({
+    name: 'bff_audit_events_total',
+    help: 'Audit events emitted, by event name (docs/audit.md).',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+  private storeProbe: () => Promise<boolean> = async () => true;
+  private readonly storeUp = new Gauge({
+    name: 'bff_store_up',
+    help: 'Whether the session store answered a ping at scrape time (1) or not (0).',
+    registers: [this.registry],
+    collect: async () => {
+      this.storeUp.set((await this.storeProbe()) ? 1 : 0);
+    },
+  });
+  private fipsRequiredValue = false;
+  private readonly fipsMode = new Gauge({
+    name: 'bff_fips_mode',
+    help: 'Whether Node.js crypto runs with a FIPS provider (1) or not (0).',
+    registers: [this.registry],
+    collect: () => {
+      this.fipsMode.set(getFips() === 1 ? 1 : 0);
+    },
+  });
+  private readonly fipsRequired = new Gauge({
+    name: 'bff_fips_required',
+    help: 'Whether FIPS_MODE=true was configured (1) or not (0).',
+    registers: [this.registry],
+    collect: () => {
+      this.fipsRequired.set(this.fipsRequiredValue ? 1 : 0);
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -299,6 +339,19 @@ export class Metrics {
   };
   jwksAgeFrom(source: () => number): void {
     this.jwksAgeSource = source;
+  }
+
+  rateLimit(limit: string): void {
+    this.rateLimited.inc({ limit });
+  }
+  audit(event: string): void {
+    this.auditEvents.inc({ event });
+  }
+  storeUpFrom(probe: () => Promise<boolean>): void {
+    this.storeProbe = probe;
+  }
+  fipsRequiredIs(required: boolean): void {
+    this.fipsRequiredValue = required;
   }
 
   contentType(): string {

@@ -17,6 +17,11 @@ export interface RefreshEvents {
   refresh(outcome: 'success' | 'failure' | 'invalid_grant' | 'shared', seconds?: number): void;
   session(event: 'created' | 'ended' | 'expired'): void;
   revocation(outcome: 'success' | 'failure' | 'skipped'): void;
+  /** Audit lines (src/observability/audit.ts): session.refreshed, refresh.failed, session.expired. */
+  audit?(
+    event: 'session.refreshed' | 'refresh.failed' | 'session.expired',
+    values: { sessionKey: string; sub: string; code?: string; reason?: string },
+  ): void;
   /** An upstream refused the access token (401 invalid_token): what the BFF did about it. */
   upstreamInvalidToken(outcome: InvalidTokenOutcome): void;
 }
@@ -56,7 +61,7 @@ export class AccessTokens {
     if (!force && session.data.accessTokenExpiresAt - this.skewSec * 1000 > this.clock()) return session;
     if (!session.data.refreshToken) {
       if (session.data.accessTokenExpiresAt > this.clock()) return session;
-      await this.end(session.key);
+      await this.end(session, 'no_refresh_token');
       throw new BffError('BFF_SESSION_EXPIRED', { reason: 'no_refresh_token' });
     }
     const pending = this.inflight.get(session.key);
@@ -164,15 +169,23 @@ export class AccessTokens {
         session.data.dpop ? await this.dpopKeys.get(session.data.dpop) : undefined,
       );
     } catch (err) {
+      const who = { sessionKey: session.key, sub: session.data.sub };
+      const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
       if (isBffError(err) && err.code === 'BFF_REFRESH_FAILED') {
         this.events.refresh('invalid_grant');
         // Another writer may already have rotated the token: use its result instead of failing.
         const latest = await this.sessions.reload(session.key);
         if (latest && latest.data.refreshToken !== refreshToken) return latest;
-        await this.end(session.key);
+        this.events.audit?.('refresh.failed', { ...who, code, reason: err.reason ?? 'invalid_grant' });
+        await this.end(session, 'refresh_rejected');
         throw err;
       }
       this.events.refresh('failure');
+      this.events.audit?.('refresh.failed', {
+        ...who,
+        code,
+        reason: (isBffError(err) ? err.reason : undefined) ?? 'idp_unavailable',
+      });
       // The IdP is unreachable: keep serving on a token that has not expired yet.
       if (session.data.accessTokenExpiresAt > this.clock()) return session;
       throw err;
@@ -194,6 +207,7 @@ export class AccessTokens {
     };
     const stored = (await this.sessions.replace(session, next)) ?? (await this.sessions.reload(session.key));
     this.events.refresh('success', (performance.now() - started) / 1000);
+    this.events.audit?.('session.refreshed', { sessionKey: session.key, sub: session.data.sub });
     if (!stored) {
       // The session ended while the IdP answered (logout, back-channel logout, expiry): the result is
       // discarded, and a rotated refresh token, which nobody else knows of, is revoked (RFC 7009 §2)
@@ -223,8 +237,9 @@ export class AccessTokens {
     }
   }
 
-  private async end(key: string): Promise<void> {
-    await this.sessions.destroy(key);
+  private async end(session: LoadedSession, reason: string): Promise<void> {
+    await this.sessions.destroy(session.key);
     this.events.session('expired');
+    this.events.audit?.('session.expired', { sessionKey: session.key, sub: session.data.sub, reason });
   }
 }

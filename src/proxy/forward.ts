@@ -5,6 +5,7 @@ import type { RouteConfig, TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import { isInvalidTokenChallenge, isUseDpopNonceChallenge } from '../dpop/challenge.js';
 import { isUnsafeSegment } from './target.js';
+import { injectTraceContext } from '../observability/tracing.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) are for one connection only and are never forwarded; nor are
@@ -309,6 +310,8 @@ function requestHeaders(req: ForwardRequest): Record<string, string | string[]> 
   }
   out['x-request-id'] = req.requestId;
   Object.assign(out, forwardedHeaders(req.forwarded));
+  // W3C Trace Context: the upstream continues the request's trace (same trace id, our span as parent).
+  injectTraceContext(out);
   if (req.asserted) for (const name in req.asserted) out[name] = req.asserted[name] as string;
   if (req.authorization !== undefined) out.authorization = req.authorization;
   return out;

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
 import type { BffServices } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
+import { SpanKind, withSpan } from '../observability/tracing.js';
 import { upstreamCredential } from './credentials.js';
 import { ServiceCallers } from './service-callers.js';
 import { browserResponseHeaders } from './response-policy.js';
@@ -51,21 +52,32 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
     const target = proxyTarget(request.url, mount, request.params.route);
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
     try {
-      upstream = await s.forwarder.forward({
-        route,
-        rest: target.rest,
-        query: target.query,
-        method: request.method,
-        headers: request.headers,
-        csrfHeader: s.config.csrf.headerName,
-        raw: request.raw,
-        authorization,
-        requestId: request.id,
-        dpop,
-        refresh,
-        asserted,
-        forwarded: { clientIp: request.ip, host: s.config.publicUrl.host, proto: publicProto },
-      });
+      const forward = () =>
+        s.forwarder.forward({
+          route,
+          rest: target.rest,
+          query: target.query,
+          method: request.method,
+          headers: request.headers,
+          csrfHeader: s.config.csrf.headerName,
+          raw: request.raw,
+          authorization,
+          requestId: request.id,
+          dpop,
+          refresh,
+          asserted,
+          forwarded: { clientIp: request.ip, host: s.config.publicUrl.host, proto: publicProto },
+        });
+      upstream = await withSpan(
+        `proxy ${route.name}`,
+        { 'bff.route': route.name, 'http.request.method': request.method },
+        async (span) => {
+          const res = await forward();
+          span.setAttribute('http.response.status_code', res.status);
+          return res;
+        },
+        SpanKind.CLIENT,
+      );
     } catch (err) {
       s.metrics.proxied(
         route.name,

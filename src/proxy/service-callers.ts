@@ -79,7 +79,12 @@ export class ServiceCallers {
         verifier,
         proofAlgorithms: ALGS,
         replay: this.s.store,
-        events: this.s.metrics.dpopValidation,
+        events: {
+          failure: (reason) => {
+            this.s.metrics.dpopValidation.failure(reason);
+            this.s.audit.emit('dpop.refused', { reason, route: route.name });
+          },
+        },
         clock: this.s.clock,
         ...(this.nonces ? { nonces: this.nonces } : {}),
       },

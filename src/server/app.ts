@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { BffConfig } from '../config/types.js';
 import { ClientTokens } from '../oauth/client-tokens.js';
 import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
@@ -8,14 +8,23 @@ import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import { JwksCache } from '../oauth/jwks-cache.js';
+import { BffError } from '../errors.js';
+import { AuditLog, type AuditSink } from '../observability/audit.js';
 import { loggerOptions } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
+import { installTraceContext, tracingStarted } from '../observability/otel-sdk.js';
+import { tracedFetch } from '../observability/traced-fetch.js';
 import { AccessTokens } from '../proxy/access-token.js';
 import { Forwarder } from '../proxy/forward.js';
 import { LoginTransactions } from '../session/login-transaction.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
+import { tracedStore } from '../store/traced.js';
+import { renderError } from './error-handler.js';
+import { adminPlugin } from './health.js';
+import { pingStore } from './readiness.js';
+import { requestId } from './request-context.js';
 import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
 import type { BffServices } from './services.js';
@@ -27,6 +36,10 @@ export interface CreateServicesOptions {
   readonly metrics?: Metrics;
   /** Wall clock for sessions and login transactions; tests move time with it. */
   readonly clock?: () => number;
+  /** Where audit lines go (the app's logger); default: nowhere. */
+  readonly auditSink?: AuditSink;
+  /** The Redis client of the store, for rate-limit counters shared by every instance. */
+  readonly redis?: Redis | undefined;
   /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
   readonly fips?: FipsEvidence;
 }
@@ -46,15 +59,16 @@ export interface BuildAppOptions extends CreateServicesOptions {
  */
 export async function buildApp(
   options: BuildAppOptions,
-): Promise<{ app: FastifyInstance; services: BffServices }> {
-  const services = createServices(options);
+): Promise<{ app: FastifyInstance; services: BffServices; admin: FastifyInstance | undefined }> {
+  await installTraceContext();
   const app = Fastify({
     logger: options.logger === undefined ? loggerOptions(options.config.logLevel) : options.logger,
-    // Per-request access logs cost the hot path; errors and security decisions are logged where they happen.
-    logController: new LogController({ disableRequestLogging: true }),
-    // Never trust a client-supplied request id: it ends up in logs and error pages.
+    // Access logs are a switch (MS_BFF_ACCESS_LOG, request-context.ts); errors and security
+    // decisions are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    // A well-formed incoming X-Request-Id is kept (strict charset: it reaches logs and error pages).
     requestIdHeader: false,
-    genReqId: () => randomUUID(),
+    genReqId: requestId,
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 512 },
@@ -62,12 +76,28 @@ export async function buildApp(
     // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
     trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
   });
+  const services = createServices({ ...options, auditSink: options.auditSink ?? app.log });
   drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
-  await registerBff(app, services, { notFound: true });
+  await registerBff(app, services, { notFound: true, redis: options.redis });
   if (options.extraRoutes) await options.extraRoutes(app);
-  app.addHook('onClose', async () => stopServices(services));
-  return { app, services };
+  const obs = options.config.observability;
+  const admin = obs.admin.port === undefined ? undefined : await buildAdminApp(services);
+  app.addHook('onClose', async () => {
+    await stopServices(services);
+    await admin?.close();
+  });
+  return { app, services, admin };
+}
+
+/** The admin listener's app (MS_BFF_ADMIN_HOST/PORT): /metrics and the detailed readiness report. */
+async function buildAdminApp(services: BffServices): Promise<FastifyInstance> {
+  const admin = Fastify({ logger: false, return503OnClosing: true });
+  admin.setNotFoundHandler((request, reply) =>
+    renderError(new BffError('BFF_ROUTE_NOT_FOUND'), request, reply, services),
+  );
+  await admin.register(async (scope) => adminPlugin(scope, services));
+  return admin;
 }
 
 /**
@@ -75,12 +105,27 @@ export async function buildApp(
  * (the JARM JWKS refresh) starts here and ends with stopServices.
  */
 export function createServices(options: CreateServicesOptions): BffServices {
-  const { config, store, idp } = options;
+  const { config, idp } = options;
+  // A span per store operation only when an SDK records them.
+  const store = tracingStarted() ? tracedStore(options.store) : options.store;
   const metrics = options.metrics ?? new Metrics();
   const sealer = new SessionSealer(config.session.keys);
   const clock = options.clock ?? Date.now;
   const dpopKeys = new DpopKeyCache();
-  const sessions = new SessionManager(store, sealer, config.session, clock);
+  const obs = config.observability;
+  const audit = new AuditLog(
+    options.auditSink ?? { info: () => undefined },
+    { sub: obs.auditSub, hashKey: config.session.keys[0] as Uint8Array, frontend: 'default' },
+    (event) => metrics.audit(event),
+  );
+  const sessions = new SessionManager(store, sealer, config.session, clock, (expired) => {
+    metrics.session('expired');
+    audit.emit('session.expired', {
+      sessionKey: expired.key,
+      sub: expired.data.sub,
+      reason: 'absolute_timeout',
+    });
+  });
   // With DPoP, the BFF's own tokens are bound to a key of this process, made on first use and never
   // stored: a client token is per process (see ClientTokens), so its key is too.
   let clientKey: Promise<DpopKey> | undefined;
@@ -92,13 +137,25 @@ export function createServices(options: CreateServicesOptions): BffServices {
     store,
     idp,
     metrics,
+    audit,
     sessions,
-    transactions: new LoginTransactions(store, sealer, config.session.loginTimeoutSec, clock),
+    transactions: new LoginTransactions(
+      store,
+      sealer,
+      config.session.loginTimeoutSec,
+      clock,
+      obs.limits.loginTransactionsPerBrowser,
+    ),
     tokens: new AccessTokens(
       idp,
       sessions,
       config.session.refreshSkewSec,
-      metrics,
+      {
+        refresh: (outcome, seconds) => metrics.refresh(outcome, seconds),
+        session: (event) => metrics.session(event),
+        upstreamInvalidToken: (outcome) => metrics.upstreamInvalidToken(outcome),
+        audit: (event, values) => audit.emit(event, values),
+      },
       dpopKeys,
       store,
       2 * config.oidc.timeoutMs + 5_000,
@@ -124,7 +181,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
     clock,
     jwks: new JwksCache({
       jwksUri: String(idp.metadata.jwks_uri),
-      fetch: sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
+      fetch: tracedFetch(sizeCappedFetch(undefined, tlsDispatcher(config.tls)), 'idp.jwks'),
       // JWKS fetches count for the IdP's reachability too (readiness).
       events: {
         refreshed: () => {
@@ -142,6 +199,8 @@ export function createServices(options: CreateServicesOptions): BffServices {
     dpopNonces: new DpopNonceCache(store),
   };
   metrics.jwksAgeFrom(() => services.jwks.ageSeconds());
+  metrics.storeUpFrom(() => pingStore(store));
+  metrics.fipsRequiredIs(config.fipsMode);
   if (config.oidc.dpopEnabled) idp.useDpopNonces(services.dpopNonces);
   // JARM verifies with the IdP's signing keys; unpinned JAR encryption encrypts to its current enc key.
   if (config.jar.encryption && !config.jar.encryption.key) idp.useJarEncryptionKeys(services.jwks);

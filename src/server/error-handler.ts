@@ -1,7 +1,15 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError, isBffError } from '../errors.js';
+import type { AuditLog } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorPage, STRICT_PAGE_CSP } from './pages.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `html`: errors of this route are rendered as a page (browser navigations), not problem+json. */
+    errorFormat?: 'html';
+  }
+}
 
 /**
  * The one place errors become responses: problem+json (RFC 9457) for API calls, an HTML page for
@@ -20,16 +28,24 @@ export function renderError(
   err: unknown,
   request: FastifyRequest,
   reply: FastifyReply,
-  metrics: Metrics,
+  s: { readonly metrics: Metrics; readonly audit: AuditLog },
   site?: PageSite,
 ): FastifyReply {
   const bff = toBffError(err);
-  metrics.error(bff.code);
+  s.metrics.error(bff.code);
+  if (bff.code === 'BFF_RATE_LIMITED') s.metrics.rateLimit(bff.reason ?? 'other');
+  if (bff.code === 'BFF_CSRF_FAILED') {
+    s.audit.emit('csrf.refused', {
+      reason: bff.reason ?? 'other',
+      method: request.method,
+      path: request.url.split('?')[0],
+    });
+  }
   const level = bff.statusCode >= 500 ? 'error' : 'info';
   request.log[level]({ code: bff.code, reason: bff.reason, err: describeCause(bff) }, bff.title);
   if (bff.headers) reply.headers(bff.headers);
   reply.code(bff.statusCode).header('cache-control', 'no-store');
-  const html = (request.routeOptions.config as { errorFormat?: string } | undefined)?.errorFormat === 'html';
+  const html = request.routeOptions.config?.errorFormat === 'html';
   if (html) {
     return reply
       .type('text/html; charset=utf-8')

@@ -2,10 +2,16 @@ import { getFips } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { BffServices } from './services.js';
 import { evaluateReadiness, type ReadinessReport } from '../observability/readiness.js';
+import { adminReadinessDetail } from './readiness.js';
 
-/** Liveness, readiness and metrics. Both health endpoints report `fips_mode`. */
+/**
+ * Liveness, readiness and metrics. Both health endpoints report `fips_mode` (seed 000). With an
+ * admin listener (MS_BFF_ADMIN_PORT), `/metrics` is not served here (404) and `/readyz` is a summary:
+ * FIPS evidence, key ids and ages are for operators, on the admin listener.
+ */
 export async function observabilityPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
   const fipsMode = () => getFips() === 1;
+  const admin = s.config.observability.admin.port !== undefined;
 
   app.get('/healthz', async (_request, reply) =>
     reply.header('cache-control', 'no-store').send({ status: 'ok', fips_mode: fipsMode() }),
@@ -19,11 +25,35 @@ export async function observabilityPlugin(app: FastifyInstance, s: BffServices):
       .send({
         status: report.ready ? 'ready' : 'not_ready',
         fips_mode: fipsMode(),
-        fips: s.fips,
+        ...(admin ? {} : { fips: s.fips }),
         checks: report.checks,
       });
   });
 
+  if (!admin) registerMetrics(app, s);
+}
+
+/** The admin listener (MS_BFF_ADMIN_HOST, MS_BFF_ADMIN_PORT): metrics and the detailed readiness report. */
+export async function adminPlugin(app: FastifyInstance, s: BffServices): Promise<void> {
+  app.get('/healthz', async (_request, reply) =>
+    reply.header('cache-control', 'no-store').send({ status: 'ok', fips_mode: getFips() === 1 }),
+  );
+  app.get('/readyz', async (_request, reply) => {
+    const report = await readinessReport(s);
+    return reply
+      .code(report.ready ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({
+        status: report.ready ? 'ready' : 'not_ready',
+        fips_mode: getFips() === 1,
+        checks: report.checks,
+        ...adminReadinessDetail(s),
+      });
+  });
+  registerMetrics(app, s);
+}
+
+function registerMetrics(app: FastifyInstance, s: BffServices): void {
   app.get('/metrics', async (_request, reply) =>
     reply
       .header('content-type', s.metrics.contentType())

@@ -1,9 +1,13 @@
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
 import { observabilityPlugin } from './health.js';
 import { proxyPlugin } from '../proxy/plugin.js';
+import { registerAbuseLimits } from './abuse-limits.js';
+import { registerAuthHeaders } from './auth-headers.js';
 import { type PageSite, renderError } from './error-handler.js';
+import { registerRequestContext } from './request-context.js';
 import type { BffServices } from './services.js';
 
 const DEFAULT_SECURITY_HEADERS = [
@@ -21,9 +25,9 @@ const DEFAULT_SECURITY_HEADERS = [
 export async function registerBff(
   scope: FastifyInstance,
   services: BffServices,
-  options: { notFound: boolean },
+  options: { notFound: boolean; redis?: Redis | undefined },
 ): Promise<void> {
-  const { metrics } = services;
+  const { config } = services;
   const site: PageSite = {
     publicUrl: services.config.publicUrl,
     loginPath: `${scope.prefix}/auth/login`,
@@ -33,12 +37,23 @@ export async function registerBff(
     for (const [name, value] of DEFAULT_SECURITY_HEADERS)
       if (!reply.hasHeader(name)) reply.header(name, value);
   });
-  scope.setErrorHandler((err, request, reply) => renderError(err, request, reply, metrics, site));
+  registerRequestContext(scope, { accessLog: config.observability.accessLog });
+  registerAuthHeaders(scope, {
+    prefix: `${scope.prefix}/auth/`,
+    hsts: config.profile === 'production' && config.publicUrl.protocol === 'https:',
+  });
+  scope.setErrorHandler((err, request, reply) => renderError(err, request, reply, services, site));
   if (options.notFound) {
     scope.setNotFoundHandler((request, reply) =>
-      renderError(new BffError('BFF_ROUTE_NOT_FOUND'), request, reply, metrics, site),
+      renderError(new BffError('BFF_ROUTE_NOT_FOUND'), request, reply, services, site),
     );
   }
+  // Before the routes: it adds their onRequest hooks as they are registered.
+  await registerAbuseLimits(scope, config.observability.limits, {
+    prefix: scope.prefix,
+    redis: options.redis,
+    parEnabled: config.oidc.parEnabled,
+  });
   await scope.register(async (child) => observabilityPlugin(child, services));
   await scope.register(async (child) => endpointsPlugin(child, services));
   await scope.register(async (child) => proxyPlugin(child, services));

@@ -4,6 +4,7 @@ import type { FipsEvidence } from '../fips/evidence.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import type { DpopKeyCache, DpopNonceCache } from '../dpop/client.js';
 import type { JwksCache } from '../oauth/jwks-cache.js';
+import type { AuditLog } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { AccessTokens } from '../proxy/access-token.js';
 import type { Forwarder } from '../proxy/forward.js';
@@ -17,6 +18,8 @@ export interface BffServices {
   readonly store: KeyValueStore;
   readonly idp: IdpClient;
   readonly metrics: Metrics;
+  /** Audit events (docs/audit.md): JSON log lines with an `event` field. */
+  readonly audit: AuditLog;
   readonly sessions: SessionManager;
   readonly transactions: LoginTransactions;
   readonly tokens: AccessTokens;

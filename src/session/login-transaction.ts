@@ -36,6 +36,8 @@ export class LoginTransactions {
     private readonly sealer: SessionSealer,
     private readonly ttlSec: number,
     private readonly clock: Clock = Date.now,
+    /** Open transactions one browser (binding cookie) may hold; more is refused before any IdP call. */
+    private readonly maxPerBrowser = Number.POSITIVE_INFINITY,
   ) {}
 
   /** A fresh binding value for a browser that has none (or an invalid one); `v1.<random>.<mac>`. */
@@ -57,7 +59,32 @@ export class LoginTransactions {
     }
     const record: LoginTransaction = { ...tx, createdAt: this.clock(), binding: hash(bindingValue) };
     const key = txKey(tx.state);
+    if (Number.isFinite(this.maxPerBrowser)) await this.reserve(record.binding, key);
     await this.store.set(key, this.sealer.seal(JSON.stringify(record), key), this.ttlSec * 1000);
+  }
+
+  /**
+   * Count this browser's open transactions in an index keyed by its binding. Entries of used or
+   * expired transactions are pruned only when the cap is reached, so the usual login costs one
+   * index write (and a read).
+   */
+  private async reserve(binding: string, key: string): Promise<void> {
+    const index = browserIndex(binding);
+    let members = await this.store.indexMembers(index);
+    if (members.length >= this.maxPerBrowser) {
+      for (const member of members) {
+        if ((await this.store.get(member)) === undefined) await this.store.removeFromIndex(index, member);
+      }
+      members = await this.store.indexMembers(index);
+      if (members.length >= this.maxPerBrowser) {
+        throw new BffError('BFF_RATE_LIMITED', {
+          reason: 'login_transactions',
+          detail: 'too many logins in progress in this browser; finish or wait for one',
+          headers: { 'retry-after': String(this.ttlSec) },
+        });
+      }
+    }
+    await this.store.addToIndex(index, key, this.ttlSec * 1000);
   }
 
   /**
@@ -77,6 +104,8 @@ export class LoginTransactions {
       throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'unknown_or_used' });
     }
     const tx = JSON.parse(opened) as LoginTransaction;
+    if (Number.isFinite(this.maxPerBrowser))
+      await this.store.removeFromIndex(browserIndex(tx.binding), key).catch(() => undefined);
     if (!this.isValidBinding(bindingValue) || !constantTimeEqual(hash(bindingValue), tx.binding)) {
       throw new BffError('BFF_CALLBACK_STATE_MISMATCH', { reason: 'binding' });
     }
@@ -94,6 +123,10 @@ export class LoginTransactions {
 
 function txKey(state: string): string {
   return `t:${hash(state)}`;
+}
+
+function browserIndex(bindingHash: string): string {
+  return `tb:${bindingHash}`;
 }
 
 function hash(value: string): string {

@@ -86,6 +86,8 @@ export class SessionManager {
     private readonly sealer: SessionSealer,
     private readonly timeouts: SessionTimeouts,
     private readonly clock: Clock = Date.now,
+    /** Told when a session is found past its absolute lifetime and removed. */
+    private readonly onExpired: (session: LoadedSession) => void = () => undefined,
   ) {
     this.feed = store.changes;
     this.feed?.onChange((key) => {
@@ -200,6 +202,7 @@ export class SessionManager {
     const now = this.clock();
     if (now >= session.data.absoluteExpiresAt) {
       await this.destroy(session.key);
+      this.onExpired(session);
       return undefined;
     }
     await this.maybeTouch(session, now);

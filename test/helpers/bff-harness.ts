@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { loadConfig } from '../../src/config/load.js';
 import type { BffConfig } from '../../src/config/types.js';
 import type { IdpFetch } from '../../src/oauth/http.js';
 import { IdpClient } from '../../src/oauth/idp-client.js';
+import { loggerOptions } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { buildApp } from '../../src/server/app.js';
 import type { BffServices } from '../../src/server/services.js';
@@ -60,7 +64,27 @@ export interface RunningBff {
   config: BffConfig;
   metrics: Metrics;
   store: KeyValueStore;
+  /** The admin listener's URL when MS_BFF_ADMIN_PORT is set. */
+  adminUrl: string | undefined;
   close(): Promise<void>;
+}
+
+/** Collects every log line (pino JSON) written at `level` and above, parsed. */
+export class LogSink {
+  readonly lines: string[] = [];
+  readonly stream = new Writable({
+    write: (chunk, _enc, done) => {
+      for (const line of String(chunk).split('\n')) if (line) this.lines.push(line);
+      done();
+    },
+  });
+  records(): Record<string, unknown>[] {
+    return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+  /** Audit lines, optionally of one event. */
+  audit(event?: string): Record<string, unknown>[] {
+    return this.records().filter((r) => r.audit === true && (event === undefined || r.event === event));
+  }
 }
 
 /** The environment startBff configures a BFF with: the same variables an operator sets. */
@@ -104,6 +128,9 @@ export async function startBff(opts: {
   /** Replaces the fetch of every IdP call (e.g. to record what the BFF put on the wire). */
   idpFetch?: IdpFetch;
   clock?: () => number;
+  /** Log at `logLevel` (default info) into this sink instead of not at all. */
+  logs?: LogSink;
+  logLevel?: string;
   /** Receives the IdP client's log lines (diagnostics of IdP failures); silent by default. */
   idpLogger?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
   sessionKey?: string;
@@ -112,17 +139,25 @@ export async function startBff(opts: {
   const config = await loadConfig(bffEnv(opts));
   const metrics = new Metrics({ defaultMetrics: false });
   const store = opts.store ?? (await makeStore(opts.storeKind ?? 'memory'));
-  const silent = { warn() {}, info() {} };
-  const idp = await IdpClient.create(config, metrics, opts.idpLogger ?? silent, opts.idpFetch);
-  const { app, services } = await buildApp({
+  const level = opts.logLevel ?? 'info';
+  const idpLogger = opts.logs
+    ? pino(loggerOptions(level), opts.logs.stream)
+    : (opts.idpLogger ?? { warn() {}, info() {} });
+  const idp = await IdpClient.create(config, metrics, idpLogger, opts.idpFetch);
+  const { app, services, admin } = await buildApp({
     config,
     store,
     idp,
     metrics,
-    logger: false,
+    logger: opts.logs ? { ...loggerOptions(level), stream: opts.logs.stream } : false,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   await app.listen({ host: '127.0.0.1', port: opts.port });
+  let adminUrl: string | undefined;
+  if (admin) {
+    await admin.listen({ host: '127.0.0.1', port: config.observability.admin.port ?? 0 });
+    adminUrl = `http://127.0.0.1:${(admin.server.address() as AddressInfo).port}`;
+  }
   return {
     url: publicUrl,
     app,
@@ -130,6 +165,7 @@ export async function startBff(opts: {
     config,
     metrics,
     store,
+    adminUrl,
     async close() {
       await app.close();
       if (!opts.store) await store.close();

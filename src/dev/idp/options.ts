@@ -87,6 +87,8 @@ export interface DevIdpRequest {
   mtlsAlias: boolean;
   /** True when the TLS client presented a certificate on this connection. */
   clientCertificate: boolean;
+  /** The W3C trace context the caller sent, if any. */
+  traceparent: string | undefined;
 }
 
 export interface DevIdp {

@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * The CSP of every /auth/** response that does not set its own (the fragment relay page sets one
+ * with a per-response script nonce; error pages their own strict one): nothing may load, nothing
+ * may frame it (CSP Level 3 §6.4.2 frame-ancestors), no form may post anywhere.
+ */
+export const AUTH_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/** RFC 6797: two years, subdomains included; only over the production profile's HTTPS public URL. */
+export const HSTS = 'max-age=63072000; includeSubDomains';
+
+/**
+ * Security headers of every /auth/** response: strict CSP, `nosniff` (Fetch §3.5),
+ * `Referrer-Policy: no-referrer` (an authorization response's code must never leak in a Referer),
+ * `Cache-Control: no-store` (RFC 9111 §5.2.2.5: nothing of a login is cached) and, in production,
+ * HSTS. Runs on errors, 404s and 429s too.
+ */
+export function registerAuthHeaders(app: FastifyInstance, options: { prefix: string; hsts: boolean }): void {
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.url.startsWith(options.prefix)) return;
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', AUTH_CSP);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('cache-control', 'no-store');
+    if (options.hsts) reply.header('strict-transport-security', HSTS);
+  });
+}
