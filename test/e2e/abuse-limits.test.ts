@@ -1,25 +1,19 @@
 /**
  * Abuse limits: a flood of unauthenticated GET /auth/login from one client address is held to the
  * per-client limit and the global PAR budget (the IdP sees at most the budget), answered 429
- * problem+json with Retry-After, while /healthz stays fast; the budget is shared by two instances
- * on one Redis; one browser cannot hold more than the configured number of open logins.
+ * (an HTML page for this navigation endpoint) with Retry-After, while /healthz stays fast.
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { createRedisStore } from '../../src/store/redis-store.js';
 import {
   clientMetadata,
   freePort,
   makeClientKey,
-  REDIS_URL,
   type RunningBff,
   startBff,
 } from '../helpers/bff-harness.js';
-import { startLogin } from '../helpers/flows.js';
-import { TestBrowser } from '../helpers/test-browser.js';
 
 const FLOOD = 2000;
 const CONCURRENCY = 16;
