@@ -179,7 +179,16 @@ async function main(want: (section: string) => boolean): Promise<void> {
       url: new URL('http://127.0.0.1:4020'),
       token: 'user',
       timeoutMs: 30_000,
-    } as RouteConfig;
+      serviceAudience: undefined,
+      serviceTokens: 'jwt',
+      mtls: false,
+      resource: undefined,
+      clientScope: undefined,
+      websocket: false,
+      closeOnTokenExpiry: false,
+      responseHeaders: [],
+      cache: 'no-store',
+    };
     const headers = {
       host: '127.0.0.1:8080',
       connection: 'keep-alive',

@@ -70,6 +70,13 @@ export interface RouteConfig {
   readonly serviceTokens: ServiceTokenCheck;
   /** Present the client certificate to this upstream: certificate-bound access tokens (RFC 8705 §3). */
   readonly mtls: boolean;
+  /** Upstream response headers passed to the browser beyond the default allowlist (lower case). */
+  readonly responseHeaders: readonly string[];
+  /**
+   * Caching of responses made with a credential: `no-store` (default: `private, no-store`), or
+   * `private` (the upstream's freshness, made private, with `Vary: Cookie`).
+   */
+  readonly cache: 'no-store' | 'private';
   /**
    * Also proxy WebSocket upgrades (RFC 6455 §4) on this route: authenticated by the session cookie
    * and an exact Origin check, with the route's token on the upstream handshake.

@@ -259,7 +259,7 @@ export const VARIABLES = {
     default: 'bff:',
   }),
   MS_BFF_ROUTES: text({
-    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"websocket":false,"closeOnTokenExpiry":false}}. token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS; websocket also proxies WebSocket upgrades (session cookie plus Origin check), closed when the session ends and, with closeOnTokenExpiry, when the token expires.',
+    doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"websocket":false,"closeOnTokenExpiry":false,"cache":"no-store|private","responseHeaders":["X-Total-Count"]}}. cache: how responses made with a credential may be cached (no-store: Cache-Control private, no-store; private: the upstream freshness directives made private, with Vary: Cookie); responseHeaders: upstream response headers passed beyond the default allowlist (never Set-Cookie, Clear-Site-Data, Refresh, Access-Control-*, HSTS, Alt-Svc, WWW-Authenticate). token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS; websocket also proxies WebSocket upgrades (session cookie plus Origin check), closed when the session ends and, with closeOnTokenExpiry, when the token expires.',
     frontend: true,
   }),
   MS_BFF_SESSION_KEYS: text({
@@ -305,7 +305,7 @@ export const VARIABLES = {
     frontend: true,
   }),
   MS_BFF_MEMORY_MAX_SESSIONS: int({
-    doc: 'Bound of the in-memory store.',
+    doc: 'Bound of each kind of record in the in-memory store: sessions, login transactions, replay caches and refresh locks are bounded separately, so a flood of one never evicts another. Sessions and transactions evict the soonest-expiring entry; replay caches and locks refuse new entries (503) rather than forget live ones.',
     default: 100_000,
     min: 10,
     max: 10_000_000,

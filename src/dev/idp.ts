@@ -56,7 +56,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     });
   };
 
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+  const baseHandler = (req: IncomingMessage, res: ServerResponse): void => {
     report(req, false);
     if (!provider || !providerCallback) {
       res.writeHead(503).end();
@@ -94,6 +94,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       providerCallback(req, res);
     }
   };
+
+  const handler = options.wrapHandler ? options.wrapHandler(baseHandler) : baseHandler;
 
   // RFC 8705: client certificates are asked for but not required at the TLS layer. A self-signed
   // one (self_signed_tls_client_auth) must get through, and `ca` only decides `socket.authorized`.

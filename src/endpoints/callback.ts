@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { validateHeaderValue } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { safeRedirectPath } from '../config/paths.js';
 import { checkAuthenticationLevel, SILENT_LOGIN_ERRORS } from '../oauth/login-parameters.js';
 import { BffError, isBffError } from '../errors.js';
 import { needsRelay, sendRelayPage } from './callback-relay.js';
@@ -228,6 +230,11 @@ async function finish(
     .catch(() => undefined);
   if (previous) await s.sessions.destroy(previous.key);
 
+  // Everything the response carries is settled before the session exists: a Location Node refuses
+  // to send (a character outside Latin-1, RFC 9110 §5.5) used to fail the response after the session
+  // was stored, leaving a session (and its refresh token) that no cookie points to. Transactions
+  // saved by an older version may hold such a value: it is encoded here too.
+  const location = safeRedirectPath(tx.returnTo) ?? '/';
   const shown: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(claims)) if (!PROTOCOL_CLAIMS.has(k)) shown[k] = v;
   const { cookieValue, session } = await s.sessions.create({
@@ -251,16 +258,23 @@ async function finish(
   });
   s.metrics.session('created');
   s.audit.emit('login.succeeded', { sessionKey: session.key, sub, token_type: tokens.tokenType });
-  return (
+  try {
+    // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
+    const cookie = hostCookie(s.config.session.cookieName, cookieValue, {
+      sameSite: s.config.session.sameSite,
+    });
+    validateHeaderValue('set-cookie', cookie);
+    validateHeaderValue('location', location);
     reply
       .code(302)
       .header('cache-control', 'no-store')
-      // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
-      .header(
-        'set-cookie',
-        hostCookie(s.config.session.cookieName, cookieValue, { sameSite: s.config.session.sameSite }),
-      )
-      .header('location', tx.returnTo)
-      .send()
-  );
+      .header('set-cookie', cookie)
+      .header('location', location);
+  } catch (err) {
+    // Never a session without a cookie pointing to it.
+    await s.sessions.destroy(session.key);
+    s.metrics.session('ended');
+    throw err;
+  }
+  return reply.send();
 }

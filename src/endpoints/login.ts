@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import * as oidc from 'openid-client';
-import { isSafeRelativePath } from '../config/load.js';
+import { safeRedirectPath } from '../config/paths.js';
 import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { generateDpopKey } from '../dpop/client.js';
@@ -18,11 +18,12 @@ export function registerLogin(app: FastifyInstance, s: BffServices): void {
     { config: { errorFormat: 'html' } },
     async (request, reply) => {
       const started = performance.now();
-      const returnTo = request.query.returnTo ?? '/';
-      // No open redirector (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1). Only same-origin relative paths are accepted.
-      if (typeof returnTo !== 'string' || !isSafeRelativePath(returnTo)) {
-        throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
-      }
+      const rawReturnTo = request.query.returnTo ?? '/';
+      // No open redirector (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1).
+      // Only same-origin relative paths are accepted, kept in the form the callback can send as its
+      // Location (non-ASCII percent-encoded).
+      const returnTo = typeof rawReturnTo === 'string' ? safeRedirectPath(rawReturnTo) : undefined;
+      if (returnTo === undefined) throw new BffError('BFF_LOGIN_INVALID_RETURN_TO');
       // https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1 (protected initiation): a cross-site page must not be able to start logins (and PAR requests) for a user.
       const csrf = checkSameOrigin(
         request.headers,

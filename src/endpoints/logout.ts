@@ -49,17 +49,20 @@ async function endSession(
   const postLogout = new URL(s.config.postLogoutRedirect, s.config.publicUrl).href;
   if (!session) return postLogout;
   // Local state goes regardless of the revocation result (our policy: a dead IdP must not keep a session alive); a failed revocation is logged and counted.
-  await s.sessions.destroy(session.key);
+  // What the store held when the session was removed: a refresh that finished after `session` was
+  // read has stored a rotated refresh token, and that one is the token to revoke. A refresh still
+  // in flight finds no session to store its result in and revokes its own (proxy/access-token.ts).
+  const removed = (await s.sessions.take(session.key)) ?? session;
   s.metrics.session('ended');
-  const token = session.data.refreshToken ?? session.data.accessToken;
-  const hint = session.data.refreshToken ? 'refresh_token' : 'access_token';
+  const token = removed.data.refreshToken ?? removed.data.accessToken;
+  const hint = removed.data.refreshToken ? 'refresh_token' : 'access_token';
   let revocation: 'success' | 'failure' | 'skipped' = 'skipped';
   if (s.idp.metadata.revocation_endpoint) {
     try {
       await s.idp.revoke(
         token,
         hint,
-        session.data.dpop ? await s.dpopKeys.get(session.data.dpop) : undefined,
+        removed.data.dpop ? await s.dpopKeys.get(removed.data.dpop) : undefined,
       );
       revocation = 'success';
     } catch (err) {

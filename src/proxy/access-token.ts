@@ -16,6 +16,7 @@ function lockKey(sessionKey: string): string {
 export interface RefreshEvents {
   refresh(outcome: 'success' | 'failure' | 'invalid_grant' | 'shared', seconds?: number): void;
   session(event: 'created' | 'ended' | 'expired'): void;
+  revocation(outcome: 'success' | 'failure' | 'skipped'): void;
   /** Audit lines (src/observability/audit.ts): session.refreshed, refresh.failed, session.expired. */
   audit?(
     event: 'session.refreshed' | 'refresh.failed' | 'session.expired',
@@ -207,8 +208,33 @@ export class AccessTokens {
     const stored = (await this.sessions.replace(session, next)) ?? (await this.sessions.reload(session.key));
     this.events.refresh('success', (performance.now() - started) / 1000);
     this.events.audit?.('session.refreshed', { sessionKey: session.key, sub: session.data.sub });
-    if (!stored) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_during_refresh' });
+    if (!stored) {
+      // The session ended while the IdP answered (logout, back-channel logout, expiry): the result is
+      // discarded, and a rotated refresh token, which nobody else knows of, is revoked (RFC 7009 §2)
+      // rather than left valid after the user logged out.
+      if (tokens.refreshToken && tokens.refreshToken !== refreshToken)
+        await this.revokeOrphan(tokens.refreshToken, session);
+      throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_during_refresh' });
+    }
     return stored;
+  }
+
+  private async revokeOrphan(token: string, session: LoadedSession): Promise<void> {
+    if (!this.idp.metadata.revocation_endpoint) {
+      this.events.revocation('skipped');
+      return;
+    }
+    try {
+      await this.idp.revoke(
+        token,
+        'refresh_token',
+        session.data.dpop ? await this.dpopKeys.get(session.data.dpop) : undefined,
+      );
+      this.events.revocation('success');
+    } catch {
+      // Counted; the session is gone either way and the caller gets its 401.
+      this.events.revocation('failure');
+    }
   }
 
   private async end(session: LoadedSession, reason: string): Promise<void> {

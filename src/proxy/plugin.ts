@@ -7,6 +7,7 @@ import { checkCsrf } from '../session/csrf.js';
 import { SpanKind, withSpan } from '../observability/tracing.js';
 import { upstreamCredential } from './credentials.js';
 import { ServiceCallers } from './service-callers.js';
+import { browserResponseHeaders } from './response-policy.js';
 import { proxyTarget } from './target.js';
 import { stepUpRequired } from './step-up.js';
 import { WebSocketProxy } from './websocket.js';
@@ -91,7 +92,13 @@ export async function proxyPlugin(app: FastifyInstance, s: BffServices): Promise
       upstream.body.resume();
       throw stepUp;
     }
-    return reply.code(upstream.status).headers(upstream.headers).send(upstream.body);
+    const headers = browserResponseHeaders({
+      route,
+      authenticated: authorization !== undefined || dpop !== undefined || asserted !== undefined,
+      headers: upstream.headers,
+      publicBase: `${app.prefix}/api/${route.name}`,
+    });
+    return reply.code(upstream.status).headers(headers).send(upstream.body);
   };
   app.route({ method: [...METHODS], url: '/api/:route/*', handler });
   app.route({ method: [...METHODS], url: '/api/:route', handler });

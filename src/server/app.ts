@@ -154,6 +154,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
         refresh: (outcome, seconds) => metrics.refresh(outcome, seconds),
         session: (event) => metrics.session(event),
         upstreamInvalidToken: (outcome) => metrics.upstreamInvalidToken(outcome),
+        revocation: (outcome) => metrics.revocation(outcome),
         audit: (event, values) => audit.emit(event, values),
       },
       dpopKeys,

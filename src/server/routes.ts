@@ -10,6 +10,12 @@ import { type PageSite, renderError } from './error-handler.js';
 import { registerRequestContext } from './request-context.js';
 import type { BffServices } from './services.js';
 
+const DEFAULT_SECURITY_HEADERS = [
+  ['x-content-type-options', 'nosniff'],
+  ['referrer-policy', 'no-referrer'],
+  ['x-frame-options', 'DENY'],
+] as const;
+
 /**
  * Every route of the BFF, its security headers and its error rendering, registered into `scope`:
  * the root of the standalone app (buildApp) or the encapsulated context of the fapiBff plugin, whose
@@ -27,9 +33,9 @@ export async function registerBff(
     loginPath: `${scope.prefix}/auth/login`,
   };
   scope.addHook('onSend', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
+    // Defaults, not overrides: a proxied response keeps the upstream's own (proxy/response-policy.ts).
+    for (const [name, value] of DEFAULT_SECURITY_HEADERS)
+      if (!reply.hasHeader(name)) reply.header(name, value);
   });
   registerRequestContext(scope, { accessLog: config.observability.accessLog });
   registerAuthHeaders(scope, {

@@ -96,7 +96,9 @@ export class LoginTransactions {
       throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'missing or malformed state' });
     }
     const key = txKey(state);
-    const sealed = await this.store.take(key);
+    // Read, check the browser binding, and only then consume: a callback URL replayed from another
+    // browser (anyone who saw it) must not use up the login of the browser that started it.
+    const sealed = await this.store.get(key);
     const opened = sealed === undefined ? undefined : this.sealer.open(sealed, key);
     if (opened === undefined) {
       throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'unknown_or_used' });
@@ -106,6 +108,10 @@ export class LoginTransactions {
       await this.store.removeFromIndex(browserIndex(tx.binding), key).catch(() => undefined);
     if (!this.isValidBinding(bindingValue) || !constantTimeEqual(hash(bindingValue), tx.binding)) {
       throw new BffError('BFF_CALLBACK_STATE_MISMATCH', { reason: 'binding' });
+    }
+    // Single use (RFC 6749 §10.5): the atomic take decides between concurrent callbacks of this browser.
+    if ((await this.store.take(key)) !== sealed) {
+      throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'unknown_or_used' });
     }
     if (this.clock() - tx.createdAt > this.ttlSec * 1000) {
       throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'expired' });

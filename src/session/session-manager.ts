@@ -232,6 +232,17 @@ export class SessionManager {
     return ok ? { key: current.key, sealed, data: next } : undefined;
   }
 
+  /**
+   * Remove a session and return what the store held at that instant (atomic read-and-delete): the
+   * caller revokes exactly the refresh token that was current, even if a refresh stored a rotated
+   * one after the caller first read the session.
+   */
+  async take(key: string): Promise<LoadedSession | undefined> {
+    this.lastTouch.delete(key);
+    const sealed = await this.store.take(key);
+    return sealed === undefined ? undefined : this.open(key, sealed);
+  }
+
   async destroy(key: string): Promise<void> {
     this.lastTouch.delete(key);
     this.forget(key);

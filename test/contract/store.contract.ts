@@ -34,7 +34,9 @@ export function storeContract(name: string, makeStore: () => Promise<StoreUnderT
     beforeEach(async () => {
       ctx = await makeStore();
       store = ctx.store;
-      unit = ctx.advance ? 1000 : 100;
+      // Real stores run on real time: a unit long enough that a loaded CI machine's timer delays
+      // (tens of milliseconds) cannot turn "alive" into "expired" between two steps.
+      unit = ctx.advance ? 1000 : 250;
     });
 
     afterEach(async () => {

@@ -122,8 +122,13 @@ describe('key rotation without a restart (oidc-provider fetching our jwks_uri)',
     assert.equal(first.jweKid, oldEnc, 'the IdP encrypted to the active encryption key');
 
     // Past the pre-publish window (3 s): the new keys are active, with no restart.
-    for (let i = 0; i < 100 && bff.services.idp.keys.signingKey()?.kid !== newSig; i++)
-      await new Promise((r) => setTimeout(r, 100));
+    // Both sets move on their own schedule (each key counts from when it was first served): wait for
+    // all three transitions, not only the signing key's, before asserting them.
+    const rotated = () =>
+      states().get(newSig)?.state === 'active' &&
+      states().get(oldSig)?.state === 'retiring' &&
+      states().get(oldEnc)?.state === 'retiring';
+    for (let i = 0; i < 100 && !rotated(); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(states().get(newSig)?.state, 'active');
     assert.equal(states().get(oldSig)?.state, 'retiring');
     assert.equal(states().get(oldEnc)?.state, 'retiring');

@@ -96,7 +96,12 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
       });
       assert.equal(api.status, 200);
       assert.equal(api.headers.get('set-cookie'), null, 'upstream Set-Cookie is dropped');
-      assert.equal(api.headers.get('x-upstream'), 'yes', 'other upstream headers are kept');
+      assert.equal(api.headers.get('x-upstream'), null, 'headers outside the allowlist are dropped');
+      assert.equal(
+        api.headers.get('cache-control'),
+        'private, no-store',
+        'user-token responses are not stored',
+      );
       const seen = upstream.requests[0];
       assert.ok(seen);
       assert.equal(seen.url, '/things/1?x=1&y=%20z');

@@ -1,6 +1,7 @@
 import { SERVICE_TOKEN_CHECKS, TOKEN_POLICIES } from '../enums.js';
 import { parseUrl } from '../kinds.js';
 import type { RouteConfig } from '../types.js';
+import { isForbiddenResponseHeader } from '../response-headers.js';
 import type { RuleContext } from './context.js';
 import type { PlainHttpPolicy } from './tls.js';
 
@@ -48,11 +49,16 @@ export function routeTable(
       serviceAudience?: unknown;
       mtls?: unknown;
       serviceTokens?: unknown;
+      responseHeaders?: unknown;
+      cache?: unknown;
       resource?: unknown;
       clientScope?: unknown;
       websocket?: unknown;
       closeOnTokenExpiry?: unknown;
     };
+    const responseHeaders = responseHeaderList(where, s.responseHeaders, problem);
+    if (s.cache !== undefined && s.cache !== 'no-store' && s.cache !== 'private')
+      problem(where, 'cache must be "no-store" or "private"');
     if (s.mtls !== undefined && typeof s.mtls !== 'boolean') problem(where, 'mtls must be true or false');
     if (s.websocket !== undefined && typeof s.websocket !== 'boolean') {
       problem(where, 'websocket must be true or false');
@@ -122,8 +128,31 @@ export function routeTable(
         websocket: s.websocket === true,
         closeOnTokenExpiry: s.closeOnTokenExpiry === true,
         serviceTokens: serviceTokens === 'introspection' ? 'introspection' : 'jwt',
+        responseHeaders,
+        cache: s.cache === 'private' ? 'private' : 'no-store',
       });
     }
   }
   return routes;
+}
+
+/** RFC 9110 §5.1 field names. */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A route's extra response headers: field names, none of those that act on our origin. */
+function responseHeaderList(
+  where: string,
+  value: unknown,
+  problem: (variable: string, message: string) => void,
+): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || !FIELD_NAME.test(v))) {
+    problem(where, 'responseHeaders must be an array of header names');
+    return [];
+  }
+  const names = (value as string[]).map((v) => v.toLowerCase());
+  const forbidden = names.filter(isForbiddenResponseHeader);
+  if (forbidden.length > 0)
+    problem(where, `responseHeaders cannot pass ${forbidden.join(', ')} (they act on the BFF's origin)`);
+  return names.filter((n) => !isForbiddenResponseHeader(n));
 }

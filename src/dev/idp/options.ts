@@ -1,4 +1,5 @@
 import type { default as OidcProvider } from 'oidc-provider';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MtlsAliasedEndpoint } from './mtls.js';
 
 /** The dev IdP's public options and handle. */
@@ -21,6 +22,10 @@ export interface DevIdpOptions {
   users?: DevIdpUser[];
   /** Default 300. */
   accessTokenTtlSec?: number;
+  /** Wraps the IdP's HTTP handler (tests: delay or observe responses, e.g. a slow token endpoint). */
+  wrapHandler?: (
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+  ) => (req: IncomingMessage, res: ServerResponse) => void;
   /** Default 86400. Also the IdP session and grant lifetime. */
   refreshTokenTtlSec?: number;
   /** Default true: `pushedAuthorizationRequests.requirePushedAuthorizationRequests`. */
