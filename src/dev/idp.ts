@@ -216,6 +216,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       }
     }
 
+    for (const m of options.middleware ?? []) provider.use(m);
     providerCallback = provider.callback();
     return {
       issuer,

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { signingKeys } from '../../src/dev/idp/runtime.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -27,6 +27,24 @@ describe('encrypted JAR to the IdP key from its JWKS (no pin)', () => {
   let idpPort: number;
   let clients: Record<string, unknown>[];
   let idpKeys: { keys: JWK[] };
+  /** The `request` of every PAR body as it arrived (oidc-provider later replaces it with the decrypted object). */
+  const pushed: string[] = [];
+  const middleware = [
+    async (
+      ctx: { method: string; path: string; req: AsyncIterable<Buffer> & { body?: string } },
+      next: () => Promise<unknown>,
+    ) => {
+      if (ctx.method === 'POST' && ctx.path === '/request') {
+        const chunks: Buffer[] = [];
+        for await (const chunk of ctx.req) chunks.push(chunk);
+        // oidc-provider takes an upstream-parsed body from req.body.
+        ctx.req.body = Buffer.concat(chunks).toString('utf8');
+        const request = new URLSearchParams(ctx.req.body).get('request');
+        if (request) pushed.push(request);
+      }
+      await next();
+    },
+  ] as never[];
 
   before(async () => {
     const port = await freePort();
@@ -37,7 +55,7 @@ describe('encrypted JAR to the IdP key from its JWKS (no pin)', () => {
     assert.equal(config.jar.encryption?.key, undefined, 'no pinned key');
     clients = [registrationMetadata(config)];
     idpKeys = (await signingKeys(true)) as unknown as { keys: JWK[] };
-    idp = await startDevIdp({ port: idpPort, encryption: true, clients, jwks: idpKeys as never });
+    idp = await startDevIdp({ port: idpPort, encryption: true, clients, jwks: idpKeys as never, middleware });
     bff = await startBff({ port, issuer, clientId: 'jar-enc-jwks', key, env: ENV });
   });
   after(async () => {
@@ -46,7 +64,7 @@ describe('encrypted JAR to the IdP key from its JWKS (no pin)', () => {
   });
 
   /** Logs in through PAR with an (unpinned) encrypted request object. */
-  async function login(): Promise<void> {
+  async function login(): Promise<Record<string, unknown>> {
     const browser = new TestBrowser();
     const start = await browser.navigate(`${bff.url}/auth/login?returnTo=/enc`, {
       stopWhen: (u) => u.origin === new URL(idp.issuer).origin,
@@ -58,10 +76,19 @@ describe('encrypted JAR to the IdP key from its JWKS (no pin)', () => {
     const res = await browser.request(done.url);
     assert.equal(res.status, 302, await res.text());
     assert.equal(res.headers.get('location'), '/enc');
+    const last = pushed.at(-1);
+    assert.ok(last, 'the IdP received a pushed request object');
+    // A JWE compact serialization has five segments (RFC 7516 §7.1); a JWS has three.
+    assert.equal(last.split('.').length, 5, 'the request object arrived encrypted');
+    return decodeProtectedHeader(last) as Record<string, unknown>;
   }
 
   it('logs in with JAR encryption and no pinned key', async () => {
-    await login();
+    const header = await login();
+    const rsaEnc = idpKeys.keys.find((k) => k.use === 'enc' && k.kty === 'RSA');
+    assert.equal(header.alg, 'RSA-OAEP-256');
+    assert.equal(header.cty, 'JWT');
+    assert.equal(header.kid, rsaEnc?.kid, 'encrypted to the key the IdP publishes');
   });
 
   it('follows an IdP encryption-key rotation without a BFF restart', async () => {
@@ -72,7 +99,8 @@ describe('encrypted JAR to the IdP key from its JWKS (no pin)', () => {
     // The old enc key is gone (a hard rotation): the BFF's cached choice no longer decrypts.
     idpKeys = { keys: [...idpKeys.keys.filter((k) => k !== old), fresh] };
     await idp.close();
-    idp = await startDevIdp({ port: idpPort, encryption: true, clients, jwks: idpKeys as never });
-    await login();
+    idp = await startDevIdp({ port: idpPort, encryption: true, clients, jwks: idpKeys as never, middleware });
+    const header = await login();
+    assert.equal(header.kid, fresh.kid, 'encrypted to the new key');
   });
 });

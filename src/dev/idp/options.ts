@@ -43,6 +43,8 @@ export interface DevIdpOptions {
   dpop?: { requireNonce?: boolean };
   /** Enable JWE: encrypted request objects and encrypted JARM responses (the IdP gets enc keys). */
   encryption?: boolean;
+  /** Koa middleware run before oidc-provider's own (tests: inspect requests as they arrive). */
+  middleware?: Parameters<OidcProvider['use']>[0][];
   /** The IdP's private key set (oidc-provider `jwks`), e.g. to restart it with rotated keys; default generated. */
   jwks?: { keys: Record<string, unknown>[] };
   /** Default 'auto': first-party consent granted right after login. 'form' shows a consent page. */
