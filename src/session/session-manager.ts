@@ -239,7 +239,9 @@ export class SessionManager {
    */
   async take(key: string): Promise<LoadedSession | undefined> {
     this.lastTouch.delete(key);
+    this.forget(key);
     const sealed = await this.store.take(key);
+    await this.ended(key);
     return sealed === undefined ? undefined : this.open(key, sealed);
   }
 
@@ -247,6 +249,14 @@ export class SessionManager {
     this.lastTouch.delete(key);
     this.forget(key);
     await this.store.delete(key);
+    await this.ended(key);
+  }
+
+  /**
+   * Every way a session ends (destroy, take) ends it everywhere: other instances drop their cached
+   * copy (the change feed) and this process's long-lived holders (WebSockets) are told.
+   */
+  private async ended(key: string): Promise<void> {
     await this.feed?.publish(key);
     for (const listener of this.endListeners) listener(key);
   }
