@@ -15,6 +15,11 @@ export interface LoginRequestParameters {
 const TOKEN_LIST = /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/;
 const MAX_AGE_LIMIT = 10 * 365 * 24 * 3600;
 
+/** Space-separated ACR values as a login (or an RFC 9470 challenge asking for one) may carry them. */
+export function isAcrValues(value: string): boolean {
+  return value.length <= 512 && TOKEN_LIST.test(value);
+}
+
 function refuse(parameter: string, detail: string): BffError {
   return new BffError('BFF_LOGIN_INVALID_PARAMETER', { reason: parameter, detail });
 }
@@ -37,7 +42,7 @@ export function loginParameters(
     return value;
   };
   const acrValues = one('acr_values');
-  if (acrValues !== undefined && (acrValues.length > 512 || !TOKEN_LIST.test(acrValues))) {
+  if (acrValues !== undefined && !isAcrValues(acrValues)) {
     throw refuse('acr_values', 'acr_values must be space-separated values');
   }
   const rawMaxAge = one('max_age');

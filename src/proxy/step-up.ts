@@ -1,4 +1,5 @@
 import { BffError } from '../errors.js';
+import { isAcrValues } from '../oauth/login-parameters.js';
 import { parseChallenges } from '../oauth/www-authenticate.js';
 
 /**
@@ -24,11 +25,7 @@ export function stepUpRequired(
   const extensions: Record<string, string | number> = {};
   const acr = challenge.params.acr_values;
   // Same token syntax /auth/login accepts; anything else is not repeated to the browser.
-  if (
-    acr !== undefined &&
-    /^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/.test(acr) &&
-    acr.length <= 512
-  ) {
+  if (acr !== undefined && isAcrValues(acr)) {
     extensions.acr_values = acr;
     login.set('acr_values', acr);
   }
