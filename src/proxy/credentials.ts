@@ -13,6 +13,8 @@ export interface UpstreamCredential {
   readonly dpop: UpstreamDpop | undefined;
   /** For the user's token: renew it when the upstream refuses it as invalid_token (RFC 6750 §3.1). */
   readonly refresh?: UpstreamRefresh | undefined;
+  /** The (fresh) session whose token this is, for holders that outlive the request (WebSockets). */
+  readonly session?: LoadedSession | undefined;
 }
 
 /** The parts of an incoming request the policy reads (framework-free: proxy/ is not the edge). */
@@ -46,7 +48,7 @@ export async function upstreamCredential(
         },
         skipped: (reason) => s.metrics.upstreamInvalidToken(reason),
       };
-      return { ...(await userCredential(s, route, request, session)), refresh };
+      return { ...(await userCredential(s, route, request, session)), refresh, session };
     }
     if (route.token === 'user') throw new BffError('BFF_SESSION_REQUIRED');
     if (route.token === 'user-or-none') return NONE;

@@ -5,7 +5,6 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import type { RouteConfig } from '../config/types.js';
 import { BffError, isBffError } from '../errors.js';
 import type { BffServices } from '../server/services.js';
-import { currentSession } from '../session/current.js';
 import { upstreamCredential } from './credentials.js';
 import { forwardedHeaders, upstreamPath } from './forward.js';
 import { proxyTarget } from './target.js';
@@ -99,7 +98,7 @@ export class WebSocketProxy {
       }
       const log = { warn: (obj: object, msg: string) => this.log.warn(obj, msg) };
       const credential = await upstreamCredential(this.s, route, { headers: request.headers, log });
-      const session = credential.kind === 'user' ? await currentSession(this.s, request) : undefined;
+      const session = credential.session;
       const target = proxyTarget(request.url ?? '/', this.mount, route.name);
       const url = new URL(upstreamPath(route.url, target.rest, target.query), route.url);
       const headers: Record<string, string> = {
