@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BffError } from '../errors.js';
 import { basePathOf, type BffServices, servicesFor, type UpgradeFrontend } from '../server/services.js';
 import { checkCsrf } from '../session/csrf.js';
+import { tracingStarted } from '../observability/otel-sdk.js';
 import { SpanKind, withSpan } from '../observability/tracing.js';
 import { upstreamCredential } from './credentials.js';
 import { ServiceCallers } from './service-callers.js';
@@ -79,16 +80,20 @@ export async function proxyPlugin(
           asserted,
           forwarded: { clientIp: request.ip, host: s.config.publicUrl.host, proto: publicProto },
         });
-      upstream = await withSpan(
-        `proxy ${route.name}`,
-        { 'bff.route': route.name, 'http.request.method': request.method },
-        async (span) => {
-          const res = await forward();
-          span.setAttribute('http.response.status_code', res.status);
-          return res;
-        },
-        SpanKind.CLIENT,
-      );
+      // Without an SDK the client span would be a non-recording copy of the server span's context
+      // (same ids in the traceparent sent upstream): skip making it, an AsyncLocalStorage run per call.
+      upstream = tracingStarted()
+        ? await withSpan(
+            `proxy ${route.name}`,
+            { 'bff.route': route.name, 'http.request.method': request.method },
+            async (span) => {
+              const res = await forward();
+              span.setAttribute('http.response.status_code', res.status);
+              return res;
+            },
+            SpanKind.CLIENT,
+          )
+        : await forward();
     } catch (err) {
       s.metrics.proxied(
         route.name,

@@ -38,10 +38,12 @@ export async function registerBff(
     const s = servicesFor(request, services);
     return { publicUrl: s.config.publicUrl, loginPath: `${scope.prefix}${basePathOf(request)}/auth/login` };
   };
-  scope.addHook('onSend', async (_request, reply) => {
+  // Callback-style hooks on every response: an async hook costs a promise and a microtask turn each.
+  scope.addHook('onSend', (_request, reply, _payload, done) => {
     // Defaults, not overrides: a proxied response keeps the upstream's own (proxy/response-policy.ts).
     for (const [name, value] of DEFAULT_SECURITY_HEADERS)
       if (!reply.hasHeader(name)) reply.header(name, value);
+    done();
   });
   registerRequestContext(scope, { accessLog: config.observability.accessLog });
   registerAuthHeaders(scope, {
