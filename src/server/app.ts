@@ -27,6 +27,7 @@ import { pingStore } from './readiness.js';
 import { requestId } from './request-context.js';
 import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
+import { registerSpa } from '../spa/plugin.js';
 import type { BffServices } from './services.js';
 
 export interface CreateServicesOptions {
@@ -49,9 +50,13 @@ export interface BuildAppOptions extends CreateServicesOptions {
   readonly logger?: boolean | object;
   /** Hooks registered on the root instance before any route (the development host redirect). */
   readonly beforeRoutes?: (app: FastifyInstance) => void | Promise<void>;
-  /** Extra routes registered on the root instance (the development SPA). */
-  readonly extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
 }
+
+/**
+ * Paths the BFF owns: the SPA never answers them, not even with its index.html (a browser
+ * navigation to a mistyped /auth/… path gets the BFF's 404, not the app).
+ */
+export const BFF_PATHS = ['/auth', '/api', '/healthz', '/readyz', '/metrics', '/.well-known'] as const;
 
 /**
  * Build the standalone Fastify app: no env reads, no listen (fastify's build()/listen() split). The
@@ -80,7 +85,14 @@ export async function buildApp(
   drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
   await registerBff(app, services, { notFound: true, redis: options.redis });
-  if (options.extraRoutes) await options.extraRoutes(app);
+  // The SPA on every other GET/HEAD path: the current configuration's (one frontend today; the
+  // request's frontend once the config file lists several).
+  await registerSpa(app, {
+    spaFor: () => services.config.spa,
+    reserved: BFF_PATHS,
+    tls: options.config.tls,
+    timeoutMs: options.config.upstreamTimeoutMs,
+  });
   const obs = options.config.observability;
   const admin = obs.admin.port === undefined ? undefined : await buildAdminApp(services);
   app.addHook('onClose', async () => {
