@@ -47,9 +47,9 @@ export async function answerSpaRequest(
   if (spa.kind === 'origin') {
     const index = isIndex(path.decoded) || clientRoute;
     const rel = index ? 'index.html' : path.raw.join('/') + (path.query ? `?${path.query}` : '');
-    // `./` first: a first segment such as `javascript:x` is a path here, never a scheme.
+    // `./` first: a first segment such as `javascript:x` is a path here, never a scheme. The segments
+    // hold no dot segment or separator (splitRequestPath), so the URL stays below the base.
     const url = new URL(`./${rel}`, spa.url);
-    if (url.origin !== spa.url.origin || !url.pathname.startsWith(spa.url.pathname)) return notFound;
     return { kind: 'origin', url, base: spa.url, index };
   }
 

@@ -132,6 +132,10 @@ describe('SPA from a frontend origin', () => {
     assert.equal(missing.status, 404);
     assert.equal(((await missing.json()) as { code: string }).code, 'BFF_ROUTE_NOT_FOUND');
     assert.equal(last().url, '/app/assets/missing.js');
+    // A first segment that looks like a scheme is a path below the frontend URL.
+    const schemeLike = await fetch(`${base}/javascript:alert(1).js`);
+    assert.equal(schemeLike.status, 404);
+    assert.equal(last().url, '/app/javascript:alert(1).js');
 
     const before = seen.length;
     for (const target of [
