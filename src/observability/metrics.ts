@@ -152,6 +152,12 @@ export class Metrics {
       this.jwksAge.set(Number.isFinite(age) ? age : -1);
     },
   });
+  private readonly configReloads = new Counter({
+    name: 'bff_config_reloads_total',
+    help: 'Configuration reloads (SIGHUP, MS_BFF_CONFIG file change), by outcome: applied, unchanged, invalid, refused, failed.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly backchannelLogouts = new Counter({
     name: 'bff_backchannel_logouts_total',
     help: 'Back-channel logout requests (OIDC BCL 1.0), by outcome.',
@@ -313,6 +319,9 @@ export class Metrics {
   }
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();
+  }
+  configReload(outcome: string): void {
+    this.configReloads.inc({ outcome });
   }
   backchannelLogout(outcome: 'success' | 'invalid'): void {
     this.backchannelLogouts.inc({ outcome });
