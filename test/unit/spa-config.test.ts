@@ -192,6 +192,55 @@ describe('SPA configuration', () => {
     );
   });
 
+  it('takes static, frontendUrl, spaCsp and spaHeaders per frontend of the config file', async () => {
+    const file = join(root, 'bff.json');
+    const { OIDC_CLIENT_ID: _c, MS_BFF_PUBLIC_URL: _p, ...env } = base;
+    const front = (extra: object) => ({
+      publicUrl: 'https://www.example.com',
+      clientId: 'bff',
+      ...extra,
+    });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        frontends: [
+          front({ name: 'main', static: spaDir, spaCsp: "default-src 'self'" }),
+          front({ name: 'shop', pathPrefix: '/shop/', frontendUrl: 'https://cdn.example.com/shop' }),
+          front({ name: 'none', pathPrefix: '/none/' }),
+        ],
+      }),
+    );
+    const config = await loadConfig({ ...env, MS_BFF_CONFIG: file });
+    const [main, shop, none] = config.frontends;
+    assert.equal(main?.config.spa?.kind, 'static');
+    assert.equal(new Map(main?.config.spa?.headers).get('content-security-policy'), "default-src 'self'");
+    assert.equal(
+      shop?.config.spa?.kind === 'origin' && shop.config.spa.url.href,
+      'https://cdn.example.com/shop/',
+    );
+    assert.equal(none?.config.spa, undefined);
+
+    writeFileSync(
+      file,
+      JSON.stringify({
+        frontends: [
+          front({ name: 'main', static: join(root, 'nope') }),
+          front({
+            name: 'shop',
+            pathPrefix: '/shop/',
+            static: spaDir,
+            frontendUrl: 'https://cdn.example.com/',
+          }),
+          front({ name: 'bad', pathPrefix: '/bad/', spaHeaders: '{"Set-Cookie":"a=b"}' }),
+        ],
+      }),
+    );
+    const found = await problems({ ...env, MS_BFF_CONFIG: file });
+    assert.match(found.get('MS_BFF_CONFIG.frontends[0].static') ?? '', /cannot be read/);
+    assert.match(found.get('MS_BFF_CONFIG.frontends[1].frontendUrl') ?? '', /not both/);
+    assert.match(found.get('MS_BFF_CONFIG.frontends[2].spaHeaders') ?? '', /Set-Cookie may not be set here/);
+  });
+
   it('names the per-frontend keys of the config file as the contract fixes them', () => {
     assert.equal(frontendKey('MS_BFF_STATIC_DIR'), 'static');
     assert.equal(frontendKey('MS_BFF_FRONTEND_URL'), 'frontendUrl');
