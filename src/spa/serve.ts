@@ -77,7 +77,7 @@ async function fileInside(dir: string, segments: readonly string[]): Promise<str
   } catch {
     return undefined;
   }
-  if (!real.startsWith(dir + sep)) return undefined;
+  // Outside the directory the relative path starts with `..`; a dotfile's segment with `.`: both refused.
   const rel = relative(dir, real).split(sep);
   if (rel.some((s) => s.startsWith('.'))) return undefined;
   return rel.join('/');
