@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   BFF_LOGOUT_SID_MISMATCH: { status: 403, title: 'The logout request does not match the session' },
   BFF_LOGOUT_TOKEN_INVALID: { status: 400, title: 'The back-channel logout token is invalid' },
   BFF_ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  BFF_FRONTEND_NOT_FOUND: { status: 404, title: 'No frontend is served at this host and path' },
+  BFF_ROUTE_DISABLED: { status: 503, title: 'This API route is switched off' },
   BFF_UPSTREAM_UNAVAILABLE: { status: 502, title: 'The upstream API could not be reached' },
   BFF_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream API timed out' },
   BFF_REQUEST_INVALID: { status: 400, title: 'The request is malformed' },

@@ -129,17 +129,26 @@ export async function start(): Promise<void> {
   // Key sets named by a path are re-read on change and on SIGHUP, validated before they replace
   // the current set (seed 002 §5).
   idp.keys.watch();
-  process.on('SIGHUP', () => void idp.keys.reload());
   const devRoutes = dev ? await developmentRoutes(config.publicUrl) : {};
-  const { app, admin } = await buildApp({
+  const { app, admin, registry, reloader } = await buildApp({
     config,
     store,
     idp,
     metrics,
     fips,
     logger: { ...loggerOptions(config.logLevel), ...(stream ? { stream } : {}) },
+    // A reload reads the same environment and file through the same loader as this start.
+    loadConfig: () => loadConfig(env),
     ...devRoutes,
   });
+  // SIGHUP: every frontend's key sets (seed 002 §5), then the configuration (frontends, routes,
+  // kill switches); the MS_BFF_CONFIG file is also watched.
+  process.on('SIGHUP', () => {
+    for (const runtime of registry.list()) void runtime.services.idp.keys.reload();
+    void reloader.reload('sighup');
+  });
+  const configFile = env.MS_BFF_CONFIG?.trim();
+  if (configFile) reloader.watch(configFile);
 
   installLifecycle({
     log,

@@ -206,6 +206,13 @@ export const METRICS = {
     movedBy: 'Read at scrape time: seconds since the IdP JWKS was last fetched (-1 before the first fetch).',
     seed: '002 §7 (observability: "gauges for JWKS cache age")',
   },
+  configReloads: {
+    name: 'bff_config_reloads_total',
+    type: 'counter',
+    help: 'Configuration reloads (SIGHUP, MS_BFF_CONFIG file change), by outcome: applied, unchanged, invalid, refused, failed.',
+    labels: ['outcome'],
+    movedBy: '`SIGHUP` or a change of the `MS_BFF_CONFIG` file (audit event `config.reloaded`).',
+  },
   backchannelLogouts: {
     name: 'bff_backchannel_logouts_total',
     type: 'counter',

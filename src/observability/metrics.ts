@@ -48,6 +48,7 @@ export class Metrics {
     const age = this.jwksAgeSource();
     this.jwksAge.set(Number.isFinite(age) ? age : -1);
   });
+  private readonly configReloads = this.counter('configReloads');
   private readonly backchannelLogouts = this.counter('backchannelLogouts');
   private readonly upstreamInvalidTokens = this.counter('upstreamInvalidTokens');
   private readonly dpopRetriesSkipped = this.counter('dpopRetriesSkipped');
@@ -133,6 +134,9 @@ export class Metrics {
   }
   dpopRetrySkipped(): void {
     this.dpopRetriesSkipped.inc();
+  }
+  configReload(outcome: string): void {
+    this.configReloads.inc({ outcome });
   }
   backchannelLogout(outcome: 'success' | 'invalid'): void {
     this.backchannelLogouts.inc({ outcome });

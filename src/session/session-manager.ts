@@ -151,15 +151,17 @@ export class SessionManager {
     const key = storeKey(id);
     const sealed = this.sealer.seal(JSON.stringify(data), key);
     const ttl = this.ttlMs(data, now);
+    // Indexes for back-channel logout (OIDC BCL 1.0 §2.7): every session of an IdP sid or sub, on
+    // every instance sharing the store. They live as long as the longest possible session. Written
+    // before the session so the WAIT below covers them too where they share its connection
+    // (standalone, Sentinel); an index entry without its session is harmless (destroyBy checks).
+    const indexTtl = data.absoluteExpiresAt - now;
+    await this.store.addToIndex(sidIndex(data.sid), key, indexTtl);
+    await this.store.addToIndex(subIndex(data.sub), key, indexTtl);
     // Replicated before the browser gets its cookie (WAIT on a replicated store): a failover right
     // after login must not lose the session.
     if (this.store.setDurable) await this.store.setDurable(key, sealed, ttl);
     else await this.store.set(key, sealed, ttl);
-    // Indexes for back-channel logout (OIDC BCL 1.0 §2.7): every session of an IdP sid or sub, on
-    // every instance sharing the store. They live as long as the longest possible session.
-    const indexTtl = data.absoluteExpiresAt - now;
-    await this.store.addToIndex(sidIndex(data.sid), key, indexTtl);
-    await this.store.addToIndex(subIndex(data.sub), key, indexTtl);
     this.lastTouch.set(key, now);
     const body = `${COOKIE_VERSION}.${id}`;
     return { cookieValue: `${body}.${this.sealer.mac(body)}`, session: { key, sealed, data } };

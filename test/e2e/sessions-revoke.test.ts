@@ -25,6 +25,7 @@ import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-sessions-revoke';
 const COOKIE = '__Host-bff-session';
+const ZERO = { sub_sessions: 0, ended: 0, revoked: 0, revocation_failed: 0 };
 const BOB = {
   id: 'bob',
   username: 'bob',
@@ -115,17 +116,13 @@ describe('fapi-bff sessions revoke --sub', () => {
 
     const none = await cli(['sessions', 'revoke', '--sub', 'nobody'], env);
     assert.equal(none.status, 0, none.stderr);
-    assert.deepEqual(JSON.parse(none.stdout), {
-      sub_sessions: 0,
-      ended: 0,
-      revoked: 0,
-      revocation_failed: 0,
-    });
+    assert.deepEqual(JSON.parse(none.stdout), { ...ZERO, frontends: { default: ZERO } });
     assert.equal((await apiCall(alice1, bff.url, '/auth/session')).status, 200, 'another sub ends nothing');
 
     const r = await cli(['sessions', 'revoke', '--sub', 'alice'], env);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { sub_sessions: 2, ended: 2, revoked: 2, revocation_failed: 0 });
+    const two = { sub_sessions: 2, ended: 2, revoked: 2, revocation_failed: 0 };
+    assert.deepEqual(JSON.parse(r.stdout), { ...two, frontends: { default: two } });
     for (const b of [alice1, alice2]) assert.equal((await apiCall(b, bff.url, '/auth/session')).status, 401);
     assert.equal((await apiCall(bob, bff.url, '/auth/session')).status, 200, "Bob's session stays");
     for (const token of aliceTokens)
@@ -133,12 +130,7 @@ describe('fapi-bff sessions revoke --sub', () => {
     assert.ok(await idp.provider.RefreshToken.find(bobToken), "Bob's refresh token is still valid");
 
     const again = await cli(['sessions', 'revoke', '--sub', 'alice', '--no-idp'], env);
-    assert.deepEqual(JSON.parse(again.stdout), {
-      sub_sessions: 0,
-      ended: 0,
-      revoked: 0,
-      revocation_failed: 0,
-    });
+    assert.deepEqual(JSON.parse(again.stdout), { ...ZERO, frontends: { default: ZERO } });
   });
 
   it('refuses the in-memory store (it lives inside the BFF process) and a missing --sub', async () => {
@@ -150,5 +142,8 @@ describe('fapi-bff sessions revoke --sub', () => {
     const usage = await cli(['sessions', 'revoke'], env);
     assert.equal(usage.status, 2);
     assert.match(usage.stderr, /--sub SUB is required/);
+    const frontend = await cli(['sessions', 'revoke', '--sub', 'alice', '--frontend', 'nope'], env);
+    assert.equal(frontend.status, 2);
+    assert.match(frontend.stderr, /--frontend nope is not one of default/);
   });
 });
