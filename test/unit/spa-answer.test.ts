@@ -56,4 +56,13 @@ describe('answerSpaRequest', () => {
     );
     assert.equal(reserved.kind, 'not-found');
   });
+
+  it('leaves dotted segments to a frontend origin (Vite’s /node_modules/.vite/), refuses them in a directory', async () => {
+    const url = '/node_modules/.vite/deps/react.js?v=3';
+    const vite = await answerSpaRequest(origin, { method: 'GET', url, accept: '*/*' }, RESERVED);
+    assert.equal(vite.kind === 'origin' && vite.url.href, `https://cdn.example.com/app${url}`);
+    writeFileSync(join(dir, '.env'), 'secret');
+    const dotfile = await answerSpaRequest(files, { method: 'GET', url: '/.env', accept: '*/*' }, RESERVED);
+    assert.equal(dotfile.kind, 'not-found');
+  });
 });
