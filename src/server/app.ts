@@ -1,5 +1,4 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { BffConfig } from '../config/types.js';
 import { ClientTokens } from '../oauth/client-tokens.js';
 import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
@@ -22,6 +21,7 @@ import { SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
 import { tracedStore } from '../store/traced.js';
 import { renderError } from './error-handler.js';
+import { sharedCountersOf, type SharedCounters } from './abuse-limits.js';
 import { adminPlugin } from './health.js';
 import { pingStore } from './readiness.js';
 import { requestId } from './request-context.js';
@@ -38,8 +38,8 @@ export interface CreateServicesOptions {
   readonly clock?: () => number;
   /** Where audit lines go (the app's logger); default: nowhere. */
   readonly auditSink?: AuditSink;
-  /** The Redis client of the store, for rate-limit counters shared by every instance. */
-  readonly redis?: Redis | undefined;
+  /** Where rate-limit counters shared by every instance live; default: the store's, when it is Redis. */
+  readonly redis?: SharedCounters | undefined;
   /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
   readonly fips?: FipsEvidence;
 }
@@ -79,7 +79,10 @@ export async function buildApp(
   const services = createServices({ ...options, auditSink: options.auditSink ?? app.log });
   drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
-  await registerBff(app, services, { notFound: true, redis: options.redis });
+  await registerBff(app, services, {
+    notFound: true,
+    redis: options.redis ?? sharedCountersOf(options.store),
+  });
   if (options.extraRoutes) await options.extraRoutes(app);
   const obs = options.config.observability;
   const admin = obs.admin.port === undefined ? undefined : await buildAdminApp(services);

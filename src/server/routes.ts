@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
 import { observabilityPlugin } from './health.js';
 import { proxyPlugin } from '../proxy/plugin.js';
-import { registerAbuseLimits } from './abuse-limits.js';
+import { registerAbuseLimits, type SharedCounters } from './abuse-limits.js';
 import { registerAuthHeaders } from './auth-headers.js';
 import { type PageSite, renderError } from './error-handler.js';
 import { registerRequestContext } from './request-context.js';
@@ -25,7 +24,7 @@ const DEFAULT_SECURITY_HEADERS = [
 export async function registerBff(
   scope: FastifyInstance,
   services: BffServices,
-  options: { notFound: boolean; redis?: Redis | undefined },
+  options: { notFound: boolean; redis?: SharedCounters | undefined },
 ): Promise<void> {
   const { config } = services;
   const site: PageSite = {
