@@ -202,6 +202,17 @@ export function createServices(options: CreateServicesOptions): BffServices {
     dpopKeys,
     dpopNonces: new DpopNonceCache(store),
   };
+  stopKeyAudit.set(
+    services,
+    idp.keys.onRotated((r) =>
+      audit.emit('key.rotated', {
+        kid: r.kid,
+        use: r.use,
+        thumbprint: r.thumbprint,
+        previous_kid: r.previousKid,
+      }),
+    ),
+  );
   metrics.jwksAgeFrom(() => services.jwks.ageSeconds());
   metrics.storeUpFrom(() => pingStore(store));
   metrics.fipsRequiredIs(config.fipsMode);
@@ -213,8 +224,12 @@ export function createServices(options: CreateServicesOptions): BffServices {
   return services;
 }
 
+/** Each services' key.rotated subscription, ended with the services. */
+const stopKeyAudit = new WeakMap<BffServices, () => void>();
+
 /** Stops what createServices started; the store is the caller's to close. */
 export async function stopServices(services: BffServices): Promise<void> {
+  stopKeyAudit.get(services)?.();
   services.idp.stop();
   services.jwks.stop();
   await services.forwarder.close();
