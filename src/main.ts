@@ -39,6 +39,8 @@ export async function start(): Promise<void> {
       ...process.env,
       ...pick(dev.env, ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'BFF_JWT_SIGNING_KEY']),
     };
+    // The demo SPA gives way to the operator's own SPA from a frontend origin (a Vite dev server).
+    if (process.env.MS_BFF_FRONTEND_URL && !process.env.MS_BFF_STATIC_DIR) delete env.MS_BFF_STATIC_DIR;
     if (!process.env.MS_BFF_PROFILE) env.MS_BFF_PROFILE = 'development';
   }
 
@@ -129,17 +131,26 @@ export async function start(): Promise<void> {
   // Key sets named by a path are re-read on change and on SIGHUP, validated before they replace
   // the current set (seed 002 §5).
   idp.keys.watch();
-  process.on('SIGHUP', () => void idp.keys.reload());
   const devRoutes = dev ? await developmentRoutes(config.publicUrl) : {};
-  const { app, admin } = await buildApp({
+  const { app, admin, registry, reloader } = await buildApp({
     config,
     store,
     idp,
     metrics,
     fips,
     logger: { ...loggerOptions(config.logLevel), ...(stream ? { stream } : {}) },
+    // A reload reads the same environment and file through the same loader as this start.
+    loadConfig: () => loadConfig(env),
     ...devRoutes,
   });
+  // SIGHUP: every frontend's key sets (seed 002 §5), then the configuration (frontends, routes,
+  // kill switches); the MS_BFF_CONFIG file is also watched.
+  process.on('SIGHUP', () => {
+    for (const runtime of registry.list()) void runtime.services.idp.keys.reload();
+    void reloader.reload('sighup');
+  });
+  const configFile = env.MS_BFF_CONFIG?.trim();
+  if (configFile) reloader.watch(configFile);
 
   installLifecycle({
     log,
@@ -247,14 +258,13 @@ async function startDevelopmentSetup(publicUrl: string): Promise<DevSetup> {
   }
 }
 
-/** Development setup only: the demo SPA, and the redirect of other host names to the public URL. */
+/**
+ * Development setup only: the redirect of other host names to the public URL. (The demo SPA is
+ * served like any SPA: the setup sets MS_BFF_STATIC_DIR to demo/spa.)
+ */
 async function developmentRoutes(publicUrl: URL) {
-  const { spaRoutes } = await import('./dev/spa-routes.js');
   const { redirectToPublicUrl } = await import('./dev/canonical-host.js');
-  return {
-    beforeRoutes: redirectToPublicUrl(publicUrl),
-    extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)),
-  };
+  return { beforeRoutes: redirectToPublicUrl(publicUrl) };
 }
 
 function packageVersion(): string {

@@ -1,8 +1,9 @@
 import { ConfigError } from '../errors.js';
 import { mergeConfigFile } from './file.js';
+import { frontendProblemSink, parseFrontends } from './frontends.js';
 import { observabilityConfig } from './observability.js';
 import { isSafeRelativePath } from './paths.js';
-import { type Env, isSet, readVariables } from './read.js';
+import { type Env, isSet, type ProblemSink, readVariables } from './read.js';
 import { clientAuth, tokenBinding } from './rules/client-auth.js';
 import { fipsPolicy } from './rules/fips.js';
 import { registrationSettings } from './rules/registration.js';
@@ -12,9 +13,10 @@ import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
 import { redisSettings } from './rules/redis.js';
 import { routeTable } from './rules/routes.js';
 import { sessionSettings } from './rules/sessions.js';
+import { spaSettings } from './rules/spa.js';
 import { plainHttpPolicy, tlsSettings } from './rules/tls.js';
 import type { LoginParameter } from './enums.js';
-import type { BffConfig } from './types.js';
+import type { BffConfig, FrontendConfig } from './types.js';
 import { VARIABLE_NAMES } from './variables.js';
 
 export { isSafeRelativePath } from './paths.js';
@@ -29,32 +31,104 @@ export { isSafeRelativePath } from './paths.js';
 export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const problems: { variable: string; message: string }[] = [];
   const warnings: string[] = [];
-  const problem = (variable: string, message: string) => problems.push({ variable, message });
+  const seen = new Set<string>();
+  // Process-wide settings are checked once per frontend: each problem is reported once.
+  const problem = (variable: string, message: string) => {
+    const key = `${variable}\u0000${message}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    problems.push({ variable, message });
+  };
+  const warn = (w: string) => {
+    if (!warnings.includes(w)) warnings.push(w);
+  };
 
   const merged = mergeConfigFile(rawEnv, problem);
-  const fileRoutes = merged.fileRoutes;
+  const frontends: FrontendConfig[] = [];
+  if (merged.fileFrontends === undefined) {
+    // The environment alone: one frontend, `default`, whose sessions keep their store keys.
+    const config = await buildConfig(merged.env, merged.fileRoutes, problem, warn, '/');
+    if (config)
+      frontends.push({ name: 'default', host: undefined, pathPrefix: '/', storeNamespace: '', config });
+  } else {
+    for (const entry of parseFrontends(merged.fileFrontends, problem)) {
+      const env: Record<string, string | undefined> = { ...merged.env, ...entry.env };
+      // The frontend's own routes replace the environment's (and the file's top-level) routes.
+      if (entry.routes !== undefined) delete env.MS_BFF_ROUTES;
+      const sink = frontendProblemSink(entry, merged.env, problem);
+      const config = await buildConfig(env, entry.routes ?? merged.fileRoutes, sink, warn, entry.pathPrefix);
+      if (config && entry.host !== undefined && config.publicUrl.hostname.toLowerCase() !== entry.host) {
+        sink('MS_BFF_PUBLIC_URL', `must be on the frontend's host ${entry.host}`);
+      }
+      if (config) {
+        frontends.push({
+          name: entry.name,
+          host: entry.host,
+          pathPrefix: entry.pathPrefix,
+          storeNamespace: `f:${entry.name}:`,
+          config,
+        });
+      }
+    }
+  }
+  const first = frontends[0];
+  if (problems.length > 0 || !first) {
+    throw new ConfigError(
+      problems.length ? problems : [{ variable: 'MS_BFF_CONFIG', message: 'no frontend' }],
+    );
+  }
+  return deepFreeze({ ...first.config, warnings, frontends });
+}
+
+/**
+ * One frontend's whole configuration from its environment (the process's, plus the frontend's own
+ * settings): undefined when a problem was reported.
+ */
+async function buildConfig(
+  mergedEnv: Env,
+  fileRoutes: unknown,
+  problem: ProblemSink,
+  warn: (message: string) => void,
+  pathPrefix: string,
+): Promise<BffConfig | undefined> {
+  let failed = false;
+  const report: ProblemSink = (variable, message) => {
+    failed = true;
+    problem(variable, message);
+  };
   // MS_BFF_IDP_PRESET fills in only what neither the file nor the environment set.
-  const env = applyPreset(merged.env);
-  const v = readVariables(env, problem);
+  const env = applyPreset(mergedEnv);
+  const v = readVariables(env, report);
   const production = v.MS_BFF_PROFILE === 'production';
-  const base: RuleContext = { values: v, env, production, problem, warn: (w) => warnings.push(w) };
+  const warnings: string[] = [];
+  const base: RuleContext = {
+    values: v,
+    env,
+    production,
+    problem: report,
+    warn: (w) => {
+      warnings.push(w);
+      warn(w);
+    },
+    pathPrefix,
+  };
   // FIPS first: a key or alg it refuses is not reported again by the rule that would import it.
   const refusedByFips = fipsPolicy(base);
   const ctx: RuleContext = {
     ...base,
     problem: (variable, message) => {
-      if (!refusedByFips.has(variable)) problem(variable, message);
+      if (!refusedByFips.has(variable)) report(variable, message);
     },
   };
   const http = plainHttpPolicy(ctx);
 
   // The IdP and the public face of the BFF.
   const issuer = v.OIDC_ISSUER;
-  if (!isSet(env, 'OIDC_ISSUER')) problem('OIDC_ISSUER', 'is required');
+  if (!isSet(env, 'OIDC_ISSUER')) report('OIDC_ISSUER', 'is required');
   if (issuer) {
     http.check('OIDC_ISSUER', issuer);
     if (issuer.pathname.includes('/.well-known/') || issuer.search || issuer.hash) {
-      problem(
+      report(
         'OIDC_ISSUER',
         'must be the issuer identifier, not a discovery URL (no /.well-known/, query or fragment)',
       );
@@ -63,17 +137,17 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const registration = registrationSettings(ctx);
   const clientId = registration?.client_id ?? v.OIDC_CLIENT_ID;
   if (!clientId && !isSet(env, 'OIDC_CLIENT_REGISTRATION_FILE'))
-    problem('OIDC_CLIENT_ID', 'is required (or OIDC_CLIENT_REGISTRATION_FILE from `fapi-bff register`)');
+    report('OIDC_CLIENT_ID', 'is required (or OIDC_CLIENT_REGISTRATION_FILE from `fapi-bff register`)');
   const port = v.PORT;
   const host = v.HOST ?? (production ? '0.0.0.0' : '127.0.0.1');
   const publicUrlSet = isSet(env, 'MS_BFF_PUBLIC_URL');
-  if (!publicUrlSet && production) problem('MS_BFF_PUBLIC_URL', 'is required in production');
+  if (!publicUrlSet && production) report('MS_BFF_PUBLIC_URL', 'is required in production');
   // Unset in development: the browser reaches the BFF on localhost.
   const publicUrl = publicUrlSet ? v.MS_BFF_PUBLIC_URL : new URL(`http://localhost:${port}`);
   if (publicUrl) {
     http.check('MS_BFF_PUBLIC_URL', publicUrl);
     if (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash)
-      problem('MS_BFF_PUBLIC_URL', 'must be an origin only (scheme, host and port; no path)');
+      report('MS_BFF_PUBLIC_URL', 'must be an origin only (scheme, host and port; no path)');
   }
   for (const name of ['OIDC_AUTHORIZATION_URL', 'OIDC_TOKEN_URL'] as const) {
     const override = v[name];
@@ -82,7 +156,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     http.check(name, override);
   }
   if (!isSafeRelativePath(v.MS_BFF_POST_LOGOUT_REDIRECT)) {
-    problem('MS_BFF_POST_LOGOUT_REDIRECT', 'must be a same-origin path starting with a single /');
+    report('MS_BFF_POST_LOGOUT_REDIRECT', 'must be a same-origin path starting with a single /');
   }
 
   // One module per concern, each checking what depends on several variables.
@@ -95,21 +169,23 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   tokenBinding(ctx, routes);
   const interop = interopSettings(ctx);
   const { redis, workers } = redisSettings(ctx);
+  const spa = spaSettings(ctx, http, publicUrl);
 
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('MS_BFF_') && !VARIABLE_NAMES.has(k) && !VARIABLE_NAMES.has(k.replace(/_FILE$/, '')),
   );
-  for (const k of unknown) warnings.push(`${k} is not a known variable (typo?)`);
+  for (const k of unknown) ctx.warn(`${k} is not a known variable (typo?)`);
 
-  if (problems.length > 0 || !issuer || !clientId || !publicUrl) {
-    throw new ConfigError(problems.length ? problems : [{ variable: 'OIDC_ISSUER', message: 'is required' }]);
+  if (failed || !issuer || !clientId || !publicUrl) {
+    if (!failed) report('OIDC_ISSUER', 'is required');
+    return undefined;
   }
 
   const config: BffConfig = {
     profile: v.MS_BFF_PROFILE,
     publicUrl,
     publicOrigin: publicUrl.origin,
-    redirectUri: new URL('/auth/callback', publicUrl).href,
+    redirectUri: new URL(`${pathPrefix}auth/callback`, publicUrl).href,
     host,
     port,
     allowHttpHosts: v.MS_BFF_ALLOW_HTTP_HOSTS,
@@ -157,13 +233,15 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
     readyRequiresIdp: v.MS_BFF_READY_REQUIRES_IDP,
     refreshOn401MinIntervalSec: v.MS_BFF_REFRESH_ON_401_MIN_INTERVAL_SECONDS,
     postLogoutRedirect: v.MS_BFF_POST_LOGOUT_REDIRECT,
+    spa,
     fipsMode: v.FIPS_MODE,
     logLevel: v.LOG_LEVEL,
     observability: observabilityConfig(v),
     interop,
     warnings,
+    frontends: [],
   };
-  return deepFreeze(config);
+  return config;
 }
 
 /** The path a key variable names (NAME or NAME_FILE), or undefined when the key is given inline. */

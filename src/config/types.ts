@@ -84,7 +84,48 @@ export interface RouteConfig {
   readonly websocket: boolean;
   /** Close this route's WebSockets when the access token they were opened with expires. */
   readonly closeOnTokenExpiry: boolean;
+  /** false: a kill switch; the route answers BFF_ROUTE_DISABLED (503) until a reload turns it on. */
+  readonly enabled?: boolean;
 }
+
+/**
+ * One browser application the BFF serves (the MS_BFF_CONFIG file's `frontends`; the environment
+ * alone describes one, `default`). Requests are matched by Host (without port) and path prefix.
+ */
+export interface FrontendConfig {
+  readonly name: string;
+  /** Lower-case host name; undefined: any host. */
+  readonly host: string | undefined;
+  /** `/`, or `/segment/…/`: the frontend serves `<pathPrefix>auth/**` and `<pathPrefix>api/**`. */
+  readonly pathPrefix: string;
+  /**
+   * Prefix of this frontend's keys in the shared store ('' for the environment's one frontend, so
+   * its sessions are where they always were): a session of one frontend is absent for another.
+   */
+  readonly storeNamespace: string;
+  /** The frontend's whole view: process-wide settings plus its own client, cookie, flags, routes. */
+  readonly config: BffConfig;
+}
+
+/**
+ * How the SPA is served (src/spa/): its built files from a directory, or streamed from a frontend
+ * origin; undefined in `BffConfig.spa` when neither is configured (the BFF then serves no pages).
+ */
+export type SpaConfig = (
+  | {
+      /** The directory's real path (symlinks resolved): files must resolve inside it. */
+      readonly kind: 'static';
+      readonly dir: string;
+    }
+  | {
+      /** The origin and base path (ending in `/`) that request paths are resolved against. */
+      readonly kind: 'origin';
+      readonly url: URL;
+    }
+) & {
+  /** Content-Security-Policy and the other security headers of every SPA response, lower-case names. */
+  readonly headers: readonly (readonly [name: string, value: string])[];
+};
 
 /** TLS client identity and trust for outgoing connections (RFC 8705). */
 export interface TlsConfig {
@@ -158,6 +199,8 @@ export interface BffConfig {
   readonly session: {
     readonly keys: readonly Uint8Array[];
     readonly cookieName: string;
+    /** `/`, or the frontend's pathPrefix (then the cookie is `__Secure-`, not `__Host-`). */
+    readonly cookiePath: string;
     readonly sameSite: SameSite;
     readonly idleTimeoutSec: number;
     readonly absoluteTimeoutSec: number;
@@ -185,6 +228,8 @@ export interface BffConfig {
   /** Minimum spacing of refreshes triggered by an upstream 401 invalid_token, per session. */
   readonly refreshOn401MinIntervalSec: number;
   readonly postLogoutRedirect: string;
+  /** The SPA this frontend serves (MS_BFF_STATIC_DIR or MS_BFF_FRONTEND_URL); undefined: none. */
+  readonly spa: SpaConfig | undefined;
   readonly fipsMode: boolean;
   readonly logLevel: LogLevel;
   readonly observability: ObservabilityConfig;
@@ -192,6 +237,11 @@ export interface BffConfig {
   readonly interop: InteropConfig;
   /** Loud startup warnings (unsafe-but-allowed settings), logged once at start. */
   readonly warnings: readonly string[];
+  /**
+   * Every frontend (at least one). The top level of this object is the first frontend's view; a
+   * frontend's own `config` has an empty `frontends`.
+   */
+  readonly frontends: readonly FrontendConfig[];
 }
 
 /**
@@ -209,6 +259,7 @@ export type FrontendSettings = Pick<
   | 'jarm'
   | 'routes'
   | 'postLogoutRedirect'
+  | 'spa'
 > & {
   readonly oidc: Pick<
     BffConfig['oidc'],

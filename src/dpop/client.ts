@@ -4,10 +4,10 @@ import {
   createPrivateKey,
   type JsonWebKey as NodeJwk,
   type KeyObject,
-  randomBytes,
   sign,
 } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
+import { randomBase64url } from '../random.js';
 import type { KeyValueStore } from '../store/store.js';
 
 /**
@@ -83,17 +83,28 @@ export class DpopKey {
     nonce?: string | undefined;
     accessToken?: string;
   }): Promise<string> {
-    const payload: Record<string, unknown> = {
-      jti: randomBytes(16).toString('base64url'),
-      htm: p.htm,
-      htu: `${p.htu.origin}${p.htu.pathname}`,
-      iat: Math.floor(Date.now() / 1000),
-    };
-    if (p.nonce) payload.nonce = p.nonce;
-    if (p.accessToken) payload.ath = createHash('sha256').update(p.accessToken).digest('base64url');
-    const input = `${this.header}.${b64(JSON.stringify(payload))}`;
+    // The claims JSON in a fixed order, written directly: the same document JSON.stringify makes of
+    // { jti, htm, htu, iat, nonce?, ath? } (every string through JSON.stringify, so escaping is its).
+    let claims =
+      `{"jti":"${randomBase64url(16)}","htm":${JSON.stringify(p.htm)},` +
+      `"htu":${JSON.stringify(`${p.htu.origin}${p.htu.pathname}`)},"iat":${Math.floor(Date.now() / 1000)}`;
+    if (p.nonce) claims += `,"nonce":${JSON.stringify(p.nonce)}`;
+    if (p.accessToken) claims += `,"ath":"${this.ath(p.accessToken)}"`;
+    const input = `${this.header}.${b64(`${claims}}`)}`;
     return `${input}.${this.sign(Buffer.from(input)).toString('base64url')}`;
   }
+
+  /** RFC 9449 §4.2 `ath`: SHA-256 of the access token, computed once per token (every call of a session repeats it). */
+  private ath(accessToken: string): string {
+    if (this.lastAth?.token !== accessToken) {
+      this.lastAth = {
+        token: accessToken,
+        ath: createHash('sha256').update(accessToken).digest('base64url'),
+      };
+    }
+    return this.lastAth.ath;
+  }
+  private lastAth: { token: string; ath: string } | undefined;
 
   private sign(input: Buffer): Buffer {
     switch (this.alg) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isBffError } from '../errors.js';
 import { verifyLogoutToken } from '../oauth/logout-token.js';
-import type { BffServices } from '../server/services.js';
+import { type BffServices, servicesFor } from '../server/services.js';
 
 /**
  * POST /auth/backchannel-logout — OpenID Connect Back-Channel Logout 1.0 §2.5/§2.8: the IdP posts a
@@ -9,8 +9,9 @@ import type { BffServices } from '../server/services.js';
  * success, 400 with an OAuth-style error otherwise, always `Cache-Control: no-store`. No CSRF
  * header: the caller is the IdP, authenticated by the token's signature.
  */
-export function registerBackchannelLogout(app: FastifyInstance, s: BffServices): void {
+export function registerBackchannelLogout(app: FastifyInstance, root: BffServices): void {
   app.post('/auth/backchannel-logout', async (request, reply) => {
+    const s = servicesFor(request, root);
     reply.header('cache-control', 'no-store');
     const body = typeof request.body === 'string' ? new URLSearchParams(request.body) : new URLSearchParams();
     const tokens = body.getAll('logout_token');

@@ -8,7 +8,7 @@ import { needsRelay, sendRelayPage } from './callback-relay.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { type JarmOptions, openJarm, verifyJarm } from '../oauth/jarm.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
-import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
+import { basePathOf, LOGIN_BINDING_COOKIE, type BffServices, servicesFor } from '../server/services.js';
 import type { LoginTransaction } from '../session/login-transaction.js';
 import { loginTrace } from '../session/login-trace.js';
 
@@ -34,19 +34,16 @@ export const SILENT_LOGIN_MARKER = 'bff_login_error';
  * before even looking at `error`), then the single-use transaction bound to this browser, then
  * the code exchange with PKCE and full ID token validation, then a brand-new session.
  */
-export function registerCallback(app: FastifyInstance, s: BffServices): void {
+export function registerCallback(app: FastifyInstance, root: BffServices): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const s = servicesFor(request, root);
     const started = performance.now();
     try {
       const params = callbackParams(request);
       const binding = readCookie(request.headers.cookie, LOGIN_BINDING_COOKIE);
       // A cross-site arrival carries no binding cookie: re-submit it same-site (see callback-relay.ts).
       if (needsRelay(request, s.config.publicOrigin, binding !== undefined))
-        return sendRelayPage(
-          reply,
-          request.method === 'POST' ? params : undefined,
-          request.routeOptions.url ?? '/auth/callback',
-        );
+        return sendRelayPage(reply, request.method === 'POST' ? params : undefined, relayTarget(request));
       const result = await complete(s, request, reply, params, binding);
       s.metrics.callback('success', 'none', (performance.now() - started) / 1000);
       return result;
@@ -63,6 +60,13 @@ export function registerCallback(app: FastifyInstance, s: BffServices): void {
   };
   app.get('/auth/callback', { config: { errorFormat: 'html' } }, handler);
   app.post('/auth/callback', { config: { errorFormat: 'html' } }, handler);
+}
+
+/** Where the relay page posts back to: this route, under the embedding prefix and the frontend's path. */
+function relayTarget(request: FastifyRequest): string {
+  const url = request.routeOptions.url ?? '/auth/callback';
+  const prefix = basePathOf(request);
+  return prefix ? url.replace(/\/auth\/callback$/, `${prefix}/auth/callback`) : url;
 }
 
 function callbackParams(request: FastifyRequest): URLSearchParams {
@@ -100,7 +104,7 @@ async function complete(
         [...params.keys()].length === 0
       ) {
         // The route's own path: with the embeddable plugin it carries the prefix.
-        return sendRelayPage(reply, undefined, request.routeOptions.url ?? '/auth/callback');
+        return sendRelayPage(reply, undefined, relayTarget(request));
       }
       // With JARM on, a plain response is refused: it would skip every signature check.
       throw new BffError('BFF_CALLBACK_INVALID', {
@@ -262,6 +266,7 @@ async function finish(
     // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
     const cookie = hostCookie(s.config.session.cookieName, cookieValue, {
       sameSite: s.config.session.sameSite,
+      path: s.config.session.cookiePath,
     });
     validateHeaderValue('set-cookie', cookie);
     validateHeaderValue('location', location);

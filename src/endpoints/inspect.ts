@@ -3,7 +3,7 @@ import { BffError } from '../errors.js';
 import { hostCookie } from '../session/cookies.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { LoadedSession } from '../session/session-manager.js';
-import type { BffServices } from '../server/services.js';
+import { type BffServices, servicesFor } from '../server/services.js';
 import { currentSession } from '../session/current.js';
 
 /**
@@ -17,13 +17,15 @@ import { currentSession } from '../session/current.js';
  * POST /auth/inspect/refresh — CSRF-protected: refresh now, through the same single-flight,
  * cluster-locked path as a refresh before expiry.
  */
-export function registerInspect(app: FastifyInstance, s: BffServices): void {
+export function registerInspect(app: FastifyInstance, root: BffServices): void {
   app.get('/auth/inspect', async (request, reply) => {
+    const s = servicesFor(request, root);
     const session = await required(s, request);
     return reply.header('cache-control', 'no-store').send(view(s, session));
   });
 
   app.post('/auth/inspect/refresh', async (request, reply) => {
+    const s = servicesFor(request, root);
     const csrf = checkCsrf(request.headers, { ...s.config.csrf, publicOrigin: s.config.publicOrigin });
     if (csrf) throw csrf;
     const session = await required(s, request);
@@ -68,6 +70,7 @@ function view(s: BffServices, session: LoadedSession) {
       // The exact header the server sends, with the value (an opaque MAC'd ticket) left out.
       setCookie: hostCookie(s.config.session.cookieName, 'VALUE', {
         sameSite: s.config.session.sameSite,
+        path: s.config.session.cookiePath,
       }).replace(/^[^=]+=VALUE/, `${s.config.session.cookieName}=…`),
     },
     tokens: {

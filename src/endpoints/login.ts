@@ -6,17 +6,18 @@ import { hostCookie, readCookie } from '../session/cookies.js';
 import { generateDpopKey } from '../dpop/client.js';
 import { authorizationParameters, loginParameters } from '../oauth/login-parameters.js';
 import { checkSameOrigin } from '../session/csrf.js';
-import { LOGIN_BINDING_COOKIE, type BffServices } from '../server/services.js';
+import { LOGIN_BINDING_COOKIE, type BffServices, servicesFor } from '../server/services.js';
 
 /**
  * GET /auth/login?returnTo=/path — start a login: a server-side transaction (state, nonce, PKCE
  * verifier), a PAR request, then a redirect carrying only client_id and request_uri.
  */
-export function registerLogin(app: FastifyInstance, s: BffServices): void {
+export function registerLogin(app: FastifyInstance, root: BffServices): void {
   app.get<{ Querystring: Record<string, unknown> & { returnTo?: string } }>(
     '/auth/login',
     { config: { errorFormat: 'html' } },
     async (request, reply) => {
+      const s = servicesFor(request, root);
       const started = performance.now();
       const rawReturnTo = request.query.returnTo ?? '/';
       // No open redirector (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.3.3.1).

@@ -4,7 +4,7 @@ import { constantTimeEqual } from '../session/constant-time.js';
 import { clearedHostCookie } from '../session/cookies.js';
 import { checkCsrf } from '../session/csrf.js';
 import type { LoadedSession } from '../session/session-manager.js';
-import type { BffServices } from '../server/services.js';
+import { type BffServices, servicesFor } from '../server/services.js';
 import { currentSession } from '../session/current.js';
 
 /**
@@ -13,8 +13,9 @@ import { currentSession } from '../session/current.js';
  * Both revoke the refresh token (RFC 7009), destroy the session, clear the cookie and send the
  * browser to the IdP's end_session_endpoint (OIDC RP-Initiated Logout 1.0 §2).
  */
-export function registerLogout(app: FastifyInstance, s: BffServices): void {
+export function registerLogout(app: FastifyInstance, root: BffServices): void {
   app.post('/auth/logout', async (request, reply) => {
+    const s = servicesFor(request, root);
     const csrf = checkCsrf(request.headers, { ...s.config.csrf, publicOrigin: s.config.publicOrigin });
     if (csrf) throw csrf;
     const session = await currentSession(s, request);
@@ -29,6 +30,7 @@ export function registerLogout(app: FastifyInstance, s: BffServices): void {
     '/auth/logout',
     { config: { errorFormat: 'html' } },
     async (request, reply) => {
+      const s = servicesFor(request, root);
       const session = await currentSession(s, request);
       if (session) {
         const sid = typeof request.query.sid === 'string' ? request.query.sid : '';
@@ -79,7 +81,10 @@ async function endSession(
 }
 
 function clearCookie(s: BffServices, reply: FastifyReply): void {
-  reply.header('set-cookie', clearedHostCookie(s.config.session.cookieName, s.config.session.sameSite));
+  reply.header(
+    'set-cookie',
+    clearedHostCookie(s.config.session.cookieName, s.config.session.sameSite, s.config.session.cookiePath),
+  );
 }
 
 function wantsJson(request: FastifyRequest): boolean {

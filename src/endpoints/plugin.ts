@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { BffServices } from '../server/services.js';
+import { type BffServices, servicesFor } from '../server/services.js';
 import { registerBackchannelLogout } from './backchannel-logout.js';
 import { registerCallback } from './callback.js';
 import { registerInspect } from './inspect.js';
@@ -27,7 +27,10 @@ export async function endpointsPlugin(app: FastifyInstance, s: BffServices): Pro
   // cache this document: max-age stays below the pre-publish window (seed 002 §5), so a key that is
   // about to sign has been seen by every IdP that honours it.
   const maxAge = Math.min(300, Math.floor(s.config.keys.prepublishSec / 2));
-  app.get('/.well-known/jwks.json', async (_request, reply) =>
-    reply.header('cache-control', `public, max-age=${maxAge}`).send({ keys: s.idp.keys.publicJwks() }),
+  // The keys of the request's frontend (its own client's signing and decryption keys).
+  app.get('/.well-known/jwks.json', async (request, reply) =>
+    reply
+      .header('cache-control', `public, max-age=${maxAge}`)
+      .send({ keys: servicesFor(request, s).idp.keys.publicJwks() }),
   );
 }

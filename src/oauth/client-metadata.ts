@@ -10,7 +10,6 @@ import type { BffConfig } from '../config/types.js';
  *      RFC 9126 §6 (require_pushed_authorization_requests), OIDC Back-Channel Logout §2.2
  */
 export function registrationMetadata(config: BffConfig): Record<string, unknown> {
-  const origin = config.publicOrigin;
   const md: Record<string, unknown> = {
     client_id: config.oidc.clientId,
     application_type: 'web',
@@ -22,7 +21,9 @@ export function registrationMetadata(config: BffConfig): Record<string, unknown>
     id_token_signed_response_alg: config.oidc.idTokenAlg,
     require_pushed_authorization_requests: config.oidc.parEnabled,
   };
-  if (config.signingKey || config.jarm.encryption) md.jwks_uri = `${origin}/.well-known/jwks.json`;
+  // A frontend served under a path prefix has its endpoints there (`<publicUrl><pathPrefix>…`).
+  const base = config.redirectUri.replace(/auth\/callback$/, '');
+  if (config.signingKey || config.jarm.encryption) md.jwks_uri = `${base}.well-known/jwks.json`;
   if (config.oidc.tokenAuthMethod === 'private_key_jwt' && config.signingKey) {
     md.token_endpoint_auth_signing_alg = config.signingKey.alg;
   }
@@ -51,7 +52,7 @@ export function registrationMetadata(config: BffConfig): Record<string, unknown>
     md.tls_client_auth_subject_dn = subjectDn(config.tls.cert);
   }
   // OIDC Back-Channel Logout 1.0 §2.2: our receiver, and we need `sid` to find the session.
-  md.backchannel_logout_uri = `${origin}/auth/backchannel-logout`;
+  md.backchannel_logout_uri = `${base}auth/backchannel-logout`;
   md.backchannel_logout_session_required = true;
   return md;
 }

@@ -52,8 +52,9 @@ export const AUDIT_EVENTS = {
     fields: ['kid', 'use', 'thumbprint', 'previous_kid'],
   },
   'config.reloaded': {
-    description: 'The configuration file was re-read and applied (or refused when it did not validate).',
-    fields: ['outcome', 'reason'],
+    description:
+      'The configuration was re-read (SIGHUP or MS_BFF_CONFIG changed) and applied, or refused when it did not validate or changed a setting that needs a restart (outcome applied, unchanged, invalid, refused, failed); frontends_changed lists the frontends added, changed or removed.',
+    fields: ['outcome', 'reason', 'trigger', 'frontends_changed'],
   },
 } as const satisfies Record<string, { description: string; fields: readonly string[] }>;
 
@@ -109,7 +110,7 @@ export class AuditLog {
       event,
       frontend: frontend ?? this.options.frontend,
       ...(typeof requestId === 'string' ? { request_id: requestId } : {}),
-      ...(ids ? { trace_id: ids.trace_id } : {}),
+      ...(ids ? { trace_id: ids.trace_id, span_id: ids.span_id } : {}),
       ...(sessionKey !== undefined ? { session: sessionHash(sessionKey) } : {}),
       ...(sub !== undefined ? { sub: this.subject(sub) } : {}),
       ...(sid !== undefined ? { sid: sessionHash(sid) } : {}),

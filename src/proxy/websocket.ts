@@ -74,24 +74,11 @@ export class WebSocketProxy {
     this.unsubscribe = s.sessions.onEnded((key) => this.closeSession(key, WS_CLOSE.sessionEnded));
   }
 
-  /** The route an upgrade request is for, when it is one of ours (the path names `<mount>/<route>`). */
-  routeOf(url: string): RouteConfig | undefined {
-    const path = url.split('?')[0] ?? '';
-    const segments = path.split('/');
-    if (this.mount.some((m, i) => segments[i + 1] !== m)) return undefined;
-    let name: string;
-    try {
-      name = decodeURIComponent(segments[this.mount.length + 1] ?? '');
-    } catch {
-      return undefined;
-    }
-    return this.s.config.routes.get(name);
-  }
-
   /** Handle one upgrade request for `route`; never throws (failures are answered on the socket). */
   async upgrade(route: RouteConfig, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     try {
       if (!route.websocket) throw new BffError('BFF_ROUTE_NOT_FOUND', { detail: 'not a WebSocket route' });
+      if (route.enabled === false) throw new BffError('BFF_ROUTE_DISABLED', { reason: 'route_disabled' });
       // RFC 6455 §10.2: browsers always send Origin on a handshake; only our own origin may open one.
       if (request.headers.origin !== this.s.config.publicOrigin) {
         throw new BffError('BFF_CSRF_FAILED', { reason: 'websocket_origin' });
@@ -266,4 +253,22 @@ function refuse(socket: Duplex, error: BffError): void {
       'Connection: close\r\n\r\n' +
       body,
   );
+}
+
+/** The route an upgrade request is for, when it is one of ours (the path names `<mount>/<route>`). */
+export function routeOf(
+  s: Pick<BffServices, 'config'>,
+  mount: readonly string[],
+  url: string,
+): RouteConfig | undefined {
+  const path = url.split('?')[0] ?? '';
+  const segments = path.split('/');
+  if (mount.some((m, i) => segments[i + 1] !== m)) return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(segments[mount.length + 1] ?? '');
+  } catch {
+    return undefined;
+  }
+  return s.config.routes.get(name);
 }

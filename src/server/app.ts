@@ -1,11 +1,11 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import type { BffConfig } from '../config/types.js';
+import type { BffConfig, FrontendConfig } from '../config/types.js';
 import { ClientTokens } from '../oauth/client-tokens.js';
 import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
 import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
 import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
-import type { IdpClient } from '../oauth/idp-client.js';
+import { IdpClient } from '../oauth/idp-client.js';
 import { JwksCache } from '../oauth/jwks-cache.js';
 import { BffError } from '../errors.js';
 import { AuditLog, type AuditSink } from '../observability/audit.js';
@@ -27,7 +27,17 @@ import { pingStore } from './readiness.js';
 import { requestId } from './request-context.js';
 import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
-import type { BffServices } from './services.js';
+import { registerSpa } from '../spa/plugin.js';
+import { attachFrontend, type BffServices, frontendOf } from './services.js';
+import {
+  basePath,
+  FrontendRegistry,
+  type FrontendRuntime,
+  frontendFingerprint,
+  needsFrontend,
+} from './frontends.js';
+import { ConfigReloader } from './reload.js';
+import { namespacedStore } from '../store/namespaced.js';
 
 export interface CreateServicesOptions {
   readonly config: BffConfig;
@@ -42,6 +52,8 @@ export interface CreateServicesOptions {
   readonly redis?: SharedCounters | undefined;
   /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
   readonly fips?: FipsEvidence;
+  /** The frontend these services are for (audit lines carry it); default `default`. */
+  readonly frontend?: string;
 }
 
 export interface BuildAppOptions extends CreateServicesOptions {
@@ -49,18 +61,74 @@ export interface BuildAppOptions extends CreateServicesOptions {
   readonly logger?: boolean | object;
   /** Hooks registered on the root instance before any route (the development host redirect). */
   readonly beforeRoutes?: (app: FastifyInstance) => void | Promise<void>;
-  /** Extra routes registered on the root instance (the development SPA). */
-  readonly extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
+  /**
+   * The IdP client of a frontend other than the first (which uses `idp`), and of frontends a reload
+   * adds or changes. Default: IdpClient.create with the app's logger.
+   */
+  readonly createIdp?: (config: BffConfig) => Promise<IdpClient>;
+  /**
+   * Loads the configuration again, from the same environment and MS_BFF_CONFIG file (the same
+   * loader as at start), for reloads; absent: reloads are refused.
+   */
+  readonly loadConfig?: () => Promise<BffConfig>;
 }
+
+/** What buildApp returns: the app, the first frontend's services, and the frontends' registry. */
+export interface BuiltApp {
+  readonly app: FastifyInstance;
+  /** The first frontend's services (the only one's, without a `frontends` list). */
+  readonly services: BffServices;
+  readonly admin: FastifyInstance | undefined;
+  readonly registry: FrontendRegistry;
+  /** Re-reads the configuration (SIGHUP, file change) and swaps the frontends (server/reload.ts). */
+  readonly reloader: ConfigReloader;
+}
+
+/**
+ * Paths the BFF owns: the SPA never answers them, not even with its index.html (a browser
+ * navigation to a mistyped /auth/… path gets the BFF's 404, not the app).
+ */
+export const BFF_PATHS = ['/auth', '/api', '/healthz', '/readyz', '/metrics', '/.well-known'] as const;
 
 /**
  * Build the standalone Fastify app: no env reads, no listen (fastify's build()/listen() split). The
  * routes are the ones the embeddable plugin (fapiBff) registers.
  */
-export async function buildApp(
-  options: BuildAppOptions,
-): Promise<{ app: FastifyInstance; services: BffServices; admin: FastifyInstance | undefined }> {
+export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   await installTraceContext();
+  const metrics = options.metrics ?? new Metrics();
+  const retired = new Set<BffServices>();
+  // Filled in once the app exists: its logger (the default IdP logger and audit sink) and the
+  // frontends' registry (rewriteUrl runs only for requests, after listen).
+  const late: { log?: FastifyInstance['log']; registry?: FrontendRegistry } = {};
+  const createIdp =
+    options.createIdp ??
+    ((config: BffConfig) =>
+      IdpClient.create(config, metrics, late.log ?? { warn: () => undefined, info: () => undefined }));
+  const build = async (frontend: FrontendConfig, first: BffConfig | undefined): Promise<FrontendRuntime> => {
+    const config = first ?? frontend.config;
+    const idp = first ? options.idp : await createIdp(config);
+    if (!first) {
+      idp.startBackgroundRefresh();
+      idp.keys.watch();
+    }
+    const services = createServices({
+      ...options,
+      config,
+      idp,
+      metrics,
+      store: namespacedStore(options.store, frontend.storeNamespace),
+      auditSink: options.auditSink ?? late.log,
+      frontend: frontend.name,
+    });
+    return {
+      name: frontend.name,
+      frontend,
+      services,
+      basePath: basePath(frontend.pathPrefix),
+      fingerprint: frontendFingerprint(frontend),
+    };
+  };
   const app = Fastify({
     logger: options.logger === undefined ? loggerOptions(options.config.logLevel) : options.logger,
     // Access logs are a switch (MS_BFF_ACCESS_LOG, request-context.ts); errors and security
@@ -75,22 +143,81 @@ export async function buildApp(
     // request.ip (and so X-Forwarded-For to upstreams, and per-client limits) believes
     // X-Forwarded-For only from these peers; from anyone else it is the socket's address.
     trustProxy: options.config.trustedProxies.length > 0 ? [...options.config.trustedProxies] : false,
+    // Before routing: the request's frontend (Host, pathPrefix), and its URL inside that frontend.
+    rewriteUrl: (raw) => late.registry?.rewrite(raw, attachFrontend) ?? raw.url ?? '/',
   });
-  const services = createServices({ ...options, auditSink: options.auditSink ?? app.log });
+  late.log = app.log;
+  const [head, ...rest] = options.config.frontends;
+  if (!head) throw new Error('the configuration has no frontend');
+  const first = await build(head, options.config);
+  const frontends = new FrontendRegistry([
+    first,
+    ...(await Promise.all(rest.map((f) => build(f, undefined)))),
+  ]);
+  late.registry = frontends;
+  // Process-wide handlers (health, metrics, admin) and the embedding fallback see the current first
+  // frontend, also after a reload replaced it.
+  const services = currentServices(frontends);
   drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
+  app.addHook('onRequest', async (request) => {
+    if (!frontendOf(request) && needsFrontend(request.url)) {
+      throw new BffError('BFF_FRONTEND_NOT_FOUND', { detail: 'no frontend serves this host and path' });
+    }
+  });
   await registerBff(app, services, {
     notFound: true,
     redis: options.redis ?? sharedCountersOf(options.store),
+    upgradeFrontend: (raw) => {
+      const selected = frontends.select(raw.headers.host, raw.url ?? '/');
+      if (!selected) return undefined;
+      raw.url = selected.url;
+      return selected.runtime;
+    },
   });
-  if (options.extraRoutes) await options.extraRoutes(app);
+  // The SPA on every other GET/HEAD path, the request's frontend's (its `static` or `frontendUrl`),
+  // read on each request so a reload applies at once; no frontend or none configured: 404.
+  await registerSpa(app, {
+    spaFor: (request) => frontendOf(request)?.services.config.spa,
+    reserved: BFF_PATHS,
+    tls: options.config.tls,
+    timeoutMs: options.config.upstreamTimeoutMs,
+  });
   const obs = options.config.observability;
   const admin = obs.admin.port === undefined ? undefined : await buildAdminApp(services);
+  const reloader = new ConfigReloader({
+    registry: frontends,
+    load: options.loadConfig,
+    current: options.config,
+    build: (frontend) => build(frontend, undefined),
+    retire: (runtime) => {
+      retired.add(runtime.services);
+      // Requests in flight finish on the services they started with.
+      setTimeout(() => {
+        if (retired.delete(runtime.services)) void stopServices(runtime.services);
+      }, RETIRE_AFTER_MS).unref();
+    },
+    log: app.log,
+    metrics,
+  });
   app.addHook('onClose', async () => {
-    await stopServices(services);
+    reloader.close();
+    for (const runtime of frontends.list()) await stopServices(runtime.services);
+    for (const old of retired) await stopServices(old);
+    retired.clear();
     await admin?.close();
   });
-  return { app, services, admin };
+  return { app, services: frontends.primary.services, admin, registry: frontends, reloader };
+}
+
+/** How long replaced services keep serving requests that started on them. */
+const RETIRE_AFTER_MS = 30_000;
+
+/** A BffServices whose every property is read from the registry's current first frontend. */
+function currentServices(registry: FrontendRegistry): BffServices {
+  return new Proxy({} as BffServices, {
+    get: (_target, property) => Reflect.get(registry.primary.services, property) as unknown,
+  });
 }
 
 /** The admin listener's app (MS_BFF_ADMIN_HOST/PORT): /metrics and the detailed readiness report. */
@@ -118,7 +245,11 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const obs = config.observability;
   const audit = new AuditLog(
     options.auditSink ?? { info: () => undefined },
-    { sub: obs.auditSub, hashKey: config.session.keys[0] as Uint8Array, frontend: 'default' },
+    {
+      sub: obs.auditSub,
+      hashKey: config.session.keys[0] as Uint8Array,
+      frontend: options.frontend ?? 'default',
+    },
     (event) => metrics.audit(event),
   );
   const sessions = new SessionManager(store, sealer, config.session, clock, (expired) => {

@@ -82,8 +82,9 @@ export function drainConnectionsOnClose(app: FastifyInstance): void {
     sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
     sweeper.unref();
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, _payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done();
   });
   app.addHook('onClose', async () => {
     if (sweeper) clearInterval(sweeper);

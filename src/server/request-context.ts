@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import {
   context,
@@ -11,6 +11,7 @@ import {
 } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { REQUEST_BOUND } from '../observability/logger.js';
+import { randomHex } from '../random.js';
 import { REQUEST_ID_KEY, tracer } from '../observability/tracing.js';
 
 /**
@@ -61,8 +62,8 @@ export function registerRequestContext(app: FastifyInstance, options: RequestCon
     if (!trace.isSpanContextValid(span.spanContext())) {
       // No SDK and no incoming trace: a trace id of our own, not sampled (nobody records it).
       span = trace.wrapSpanContext({
-        traceId: randomBytes(16).toString('hex'),
-        spanId: randomBytes(8).toString('hex'),
+        traceId: randomHex(16),
+        spanId: randomHex(8),
         traceFlags: TraceFlags.NONE,
       });
     }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { BffConfig } from '../config/types.js';
 import type { ClientTokens } from '../oauth/client-tokens.js';
 import type { FipsEvidence } from '../fips/evidence.js';
@@ -38,3 +39,39 @@ export interface BffServices {
 
 /** Name of the browser-binding cookie for login transactions (one per browser, shared by tabs). */
 export const LOGIN_BINDING_COOKIE = '__Host-bff-login';
+
+/** The frontend a request was matched to (server/frontends.ts): its services and where it is served. */
+export interface RequestFrontend {
+  readonly name: string;
+  readonly services: BffServices;
+  /** The frontend's pathPrefix without its trailing slash: '' or '/banking'. */
+  readonly basePath: string;
+}
+
+const requestFrontends = new WeakMap<object, RequestFrontend>();
+
+/** Remember the frontend of a raw request (set before routing, read by every handler). */
+export function attachFrontend(raw: object, frontend: RequestFrontend): void {
+  requestFrontends.set(raw, frontend);
+}
+
+/** The frontend a request was matched to; undefined when none was (the embeddable plugin: one). */
+export function frontendOf(request: { readonly raw: object }): RequestFrontend | undefined {
+  return requestFrontends.get(request.raw);
+}
+
+/** The services of the request's frontend, or `fallback` (the only frontend) when none was matched. */
+export function servicesFor(request: { readonly raw: object }, fallback: BffServices): BffServices {
+  return requestFrontends.get(request.raw)?.services ?? fallback;
+}
+
+/** The request's frontend path (`''` or `/banking`) before `/auth/…` and `/api/…`. */
+export function basePathOf(request: { readonly raw: object }): string {
+  return requestFrontends.get(request.raw)?.basePath ?? '';
+}
+
+/**
+ * The frontend of a WebSocket upgrade (which bypasses Fastify's router and its rewriteUrl); it
+ * rewrites `raw.url` to the URL inside the frontend. undefined: no frontend serves it.
+ */
+export type UpgradeFrontend = (raw: IncomingMessage) => RequestFrontend | undefined;

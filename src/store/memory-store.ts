@@ -55,7 +55,9 @@ const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
 
 /** The partition a key belongs to. */
 export function memoryPartitionOf(key: string): MemoryPartitionName {
-  for (const [prefix, name] of PREFIXES) if (key.startsWith(prefix)) return name;
+  // A frontend's namespace (store/namespaced.ts, `f:<name>:`) comes before the owner's prefix.
+  const bare = key.replace(/^f:[a-z0-9-]+:/, '');
+  for (const [prefix, name] of PREFIXES) if (bare.startsWith(prefix)) return name;
   return 'sessions';
 }
 

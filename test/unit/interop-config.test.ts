@@ -126,11 +126,18 @@ describe('interop switches', () => {
     assert.deepEqual(await refused(await env({ MS_BFF_IDP_PRESET: 'gluu' })), ['MS_BFF_IDP_PRESET']);
   });
 
-  it('every preset sets only interop switches, each with a documented reason', () => {
+  it('every preset sets only interop switches and FAPI 2.0 algs, each with a documented reason', () => {
     const switches = new Set([...WEAKENING, 'MS_BFF_ASSUME_ISS_PARAMETER']);
+    // A default a preset may pick: an alg FAPI 2.0 allows (Security Profile §5.4), never a weaker one.
+    const fapiDefaults: Record<string, readonly string[]> = {
+      BFF_JWT_SIGNING_ALG: ['PS256', 'ES256', 'EdDSA'],
+    };
     for (const [name, preset] of Object.entries(PRESETS)) {
-      for (const variable of Object.keys(preset.settings)) {
-        assert.ok(switches.has(variable), `${name} sets ${variable}`);
+      for (const [variable, value] of Object.entries(preset.settings)) {
+        assert.ok(
+          switches.has(variable) || fapiDefaults[variable]?.includes(value),
+          `${name} sets ${variable}=${value}`,
+        );
         assert.match(preset.reasons[variable] ?? '', /https:\/\//, `${name}: ${variable} cites a source`);
       }
     }

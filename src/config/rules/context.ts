@@ -10,4 +10,6 @@ export interface RuleContext {
   readonly problem: ProblemSink;
   /** A loud startup warning: unsafe but allowed. */
   readonly warn: (message: string) => void;
+  /** The path under which the frontend being loaded is served (`/` for a host frontend). */
+  readonly pathPrefix: string;
 }

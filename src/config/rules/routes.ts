@@ -55,7 +55,10 @@ export function routeTable(
       clientScope?: unknown;
       websocket?: unknown;
       closeOnTokenExpiry?: unknown;
+      enabled?: unknown;
     };
+    if (s.enabled !== undefined && typeof s.enabled !== 'boolean')
+      problem(where, 'enabled must be true or false');
     const responseHeaders = responseHeaderList(where, s.responseHeaders, problem);
     if (s.cache !== undefined && s.cache !== 'no-store' && s.cache !== 'private')
       problem(where, 'cache must be "no-store" or "private"');
@@ -127,6 +130,7 @@ export function routeTable(
         mtls: s.mtls === true,
         websocket: s.websocket === true,
         closeOnTokenExpiry: s.closeOnTokenExpiry === true,
+        enabled: s.enabled !== false,
         serviceTokens: serviceTokens === 'introspection' ? 'introspection' : 'jwt',
         responseHeaders,
         cache: s.cache === 'private' ? 'private' : 'no-store',

@@ -3,6 +3,8 @@ import { parseSessionKeys } from '../keys.js';
 import type { BffConfig } from '../types.js';
 import type { RuleContext } from './context.js';
 
+let ephemeralKey: Uint8Array | undefined;
+
 /**
  * Sessions and their cookie: keys (required in production, ephemeral with a warning in
  * development), a `__Host-` cookie name (https://datatracker.ietf.org/doc/html/draft-ietf-httpbis-rfc6265bis#section-4.1.3.2),
@@ -21,7 +23,9 @@ export function sessionSettings(ctx: RuleContext): {
         'is required in production (comma-separated base64url 32-byte keys)',
       );
     else {
-      keys = [new Uint8Array(randomBytes(32))];
+      // One ephemeral key per process: every frontend, and every reload, seals with the same one.
+      ephemeralKey ??= new Uint8Array(randomBytes(32));
+      keys = [ephemeralKey];
       ctx.warn('MS_BFF_SESSION_KEYS is not set: using an ephemeral key; sessions end on restart');
     }
   } else {
@@ -31,10 +35,19 @@ export function sessionSettings(ctx: RuleContext): {
   }
 
   const cookieName = v.MS_BFF_COOKIE_NAME;
-  if (!cookieName.startsWith('__Host-')) {
+  // A frontend served under a path prefix scopes its cookie to that path, which __Host- forbids:
+  // it is __Secure- (RFC 6265bis §4.1.3.1) with Path=<pathPrefix>.
+  const cookiePath = ctx.pathPrefix;
+  if (cookiePath === '/' && !cookieName.startsWith('__Host-')) {
     ctx.problem(
       'MS_BFF_COOKIE_NAME',
       'must start with __Host- (Secure, Path=/, no Domain: RFC 6265bis §4.1.3.2)',
+    );
+  }
+  if (cookiePath !== '/' && !cookieName.startsWith('__Secure-')) {
+    ctx.problem(
+      'MS_BFF_COOKIE_NAME',
+      `must start with __Secure- under pathPrefix ${cookiePath} (Path=${cookiePath}; __Host- needs Path=/, RFC 6265bis §4.1.3.2)`,
     );
   }
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName))
@@ -53,6 +66,7 @@ export function sessionSettings(ctx: RuleContext): {
     session: {
       keys,
       cookieName,
+      cookiePath,
       sameSite: v.MS_BFF_COOKIE_SAMESITE,
       idleTimeoutSec: v.MS_BFF_SESSION_IDLE_TIMEOUT,
       absoluteTimeoutSec: v.MS_BFF_SESSION_ABSOLUTE_TIMEOUT,
