@@ -6,7 +6,8 @@
  * itself (`check rules`, `test rules`) runs in .ci/run.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { ERROR_CODES } from '../../src/errors.js';
@@ -83,6 +84,34 @@ describe('metrics: one table, one registry', () => {
       ),
       ['bff_proxy_duration_seconds_bucket', 'x:y'],
     );
+  });
+});
+
+describe('seed-named metrics', () => {
+  /** Test sources outside test/unit that read a running BFF's metrics (`/metrics` or the registry's render). */
+  function readBackTests(): { path: string; text: string }[] {
+    const out: { path: string; text: string }[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.test.ts')) out.push({ path, text: readFileSync(path, 'utf8') });
+      }
+    };
+    for (const dir of ['test/e2e', 'test/idp-misbehaviour', 'test/interop']) walk(dir);
+    return out.filter((f) => /\/metrics|\.render\(\)/.test(f.text));
+  }
+
+  it('each is read back by a test that drives a running BFF and reads its metrics', () => {
+    const tests = readBackTests();
+    const declared: readonly MetricDeclaration[] = Object.values(METRICS);
+    const seeded = declared.filter((m) => m.seed !== undefined);
+    assert.ok(seeded.length >= 12);
+    for (const m of seeded)
+      assert.ok(
+        tests.some((t) => t.text.includes(m.name)),
+        `${m.name} (seed ${m.seed}) is not read back by any test under test/e2e, test/idp-misbehaviour or test/interop`,
+      );
   });
 });
 
