@@ -146,6 +146,24 @@ describe('alerting rules (deploy/prometheus)', () => {
     }
   });
 
+  it('every runbook has symptoms, diagnosis, actions and verification, and the index lists it', () => {
+    const index = readFileSync('docs/runbooks/README.md', 'utf8');
+    const books = readdirSync('docs/runbooks').filter((f) => f.endsWith('.md') && f !== 'README.md');
+    assert.ok(books.length >= 9);
+    for (const book of books) {
+      const headings = readFileSync(join('docs/runbooks', book), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('## '))
+        .map((l) => l.slice(3));
+      for (const part of ['Symptoms', 'Diagnosis', 'Actions', 'Verification'])
+        assert.ok(
+          headings.some((h) => h.startsWith(part)),
+          `${book}: no "## ${part}" section`,
+        );
+      assert.ok(index.includes(`](${book})`), `docs/runbooks/README.md does not list ${book}`);
+    }
+  });
+
   it('every alert is tested by promtool both firing and quiet', () => {
     const tests = (
       parse(readFileSync(RULE_TESTS, 'utf8')) as {
