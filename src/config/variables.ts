@@ -267,10 +267,10 @@ export const VARIABLES = {
     secret: true,
   }),
   MS_BFF_CONFIG: text({
-    doc: 'Path to a JSON or YAML file holding any of these variables as keys plus `routes`; the environment wins.',
+    doc: 'Path to a JSON or YAML file holding any of these variables as keys plus `routes` and `frontends` (several frontends: README); the environment wins over its top level. Re-read on SIGHUP and when it changes.',
   }),
   MS_BFF_COOKIE_NAME: text({
-    doc: 'Session cookie name (must start with __Host-).',
+    doc: 'Session cookie name (must start with __Host-; under a frontend pathPrefix other than /, with __Secure-).',
     default: '__Host-bff-session',
     frontend: true,
   }),
