@@ -18,43 +18,75 @@ const folders = (...names) => ({
 const BOUNDARIES = [
   {
     files: ['src/oauth/**/*.ts'],
-    patterns: [FASTIFY, folders('session', 'proxy', 'endpoints', 'server', 'dev')],
+    patterns: [FASTIFY, folders('session', 'proxy', 'endpoints', 'server', 'dev', 'spa')],
   },
   {
     files: ['src/dpop/**/*.ts'],
-    patterns: [FASTIFY, folders('session', 'proxy', 'endpoints', 'server', 'dev')],
+    patterns: [FASTIFY, folders('session', 'proxy', 'endpoints', 'server', 'dev', 'spa')],
   },
   {
     files: ['src/jose/**/*.ts'],
     patterns: [
       FASTIFY,
-      folders('oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev', 'observability'),
+      folders(
+        'oauth',
+        'dpop',
+        'store',
+        'session',
+        'proxy',
+        'endpoints',
+        'server',
+        'dev',
+        'observability',
+        'spa',
+      ),
     ],
   },
   {
     files: ['src/store/**/*.ts'],
-    patterns: [FASTIFY, folders('oauth', 'dpop', 'session', 'proxy', 'endpoints', 'server', 'dev')],
+    patterns: [FASTIFY, folders('oauth', 'dpop', 'session', 'proxy', 'endpoints', 'server', 'dev', 'spa')],
   },
   {
     files: ['src/config/**/*.ts'],
-    patterns: [FASTIFY, folders('oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev')],
+    patterns: [
+      FASTIFY,
+      folders('oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev', 'spa'),
+    ],
   },
   {
     files: ['src/observability/**/*.ts'],
     patterns: [
       FASTIFY,
-      folders('config', 'oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev'),
+      folders('config', 'oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev', 'spa'),
     ],
   },
-  { files: ['src/session/**/*.ts'], patterns: [FASTIFY, folders('proxy', 'endpoints', 'server', 'dev')] },
+  {
+    files: ['src/session/**/*.ts'],
+    patterns: [FASTIFY, folders('proxy', 'endpoints', 'server', 'dev', 'spa')],
+  },
   {
     files: ['src/proxy/**/*.ts'],
     ignores: ['src/proxy/plugin.ts'],
-    patterns: [FASTIFY, folders('endpoints', 'dev')],
+    patterns: [FASTIFY, folders('endpoints', 'dev', 'spa')],
   },
-  { files: ['src/proxy/plugin.ts'], patterns: [folders('endpoints', 'dev')] },
+  { files: ['src/proxy/plugin.ts'], patterns: [folders('endpoints', 'dev', 'spa')] },
   // The /auth/** handlers register routes themselves: Fastify is allowed there (the edge).
-  { files: ['src/endpoints/**/*.ts'], patterns: [folders('proxy', 'dev')] },
+  { files: ['src/endpoints/**/*.ts'], patterns: [folders('proxy', 'dev', 'spa')] },
+  // Serving the SPA: files and origins know no sessions, tokens or IdP; Fastify only in its plugin.ts.
+  {
+    files: ['src/spa/**/*.ts'],
+    ignores: ['src/spa/plugin.ts'],
+    patterns: [
+      FASTIFY,
+      folders('oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev', 'keys', 'jose'),
+    ],
+  },
+  {
+    files: ['src/spa/plugin.ts'],
+    patterns: [
+      folders('oauth', 'dpop', 'store', 'session', 'proxy', 'endpoints', 'server', 'dev', 'keys', 'jose'),
+    ],
+  },
 ].map(({ files, ignores, patterns }) => ({
   files,
   ...(ignores ? { ignores } : {}),

@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   BFF_ROUTE_DISABLED: { status: 503, title: 'This API route is switched off' },
   BFF_UPSTREAM_UNAVAILABLE: { status: 502, title: 'The upstream API could not be reached' },
   BFF_UPSTREAM_TIMEOUT: { status: 504, title: 'The upstream API timed out' },
+  BFF_FRONTEND_UNAVAILABLE: { status: 502, title: 'The frontend origin could not be reached' },
   BFF_REQUEST_INVALID: { status: 400, title: 'The request is malformed' },
   BFF_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   BFF_INTERNAL: { status: 500, title: 'Internal error' },

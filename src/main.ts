@@ -39,6 +39,8 @@ export async function start(): Promise<void> {
       ...process.env,
       ...pick(dev.env, ['OIDC_ISSUER', 'OIDC_CLIENT_ID', 'BFF_JWT_SIGNING_KEY']),
     };
+    // The demo SPA gives way to the operator's own SPA from a frontend origin (a Vite dev server).
+    if (process.env.MS_BFF_FRONTEND_URL && !process.env.MS_BFF_STATIC_DIR) delete env.MS_BFF_STATIC_DIR;
     if (!process.env.MS_BFF_PROFILE) env.MS_BFF_PROFILE = 'development';
   }
 
@@ -256,14 +258,13 @@ async function startDevelopmentSetup(publicUrl: string): Promise<DevSetup> {
   }
 }
 
-/** Development setup only: the demo SPA, and the redirect of other host names to the public URL. */
+/**
+ * Development setup only: the redirect of other host names to the public URL. (The demo SPA is
+ * served like any SPA: the setup sets MS_BFF_STATIC_DIR to demo/spa.)
+ */
 async function developmentRoutes(publicUrl: URL) {
-  const { spaRoutes } = await import('./dev/spa-routes.js');
   const { redirectToPublicUrl } = await import('./dev/canonical-host.js');
-  return {
-    beforeRoutes: redirectToPublicUrl(publicUrl),
-    extraRoutes: spaRoutes(new URL('../../demo/spa/', import.meta.url)),
-  };
+  return { beforeRoutes: redirectToPublicUrl(publicUrl) };
 }
 
 function packageVersion(): string {

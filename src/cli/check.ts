@@ -1,8 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import * as oidc from 'openid-client';
 import { loadConfig } from '../config/load.js';
+import type { BffConfig } from '../config/types.js';
+import type { CapabilityId } from '../oauth/capability-checks.js';
 import type { IdpMetadata } from '../oauth/capabilities.js';
 import { sizeCappedFetch } from '../oauth/http.js';
+import { JwksCache } from '../oauth/jwks-cache.js';
 import { type CliCommand, parseFlags, UsageError } from './command.js';
 import { complianceMatrix, renderMarkdown } from './compliance.js';
 import { developmentEnv } from './dev-env.js';
@@ -14,7 +17,8 @@ export const command: CliCommand = {
 
 Prints the compliance matrix (requirement → FAPI 2.0 Baseline → Advanced → our control → status)
 for the configuration in the environment, each row's status computed from that configuration and
-the IdP's live discovery metadata:
+the IdP's live discovery metadata (and, with JAR encryption configured without a BFF_JAR_ENC_KEY pin,
+its JWKS, which must hold a key for MS_BFF_JAR_ENC_ALG):
   enabled         on here, and the IdP offers what it needs
   available       off here, but the IdP offers it
   missing         on here, but the IdP lacks it (the gate fails)
@@ -63,7 +67,12 @@ Options:
       );
       metadata = discovered.serverMetadata() as IdpMetadata;
     }
-    const rows = complianceMatrix(config, metadata);
+    const extraGaps: Partial<Record<CapabilityId, string[]>> = {};
+    if (metadata) {
+      const jarKey = await jarEncryptionKeyGap(config, metadata);
+      if (jarKey) extraGaps['jar-encryption'] = [jarKey];
+    }
+    const rows = complianceMatrix(config, metadata, extraGaps);
     const ok = !rows.some((r) => r.status === 'missing');
     const report =
       values.format === 'json'
@@ -88,3 +97,25 @@ Options:
     return ok ? 0 : 1;
   },
 };
+
+/**
+ * With JAR encryption configured, the request object is encrypted to a key from the IdP's JWKS
+ * (https://www.rfc-editor.org/rfc/rfc9101#section-6.1): advertising the alg in the metadata is not
+ * enough, the JWKS must hold a key that fits it (the same selection the BFF makes at login).
+ */
+async function jarEncryptionKeyGap(config: BffConfig, md: IdpMetadata): Promise<string | undefined> {
+  const alg = config.jar.encryption?.alg;
+  // A pinned key (BFF_JAR_ENC_KEY) is used instead of the JWKS.
+  if (!config.jar.enabled || alg === undefined || config.jar.encryption?.key !== undefined) return undefined;
+  if (typeof md.jwks_uri !== 'string') return undefined;
+  const jwks = new JwksCache({
+    jwksUri: md.jwks_uri,
+    fetch: sizeCappedFetch(),
+    timeoutMs: config.oidc.timeoutMs,
+  });
+  if (!(await jwks.refresh()))
+    return `jwks_uri could not be read, so no key to encrypt request objects with ${alg}`;
+  return jwks.hasEncryptionKey(alg, config.fipsMode)
+    ? undefined
+    : `the IdP's JWKS (jwks_uri) has no key to encrypt request objects with ${alg} (use enc, fitting key type)`;
+}

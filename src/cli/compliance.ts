@@ -38,9 +38,17 @@ interface RowSpec {
  * IdP's live metadata. Without metadata (`--offline`) an enabled row is reported as configured,
  * unverified against the IdP.
  */
-export function complianceMatrix(config: BffConfig, metadata: IdpMetadata | undefined): MatrixRow[] {
+export function complianceMatrix(
+  config: BffConfig,
+  metadata: IdpMetadata | undefined,
+  /** Gaps found beyond the metadata (e.g. in the IdP's JWKS), added to their checks. */
+  extraGaps: Partial<Record<CapabilityId, readonly string[]>> = {},
+): MatrixRow[] {
   const checks = new Map<CapabilityId, CapabilityCheck>(
-    capabilityChecks(config, metadata ?? {}).map((c) => [c.id, c]),
+    capabilityChecks(config, metadata ?? {}).map((c) => [
+      c.id,
+      extraGaps[c.id]?.length ? { ...c, gaps: [...c.gaps, ...(extraGaps[c.id] ?? [])] } : c,
+    ]),
   );
   const auth = config.oidc.tokenAuthMethod;
   const mtlsRoutes = [...config.routes.values()].filter((r) => r.mtls).map((r) => r.name);

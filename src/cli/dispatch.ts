@@ -20,6 +20,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CliCommand
     summary: 'register the BFF at the IdP (RFC 7591); --update, --show, --delete (RFC 7592)',
     load: async () => (await import('./register.js')).command,
   },
+  sessions: {
+    summary: 'revoke every session of a user (`sessions revoke --sub SUB`; Redis store)',
+    load: async () => (await import('./sessions.js')).command,
+  },
   'client-metadata': {
     summary: 'print the client metadata `register` would send (RFC 7591)',
     load: async () => (await import('./client-metadata.js')).command,

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { renderConfigurationDoc, withReadmeTable } from '../config/reference.js';
 import { ERROR_CODES } from '../errors.js';
+import { renderAuditDoc, renderMetricsDoc } from '../observability/reference.js';
 import { presetReports, renderPresetsDoc, withIdpTable } from './interop-matrix.js';
 
 /** docs/errors.md, generated from the error code table. Codes are API. */
@@ -28,10 +29,12 @@ export function renderErrorsDoc(): string {
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/dist\//, '/dist/'))) {
   writeFileSync('docs/configuration.md', renderConfigurationDoc());
   writeFileSync('docs/errors.md', renderErrorsDoc());
+  writeFileSync('docs/metrics.md', renderMetricsDoc());
+  writeFileSync('docs/audit.md', renderAuditDoc());
   const reports = await presetReports();
   writeFileSync('docs/interop/presets.md', renderPresetsDoc(reports));
   writeFileSync('README.md', withIdpTable(withReadmeTable(readFileSync('README.md', 'utf8')), reports));
   process.stdout.write(
-    'wrote docs/configuration.md, docs/errors.md, docs/interop/presets.md and the README configuration and IdP tables\n',
+    'wrote docs/configuration.md, docs/errors.md, docs/metrics.md, docs/audit.md, docs/interop/presets.md and the README configuration and IdP tables\n',
   );
 }

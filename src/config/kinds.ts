@@ -36,6 +36,11 @@ export interface Variable<T, V = T | undefined> {
    * OIDC_/MS_BFF_/BFF_ prefix); otherwise it applies to the whole process.
    */
   readonly frontend: boolean;
+  /**
+   * The key of a `frontend` variable in a frontend of the config file when it is not the derived
+   * one (`static` for MS_BFF_STATIC_DIR: a name fixed by the contract).
+   */
+  readonly frontendKey?: string;
   readonly parse: (raw: string, fail: Fail) => T | undefined;
   /** Phantom: the value type after defaults (T when a default exists, else T | undefined). */
   readonly __value?: V;
@@ -45,12 +50,14 @@ interface Common {
   readonly doc: string;
   readonly defaultDoc?: string;
   readonly frontend?: boolean;
+  readonly frontendKey?: string;
 }
 
 const base = (o: Common) => ({
   doc: o.doc,
   ...(o.defaultDoc !== undefined ? { defaultDoc: o.defaultDoc } : {}),
   frontend: o.frontend ?? false,
+  ...(o.frontendKey !== undefined ? { frontendKey: o.frontendKey } : {}),
 });
 
 type Out<T, D> = D extends undefined ? T | undefined : T;

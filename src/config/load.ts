@@ -13,6 +13,7 @@ import { jarmSettings, jarSettings } from './rules/jar-jarm.js';
 import { redisSettings } from './rules/redis.js';
 import { routeTable } from './rules/routes.js';
 import { sessionSettings } from './rules/sessions.js';
+import { spaSettings } from './rules/spa.js';
 import { plainHttpPolicy, tlsSettings } from './rules/tls.js';
 import type { LoginParameter } from './enums.js';
 import type { BffConfig, FrontendConfig } from './types.js';
@@ -168,6 +169,7 @@ async function buildConfig(
   tokenBinding(ctx, routes);
   const interop = interopSettings(ctx);
   const { redis, workers } = redisSettings(ctx);
+  const spa = spaSettings(ctx, http, publicUrl);
 
   const unknown = Object.keys(env).filter(
     (k) => k.startsWith('MS_BFF_') && !VARIABLE_NAMES.has(k) && !VARIABLE_NAMES.has(k.replace(/_FILE$/, '')),
@@ -231,6 +233,7 @@ async function buildConfig(
     readyRequiresIdp: v.MS_BFF_READY_REQUIRES_IDP,
     refreshOn401MinIntervalSec: v.MS_BFF_REFRESH_ON_401_MIN_INTERVAL_SECONDS,
     postLogoutRedirect: v.MS_BFF_POST_LOGOUT_REDIRECT,
+    spa,
     fipsMode: v.FIPS_MODE,
     logLevel: v.LOG_LEVEL,
     observability: observabilityConfig(v),

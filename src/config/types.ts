@@ -107,6 +107,26 @@ export interface FrontendConfig {
   readonly config: BffConfig;
 }
 
+/**
+ * How the SPA is served (src/spa/): its built files from a directory, or streamed from a frontend
+ * origin; undefined in `BffConfig.spa` when neither is configured (the BFF then serves no pages).
+ */
+export type SpaConfig = (
+  | {
+      /** The directory's real path (symlinks resolved): files must resolve inside it. */
+      readonly kind: 'static';
+      readonly dir: string;
+    }
+  | {
+      /** The origin and base path (ending in `/`) that request paths are resolved against. */
+      readonly kind: 'origin';
+      readonly url: URL;
+    }
+) & {
+  /** Content-Security-Policy and the other security headers of every SPA response, lower-case names. */
+  readonly headers: readonly (readonly [name: string, value: string])[];
+};
+
 /** TLS client identity and trust for outgoing connections (RFC 8705). */
 export interface TlsConfig {
   readonly cert: string | undefined;
@@ -208,6 +228,8 @@ export interface BffConfig {
   /** Minimum spacing of refreshes triggered by an upstream 401 invalid_token, per session. */
   readonly refreshOn401MinIntervalSec: number;
   readonly postLogoutRedirect: string;
+  /** The SPA this frontend serves (MS_BFF_STATIC_DIR or MS_BFF_FRONTEND_URL); undefined: none. */
+  readonly spa: SpaConfig | undefined;
   readonly fipsMode: boolean;
   readonly logLevel: LogLevel;
   readonly observability: ObservabilityConfig;
@@ -237,6 +259,7 @@ export type FrontendSettings = Pick<
   | 'jarm'
   | 'routes'
   | 'postLogoutRedirect'
+  | 'spa'
 > & {
   readonly oidc: Pick<
     BffConfig['oidc'],

@@ -262,6 +262,27 @@ export const VARIABLES = {
     doc: 'JSON object of API routes: {"echo":"http://127.0.0.1:4020"} or {"echo":{"url":"…","token":"user|client|user-or-client|user-or-none|none","resource":"https://api.example/","clientScope":"…","timeoutMs":30000,"serviceAudience":"…","serviceTokens":"jwt|introspection","mtls":false,"websocket":false,"closeOnTokenExpiry":false,"cache":"no-store|private","responseHeaders":["X-Total-Count"]}}. cache: how responses made with a credential may be cached (no-store: Cache-Control private, no-store; private: the upstream freshness directives made private, with Vary: Cookie); responseHeaders: upstream response headers passed beyond the default allowlist (never Set-Cookie, Clear-Site-Data, Refresh, Access-Control-*, HSTS, Alt-Svc, WWW-Authenticate). token: the user’s access token (session required), the BFF’s own client-credentials token, the user’s else the client’s, the user’s else none, or none; resource: an RFC 8707 resource indicator, each resource gets its own token; clientScope: the scope of client tokens. With serviceAudience, service callers may present their own DPoP-bound access token for that audience instead of a session cookie, checked as a JWT against the IdP JWKS or by RFC 7662 introspection; mtls sends certificate-bound tokens over mTLS; websocket also proxies WebSocket upgrades (session cookie plus Origin check), closed when the session ends and, with closeOnTokenExpiry, when the token expires.',
     frontend: true,
   }),
+  // Serving the SPA (rules/spa.ts, src/spa/): from a directory or from a frontend origin.
+  MS_BFF_STATIC_DIR: text({
+    doc: 'Directory of the built SPA, served on every path the BFF does not own (@fastify/static): hashed asset names (a dot- or dash-separated hex hash of 8 or more digits, e.g. app.3f2a9c1d.js) are cached for a year as immutable, other files revalidate (ETag), index.html is never stored and answers browser navigations to client-side routes (GET/HEAD accepting text/html, no file extension). A missing file is 404; dotfiles, `..` and symlinks leading out of the directory are refused. Must exist and hold index.html. Exclusive with MS_BFF_FRONTEND_URL.',
+    defaultDoc: 'none; the development setup serves demo/spa',
+    frontend: true,
+    frontendKey: 'static',
+  }),
+  MS_BFF_FRONTEND_URL: url({
+    doc: 'Origin (and base path) the SPA is fetched from and streamed through the BFF instead of MS_BFF_STATIC_DIR: a CDN or a development server such as Vite. GET and HEAD only; no cookie or credential is sent to it and none of its cookies reach the browser; navigations to client-side routes get its index.html (never stored). https in production, except on loopback or a host in MS_BFF_ALLOW_HTTP_HOSTS.',
+    frontend: true,
+  }),
+  MS_BFF_SPA_CSP: text({
+    doc: "Content-Security-Policy of every SPA response (files and index.html). The default allows scripts, styles, fonts, images and fetches from the BFF's own origin only, nothing inline, no framing.",
+    default:
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+    frontend: true,
+  }),
+  MS_BFF_SPA_HEADERS: text({
+    doc: 'JSON object of more response headers on every SPA response, e.g. {"Permissions-Policy":"camera=()"}; a value replaces the default of that name and "" removes it. Defaults: X-Content-Type-Options nosniff, Referrer-Policy no-referrer, X-Frame-Options DENY, Cross-Origin-Opener-Policy same-origin, Cross-Origin-Resource-Policy same-origin, and HSTS in production over https. Refused: Set-Cookie, Clear-Site-Data, Refresh, Location, Content-Security-Policy (use MS_BFF_SPA_CSP) and the headers that describe the response itself (Cache-Control, Content-*, ETag, Last-Modified, hop-by-hop).',
+    frontend: true,
+  }),
   MS_BFF_SESSION_KEYS: text({
     doc: 'Comma-separated base64url 32-byte keys for session encryption and cookie MACs; the first is active, all are accepted. Required in production.',
     secret: true,
@@ -465,8 +486,13 @@ export type Values = {
 
 export const VARIABLE_NAMES: ReadonlySet<string> = new Set(Object.keys(VARIABLES));
 
-/** The key a frontend of the config file uses for a variable: without its prefix, in camelCase. */
+/**
+ * The key a frontend of the config file uses for a variable: without its prefix, in camelCase,
+ * unless the declaration names it (`frontendKey`).
+ */
 export function frontendKey(name: VariableName): string {
+  const declared: Variable<unknown, unknown> = VARIABLES[name];
+  if (declared.frontendKey !== undefined) return declared.frontendKey;
   return name
     .replace(/^(OIDC_|MS_BFF_|BFF_)/, '')
     .toLowerCase()

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
 import { type DemoApi, startDemoApi } from './demo-api.js';
 import { type DevIdp, startDevIdp } from './idp.js';
@@ -54,6 +55,9 @@ export async function startDevSetup(publicUrl: string): Promise<DevSetup> {
       MS_BFF_PROFILE: 'development',
       MS_BFF_PUBLIC_URL: publicUrl,
       MS_BFF_ROUTES: JSON.stringify({ demo: api.url }),
+      // The demo SPA, served from its directory like any built SPA (src/spa/; this file runs as
+      // dist/src/dev/dev-setup.js, and demo/ ships in the package).
+      MS_BFF_STATIC_DIR: fileURLToPath(new URL('../../../demo/spa/', import.meta.url)),
       // The demo shows FAPI 2.0 with its options on: signed request objects (RFC 9101), signed
       // authorization responses (JARM) and DPoP-bound tokens (RFC 9449). Each can be switched off
       // through the environment, which wins.

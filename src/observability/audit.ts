@@ -109,7 +109,7 @@ export class AuditLog {
       event,
       frontend: frontend ?? this.options.frontend,
       ...(typeof requestId === 'string' ? { request_id: requestId } : {}),
-      ...(ids ? { trace_id: ids.trace_id } : {}),
+      ...(ids ? { trace_id: ids.trace_id, span_id: ids.span_id } : {}),
       ...(sessionKey !== undefined ? { session: sessionHash(sessionKey) } : {}),
       ...(sub !== undefined ? { sub: this.subject(sub) } : {}),
       ...(sid !== undefined ? { sid: sessionHash(sid) } : {}),

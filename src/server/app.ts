@@ -27,6 +27,7 @@ import { pingStore } from './readiness.js';
 import { requestId } from './request-context.js';
 import { drainConnectionsOnClose } from './lifecycle.js';
 import { registerBff } from './routes.js';
+import { registerSpa } from '../spa/plugin.js';
 import { attachFrontend, type BffServices, frontendOf } from './services.js';
 import {
   basePath,
@@ -60,8 +61,6 @@ export interface BuildAppOptions extends CreateServicesOptions {
   readonly logger?: boolean | object;
   /** Hooks registered on the root instance before any route (the development host redirect). */
   readonly beforeRoutes?: (app: FastifyInstance) => void | Promise<void>;
-  /** Extra routes registered on the root instance (the development SPA). */
-  readonly extraRoutes?: (app: FastifyInstance) => void | Promise<void>;
   /**
    * The IdP client of a frontend other than the first (which uses `idp`), and of frontends a reload
    * adds or changes. Default: IdpClient.create with the app's logger.
@@ -84,6 +83,12 @@ export interface BuiltApp {
   /** Re-reads the configuration (SIGHUP, file change) and swaps the frontends (server/reload.ts). */
   readonly reloader: ConfigReloader;
 }
+
+/**
+ * Paths the BFF owns: the SPA never answers them, not even with its index.html (a browser
+ * navigation to a mistyped /auth/… path gets the BFF's 404, not the app).
+ */
+export const BFF_PATHS = ['/auth', '/api', '/healthz', '/readyz', '/metrics', '/.well-known'] as const;
 
 /**
  * Build the standalone Fastify app: no env reads, no listen (fastify's build()/listen() split). The
@@ -170,7 +175,14 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
       return selected.runtime;
     },
   });
-  if (options.extraRoutes) await options.extraRoutes(app);
+  // The SPA on every other GET/HEAD path, the request's frontend's (its `static` or `frontendUrl`),
+  // read on each request so a reload applies at once; no frontend or none configured: 404.
+  await registerSpa(app, {
+    spaFor: (request) => frontendOf(request)?.services.config.spa,
+    reserved: BFF_PATHS,
+    tls: options.config.tls,
+    timeoutMs: options.config.upstreamTimeoutMs,
+  });
   const obs = options.config.observability;
   const admin = obs.admin.port === undefined ? undefined : await buildAdminApp(services);
   const reloader = new ConfigReloader({

@@ -274,22 +274,38 @@ export class SessionManager {
   }
 
   /**
-   * End every session of an IdP session id and/or subject (back-channel logout). With both, only
-   * sessions matching both end (BCL §2.6: sid narrows sub). Returns how many ended.
+   * Store keys of every session of an IdP session id and/or subject, from the indexes kept for
+   * back-channel logout (OIDC BCL 1.0 §2.7). With both, only sessions matching both (BCL §2.6: sid
+   * narrows sub). Keys of sessions that already ended may be among them.
    */
-  async destroyBy(selector: { sid?: string; sub?: string }): Promise<number> {
+  async keysOf(selector: { sid?: string; sub?: string }): Promise<string[]> {
     const bySid =
       selector.sid !== undefined ? await this.store.indexMembers(sidIndex(selector.sid)) : undefined;
     const bySub =
       selector.sub !== undefined ? await this.store.indexMembers(subIndex(selector.sub)) : undefined;
-    const keys = bySid && bySub ? bySid.filter((k) => bySub.includes(k)) : (bySid ?? bySub ?? []);
+    return bySid && bySub ? bySid.filter((k) => bySub.includes(k)) : (bySid ?? bySub ?? []);
+  }
+
+  /** Drop ended sessions' keys from the indexes of `selector` (after keysOf and destroy/take). */
+  async forgetIndex(selector: { sid?: string; sub?: string }, keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      if (selector.sid !== undefined) await this.store.removeFromIndex(sidIndex(selector.sid), key);
+      if (selector.sub !== undefined) await this.store.removeFromIndex(subIndex(selector.sub), key);
+    }
+  }
+
+  /**
+   * End every session of an IdP session id and/or subject (back-channel logout; `fapi-bff sessions
+   * revoke`). Returns how many ended.
+   */
+  async destroyBy(selector: { sid?: string; sub?: string }): Promise<number> {
+    const keys = await this.keysOf(selector);
     let ended = 0;
     for (const key of keys) {
       if ((await this.store.get(key)) !== undefined) ended++;
       await this.destroy(key);
-      if (selector.sid !== undefined) await this.store.removeFromIndex(sidIndex(selector.sid), key);
-      if (selector.sub !== undefined) await this.store.removeFromIndex(subIndex(selector.sub), key);
     }
+    await this.forgetIndex(selector, keys);
     return ended;
   }
 

@@ -57,6 +57,33 @@ describe('module boundaries', () => {
     );
   });
 
+  it('keeps spa/ free of sessions, tokens and the IdP, with Fastify only in its plugin.ts', async () => {
+    for (const line of [
+      "import Fastify from 'fastify';",
+      "import fastifyStatic from '@fastify/static';",
+      "import { currentSession } from '../session/current.js';",
+      "import { Forwarder } from '../proxy/forward.js';",
+      "import { IdpClient } from '../oauth/idp-client.js';",
+      "import { buildApp } from '../server/app.js';",
+    ]) {
+      const errors = await boundaryErrors('src/spa/serve.ts', `${line}\nexport {};\n`);
+      assert.equal(errors.length, 1, `${line} is refused in src/spa`);
+    }
+    assert.equal(
+      (await boundaryErrors('src/spa/plugin.ts', "import { currentSession } from '../session/current.js';\n"))
+        .length,
+      1,
+      'the SPA plugin knows no sessions either',
+    );
+    for (const file of ['src/config/load.ts', 'src/proxy/forward.ts', 'src/endpoints/login.ts']) {
+      assert.equal(
+        (await boundaryErrors(file, "import { answerSpaRequest } from '../spa/serve.js';\n")).length,
+        1,
+        `${file} does not import spa/`,
+      );
+    }
+  });
+
   it('allows what the layout allows', async () => {
     const ok = [
       [
@@ -64,6 +91,15 @@ describe('module boundaries', () => {
         "import type { BffConfig } from '../config/types.js';\nimport * as jose from 'jose';\n",
       ],
       ['src/oauth/x.ts', "import type { KeyValueStore } from '../store/store.js';\n"],
+      [
+        'src/spa/plugin.ts',
+        "import fastifyStatic from '@fastify/static';\nimport type { SpaConfig } from '../config/types.js';\n",
+      ],
+      [
+        'src/spa/serve.ts',
+        "import type { SpaConfig } from '../config/types.js';\nimport { BffError } from '../errors.js';\n",
+      ],
+      ['src/server/x.ts', "import { registerSpa } from '../spa/plugin.js';\n"],
       ['src/proxy/x.ts', "import { currentSession } from '../session/current.js';\n"],
       [
         'src/server/x.ts',

@@ -1,0 +1,149 @@
+/**
+ * `fapi-bff sessions revoke --sub SUB`, the operator's way to end every session of one user: run as
+ * its own process (the compiled CLI) against the real Redis a running BFF uses, with that BFF's
+ * environment. Alice's two sessions end (401 on the next API call, through the store's per-subject
+ * index), her refresh tokens are revoked at the real oidc-provider, and Bob's session is untouched.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_DEV_USERS, type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import { createRedisStore } from '../../src/store/redis-store.js';
+import {
+  bffEnv,
+  type ClientKey,
+  clientMetadata,
+  freePort,
+  makeClientKey,
+  REDIS_URL,
+  type RunningBff,
+  startBff,
+} from '../helpers/bff-harness.js';
+import { apiCall, startLogin } from '../helpers/flows.js';
+import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
+
+const CLIENT_ID = 'bff-sessions-revoke';
+const COOKIE = '__Host-bff-session';
+const ZERO = { sub_sessions: 0, ended: 0, revoked: 0, revocation_failed: 0 };
+const BOB = {
+  id: 'bob',
+  username: 'bob',
+  password: 'bob-password',
+  claims: { name: 'Bob Example', preferred_username: 'bob' },
+};
+
+function cli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['dist/src/cli/fapi-bff.js', ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += String(d)));
+    child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+describe('fapi-bff sessions revoke --sub', () => {
+  let idp: DevIdp;
+  let bff: RunningBff;
+  let env: Record<string, string>;
+  let key: ClientKey;
+
+  async function login(user: { username: string; password: string }): Promise<TestBrowser> {
+    const browser = new TestBrowser();
+    const start = await startLogin(browser, bff.url, idp.issuer);
+    assert.ok(start.stopped, 'redirected to the IdP');
+    const done = await loginAtDevIdp(browser, start.url, user.username, user.password, (u) =>
+      u.href.startsWith(`${bff.url}/auth/callback`),
+    );
+    assert.equal((await browser.request(done.url)).status, 302);
+    return browser;
+  }
+  async function refreshToken(browser: TestBrowser): Promise<string> {
+    const session = await bff.services.sessions.load(browser.cookie(bff.url, COOKIE)?.value);
+    assert.ok(session?.data.refreshToken, 'the session holds a refresh token');
+    return session.data.refreshToken;
+  }
+
+  before(async () => {
+    const port = await freePort();
+    key = await makeClientKey('ES256');
+    idp = await startDevIdp({
+      clients: [clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key)],
+      users: [...DEFAULT_DEV_USERS, BOB],
+    });
+    const prefix = `bff-revoke:${randomBytes(4).toString('hex')}:`;
+    const sessionKey = randomBytes(32).toString('base64url');
+    env = {
+      ...bffEnv({ port, issuer: idp.issuer, clientId: CLIENT_ID, key, sessionKey }),
+      REDIS_URL,
+      MS_BFF_REDIS_KEY_PREFIX: prefix,
+    };
+    bff = await startBff({
+      port,
+      issuer: idp.issuer,
+      clientId: CLIENT_ID,
+      key,
+      sessionKey,
+      store: await createRedisStore({ url: REDIS_URL, keyPrefix: prefix }),
+    });
+  });
+  after(async () => {
+    await bff?.close();
+    await bff?.store.close();
+    await idp?.close();
+  });
+
+  it("ends every session of the subject on the shared store and revokes their refresh tokens; others' stay", async () => {
+    const alice1 = await login({ username: 'alice', password: 'alice-password' });
+    const alice2 = await login({ username: 'alice', password: 'alice-password' });
+    const bob = await login(BOB);
+    const aliceTokens = [await refreshToken(alice1), await refreshToken(alice2)];
+    const bobToken = await refreshToken(bob);
+    for (const b of [alice1, alice2, bob])
+      assert.equal((await apiCall(b, bff.url, '/auth/session')).status, 200);
+
+    const none = await cli(['sessions', 'revoke', '--sub', 'nobody'], env);
+    assert.equal(none.status, 0, none.stderr);
+    assert.deepEqual(JSON.parse(none.stdout), { ...ZERO, frontends: { default: ZERO } });
+    assert.equal((await apiCall(alice1, bff.url, '/auth/session')).status, 200, 'another sub ends nothing');
+
+    const r = await cli(['sessions', 'revoke', '--sub', 'alice'], env);
+    assert.equal(r.status, 0, r.stderr);
+    const two = { sub_sessions: 2, ended: 2, revoked: 2, revocation_failed: 0 };
+    assert.deepEqual(JSON.parse(r.stdout), { ...two, frontends: { default: two } });
+    for (const b of [alice1, alice2]) assert.equal((await apiCall(b, bff.url, '/auth/session')).status, 401);
+    assert.equal((await apiCall(bob, bff.url, '/auth/session')).status, 200, "Bob's session stays");
+    for (const token of aliceTokens)
+      assert.equal(await idp.provider.RefreshToken.find(token), undefined, 'revoked at the IdP');
+    assert.ok(await idp.provider.RefreshToken.find(bobToken), "Bob's refresh token is still valid");
+
+    const again = await cli(['sessions', 'revoke', '--sub', 'alice', '--no-idp'], env);
+    assert.deepEqual(JSON.parse(again.stdout), { ...ZERO, frontends: { default: ZERO } });
+  });
+
+  it('refuses the in-memory store (it lives inside the BFF process) and a missing --sub', async () => {
+    const memory = await cli(['sessions', 'revoke', '--sub', 'alice'], {
+      ...bffEnv({ port: 1, issuer: idp.issuer, clientId: CLIENT_ID, key }),
+    });
+    assert.equal(memory.status, 1);
+    assert.match(memory.stderr, /needs the Redis store/);
+    const usage = await cli(['sessions', 'revoke'], env);
+    assert.equal(usage.status, 2);
+    assert.match(usage.stderr, /--sub SUB is required/);
+    const frontend = await cli(['sessions', 'revoke', '--sub', 'alice', '--frontend', 'nope'], env);
+    assert.equal(frontend.status, 2);
+    assert.match(frontend.stderr, /--frontend nope is not one of default/);
+  });
+});
