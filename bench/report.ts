@@ -178,7 +178,7 @@ export function aggregate(samples: Sample[], targets: TargetName[], connections:
 
 export interface TargetCheck {
   /** The RESULTS.md section the target belongs to. */
-  group: 'hot-path' | 'dpop';
+  group: 'hot-path' | 'dpop' | 'scale';
   text: string;
   met: boolean | undefined;
   detail: string;
@@ -238,6 +238,40 @@ export function checkTargets(rows: Row[]): TargetCheck[] {
       met: pct(dpop, 50),
       detail: fmtPct(dpop),
     },
+    // Issue 9: CPU per request relative to the bare proxy in the same run, and added p99.
+    ...(
+      [
+        [mem, 'memory + Bearer', 1.15],
+        [redis, 'Redis + Bearer', 1.25],
+        [dpop, 'Redis + ES256 DPoP', 1.6],
+      ] as const
+    ).flatMap(([row, label, max]): TargetCheck[] => {
+      const ratio =
+        row?.cpuUsPerReq === undefined || base?.cpuUsPerReq === undefined
+          ? undefined
+          : row.cpuUsPerReq / base.cpuUsPerReq;
+      const addedP99 = row && base ? row.p99 - base.p99 : undefined;
+      return [
+        {
+          group: 'scale',
+          text: `${label}: CPU/req ≤ ${max}× bare reply-from @16`,
+          met: ratio === undefined ? undefined : ratio <= max,
+          detail:
+            ratio === undefined
+              ? 'not measured'
+              : `${ratio.toFixed(2)}× (${row?.cpuUsPerReq?.toFixed(0)} vs ${base?.cpuUsPerReq?.toFixed(0)} µs/req)`,
+        },
+        {
+          group: 'scale',
+          text: `${label}: p99 ≤ bare reply-from p99 + 1 ms @16`,
+          met: addedP99 === undefined ? undefined : addedP99 <= 1,
+          detail:
+            addedP99 === undefined
+              ? 'not measured'
+              : `${signed(addedP99, 2)} ms (${row?.p99.toFixed(2)} vs ${base?.p99.toFixed(2)} ms, all rounds)`,
+        },
+      ];
+    }),
   ];
 }
 

@@ -290,6 +290,7 @@ function resultsMarkdown(opts: {
   const checks = checkTargets(rows);
   const targets = targetLines(checks.filter((c) => c.group === 'hot-path'));
   const dpopTargets = targetLines(checks.filter((c) => c.group === 'dpop'));
+  const scaleTargets = targetLines(checks.filter((c) => c.group === 'scale'));
   const jarmSpec = opts.jarm.map((r) => `${r.tokens} (${r.name})`).join(', ');
   return [
     GEN_START,
@@ -345,6 +346,10 @@ function resultsMarkdown(opts: {
     '## Targets (16 connections; goals, not tests)',
     '',
     ...targets.map((t) => `- ${t}`),
+    '',
+    'Issue 9 (CPU per request of the proxy process against bare reply-from in the same run; added p99 against reply-from):',
+    '',
+    ...scaleTargets.map((t) => `- ${t}`),
     '',
     '## DPoP hot path (issue 3)',
     '',

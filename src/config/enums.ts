@@ -24,7 +24,8 @@ export const FAPI_ALGS = ['PS256', 'ES256', 'EdDSA'] as const;
 export type FapiAlg = (typeof FAPI_ALGS)[number];
 
 /** Algorithms of the keys the BFF signs with (client assertions, request objects, DPoP proofs). */
-export const SIGNING_ALGS = ['PS256', 'ES256'] as const;
+/** Our signing algs (client assertions, request objects): FAPI 2.0 Security Profile §5.4.1. */
+export const SIGNING_ALGS = ['PS256', 'ES256', 'EdDSA'] as const;
 export type SigningAlg = (typeof SIGNING_ALGS)[number];
 
 /**

@@ -1,17 +1,18 @@
 import { createHash } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, type JWK } from 'jose';
 import { MIN_RSA_BITS, rsaModulusBits } from '../jose/key-size.js';
+import type { SigningAlg } from './enums.js';
 import type { SigningKey } from './types.js';
 
 /**
  * Load the client's private signing key from PKCS#8 PEM, a JWK or a JWKS (first signing key).
  * Returns a problem message instead of throwing so config loading can report everything at once.
  *
- * @see FAPI 2.0 Security Profile §5.4.1 (PS256/ES256; RSA ≥ 2048 bits, EC ≥ 224 bits)
+ * @see FAPI 2.0 Security Profile §5.4.1 (PS256, ES256, EdDSA with Ed25519; RSA ≥ 2048 bits)
  */
 export async function loadSigningKey(
   text: string,
-  requestedAlg: 'PS256' | 'ES256' | undefined,
+  requestedAlg: SigningAlg | undefined,
 ): Promise<SigningKey | string> {
   const trimmed = text.trim();
   try {
@@ -42,26 +43,30 @@ export async function loadSigningKey(
   }
 }
 
-function algForJwk(jwk: JWK): 'PS256' | 'ES256' | { problem: string } {
+function algForJwk(jwk: JWK): SigningAlg | { problem: string } {
   if (jwk.kty === 'RSA') return 'PS256';
   if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
   return {
-    problem: `unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (RSA for PS256, P-256 for ES256)`,
+    problem: `unsupported key type ${jwk.kty}${jwk.crv ? `/${jwk.crv}` : ''} (RSA for PS256, P-256 for ES256, Ed25519 for EdDSA)`,
   };
 }
 
-async function guessPemAlg(pem: string): Promise<'PS256' | 'ES256'> {
-  try {
-    await importPKCS8(pem, 'ES256');
-    return 'ES256';
-  } catch {
-    return 'PS256';
+async function guessPemAlg(pem: string): Promise<SigningAlg> {
+  for (const alg of ['ES256', 'EdDSA'] as const) {
+    try {
+      await importPKCS8(pem, alg);
+      return alg;
+    } catch {
+      // not this key type
+    }
   }
+  return 'PS256';
 }
 
 async function finish(
   privateKey: SigningKey['privateKey'],
-  alg: 'PS256' | 'ES256',
+  alg: SigningAlg,
   kid: string | undefined,
 ): Promise<SigningKey | string> {
   const full = await exportJWK(privateKey);
@@ -69,6 +74,8 @@ async function finish(
     const bits = rsaModulusBits(full.n ?? '');
     if (bits < MIN_RSA_BITS) return `RSA keys must have at least ${MIN_RSA_BITS} bits (this one has ${bits})`;
     if (full.kty !== 'RSA') return 'PS256 needs an RSA key';
+  } else if (alg === 'EdDSA') {
+    if (full.kty !== 'OKP' || full.crv !== 'Ed25519') return 'EdDSA needs an Ed25519 (OKP) key';
   } else if (full.kty !== 'EC' || full.crv !== 'P-256') {
     return 'ES256 needs a P-256 EC key';
   }

@@ -95,7 +95,7 @@ export const VARIABLES = {
   }),
   BFF_JWT_SIGNING_ALG: oneOf(SIGNING_ALGS, {
     doc: 'Alg of the signing key.',
-    defaultDoc: 'derived from the key (RSA: PS256, P-256: ES256)',
+    defaultDoc: 'derived from the key (RSA: PS256, P-256: ES256, Ed25519: EdDSA)',
     frontend: true,
   }),
   MS_BFF_ID_TOKEN_ALG: oneOf(FAPI_ALGS, {
@@ -129,7 +129,7 @@ export const VARIABLES = {
     frontend: true,
   }),
   MS_BFF_JAR_ALGS_ALLOWED: list({
-    doc: 'Allowlist for request object algs; `none` and anything but PS256/ES256 are refused at startup.',
+    doc: 'Allowlist for request object algs; `none` and anything but PS256/ES256/EdDSA are refused at startup.',
     default: SIGNING_ALGS,
     values: SIGNING_ALGS,
     frontend: true,

@@ -129,17 +129,34 @@ function b64(text: string): string {
 /** Bounded cache of imported keys: importing costs more than signing, and sessions repeat. */
 export class DpopKeyCache {
   private readonly keys = new Map<string, Promise<DpopKey>>();
+  /** The same keys once imported, for callers on the hot path that need no promise. */
+  private readonly ready = new Map<string, DpopKey>();
   constructor(private readonly max = 10_000) {}
 
   get(stored: StoredDpopKey): Promise<DpopKey> {
     let key = this.keys.get(stored.jkt);
     if (!key) {
-      if (this.keys.size >= this.max) this.keys.delete(this.keys.keys().next().value as string);
-      key = DpopKey.import(stored);
-      key.catch(() => this.keys.delete(stored.jkt));
+      if (this.keys.size >= this.max) {
+        const oldest = this.keys.keys().next().value as string;
+        this.keys.delete(oldest);
+        this.ready.delete(oldest);
+      }
+      const pending = DpopKey.import(stored);
+      key = pending;
+      pending.then(
+        (k) => {
+          if (this.keys.get(stored.jkt) === pending) this.ready.set(stored.jkt, k);
+        },
+        () => this.keys.delete(stored.jkt),
+      );
       this.keys.set(stored.jkt, key);
     }
     return key;
+  }
+
+  /** The imported key of `stored` if `get` has finished importing it (and it is still cached), else undefined. */
+  imported(stored: StoredDpopKey): DpopKey | undefined {
+    return this.ready.get(stored.jkt);
   }
 }
 

@@ -2,6 +2,7 @@ import { type FSWatcher, watch } from 'node:fs';
 import { calculateJwkThumbprint, type CryptoKey, type JWK } from 'jose';
 import { type DecryptionKey, type JweAlg, loadDecryptionKey } from '../config/enc-keys.js';
 import { loadSigningKey } from '../config/keys.js';
+import type { SigningAlg } from '../config/enums.js';
 import type { SigningKey } from '../config/types.js';
 import { fipsJwkProblem } from '../fips/policy.js';
 import { type KeyFileJwk, readKeySource } from './key-files.js';
@@ -19,7 +20,7 @@ interface RingKey {
 
 export interface KeyRingOptions {
   /** BFF_JWT_SIGNING_KEY when it names a file or directory (re-read on change); else the fixed key. */
-  readonly signing?: { readonly path?: string; readonly fixed?: SigningKey; readonly alg: 'PS256' | 'ES256' };
+  readonly signing?: { readonly path?: string; readonly fixed?: SigningKey; readonly alg: SigningAlg };
   /** BFF_JARM_PRIV_KEY likewise. */
   readonly decryption?: { readonly path?: string; readonly fixed?: DecryptionKey; readonly alg: JweAlg };
   readonly prepublishSec: number;
@@ -220,7 +221,7 @@ export class KeyRing {
     const { iat: _iat, ...bare } = jwk;
     const loaded =
       use === 'sig'
-        ? await loadSigningKey(JSON.stringify(bare), alg as 'PS256' | 'ES256')
+        ? await loadSigningKey(JSON.stringify(bare), alg as SigningAlg)
         : await loadDecryptionKey(JSON.stringify(bare), alg as JweAlg);
     if (typeof loaded === 'string') throw new Error(`key ${name}: ${loaded}`);
     const publicJwk = loaded.publicJwk as JWK;

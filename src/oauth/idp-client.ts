@@ -622,17 +622,21 @@ function clientAuthentication(config: BffConfig, keys: KeyRing): oidc.ClientAuth
     case 'private_key_jwt': {
       if (!config.signingKey)
         throw new BffError('BFF_CONFIG_INVALID', { detail: 'BFF_JWT_SIGNING_KEY missing' });
-      // MS_BFF_CLIENT_ASSERTION_AUD=endpoint: the URL of the endpoint being called (RFC 7523 §3),
-      // set per call by IdpClient.timed; the issuer remains the fallback outside a timed call.
-      const options =
-        config.interop.clientAssertionAud === 'issuer'
-          ? undefined
-          : {
-              [oidc.modifyAssertion]: (_header: object, payload: Record<string, unknown>) => {
-                const url = assertionAudience.getStore();
-                if (url) payload.aud = url;
-              },
-            };
+      const endpointAud = config.interop.clientAssertionAud === 'endpoint';
+      const options = {
+        [oidc.modifyAssertion]: (header: Record<string, unknown>, payload: Record<string, unknown>) => {
+          // openid-client labels an Ed25519 signature with RFC 9864's fully-specified "Ed25519"; FAPI
+          // 2.0 (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4.1) and the
+          // IdP's token_endpoint_auth_signing_alg_values_supported (checked at startup) name it
+          // EdDSA (https://www.rfc-editor.org/rfc/rfc8037#section-3.1). Same signature, other label.
+          if (header.alg === 'Ed25519') header.alg = 'EdDSA';
+          // MS_BFF_CLIENT_ASSERTION_AUD=endpoint: the URL of the endpoint being called (RFC 7523 §3),
+          // set per call by IdpClient.timed; the issuer remains the fallback outside a timed call.
+          if (!endpointAud) return;
+          const url = assertionAudience.getStore();
+          if (url) payload.aud = url;
+        },
+      };
       // The key is looked up per call: the active key of the set changes on rotation (seed 002 §5).
       return (as, client, body, headers) => {
         const active = keys.signingKey() ?? config.signingKey;

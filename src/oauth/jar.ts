@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { CompactEncrypt, type CryptoKey, SignJWT } from 'jose';
-import { JWE_ALGS, JWE_ENCS } from '../config/enums.js';
+import { JWE_ALGS, JWE_ENCS, SIGNING_ALGS, type SigningAlg } from '../config/enums.js';
 import type { SigningKey } from '../config/types.js';
 
 /**
@@ -15,7 +15,7 @@ export interface RequestObjectOptions {
   /** The AS issuer identifier, as a string (Message Signing §5.3.2). */
   audience: string;
   signingKey: SigningKey;
-  alg: 'PS256' | 'ES256';
+  alg: SigningAlg;
   /** MS_BFF_JAR_ALGS_ALLOWED. */
   allowedAlgs: readonly string[];
   /** Default 60, at most 60 (short-lived: Message Signing §5.3.2 allows 60 min, we need seconds). */
@@ -66,7 +66,8 @@ function checkOptions(opts: RequestObjectOptions): number {
     throw new Error(
       `request object: alg ${String(opts.alg)} is not allowed (allowed: ${opts.allowedAlgs.join(', ')})`,
     );
-  if (opts.alg !== 'PS256' && opts.alg !== 'ES256')
+  // https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4.1
+  if (!(SIGNING_ALGS as readonly string[]).includes(opts.alg))
     throw new Error(`request object: alg ${String(opts.alg)} is not a FAPI 2.0 algorithm`);
   if (opts.signingKey.alg !== opts.alg)
     throw new Error(`request object: the signing key is for ${opts.signingKey.alg}, not ${opts.alg}`);

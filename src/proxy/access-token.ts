@@ -56,9 +56,14 @@ export class AccessTokens {
     private readonly idTokenPolicy?: (idToken: string) => Promise<void>,
   ) {}
 
+  /** Whether the access token is outside the refresh window: ensureFresh would return the session as is. */
+  isFresh(session: LoadedSession): boolean {
+    return session.data.accessTokenExpiresAt - this.skewSec * 1000 > this.clock();
+  }
+
   /** `force`: refresh even a token that is still fresh (the development inspector's "refresh now"). */
   async ensureFresh(session: LoadedSession, force = false): Promise<LoadedSession> {
-    if (!force && session.data.accessTokenExpiresAt - this.skewSec * 1000 > this.clock()) return session;
+    if (!force && this.isFresh(session)) return session;
     if (!session.data.refreshToken) {
       if (session.data.accessTokenExpiresAt > this.clock()) return session;
       await this.end(session, 'no_refresh_token');

@@ -40,15 +40,17 @@ export async function upstreamCredential(
   if (route.token !== 'client') {
     const loaded = await currentSession(s, request);
     if (loaded) {
-      const session = await s.tokens.ensureFresh(loaded);
+      // A fresh token (nearly every call) needs no refresh and no extra await.
+      const session = s.tokens.isFresh(loaded) ? loaded : await s.tokens.ensureFresh(loaded);
       const refresh: UpstreamRefresh = {
         renew: async () => {
           const renewed = await s.tokens.renewRejected(session, s.config.refreshOn401MinIntervalSec);
-          return renewed ? userCredential(s, route, request, renewed) : undefined;
+          return renewed ? await userCredential(s, route, request, renewed) : undefined;
         },
         skipped: (reason) => s.metrics.upstreamInvalidToken(reason),
       };
-      return { ...(await userCredential(s, route, request, session)), refresh, session };
+      const user = userCredential(s, route, request, session);
+      return { ...(user instanceof Promise ? await user : user), refresh, session };
     }
     if (route.token === 'user') throw new BffError('BFF_SESSION_REQUIRED');
     if (route.token === 'user-or-none') return NONE;
@@ -60,16 +62,19 @@ export async function upstreamCredential(
   return bearer('client', token.accessToken);
 }
 
-async function userCredential(
+/** Synchronous unless a DPoP key still has to be imported (once per session and process). */
+function userCredential(
   s: BffServices,
   route: RouteConfig,
   request: CredentialRequest,
   session: LoadedSession,
-): Promise<UpstreamCredential> {
+): UpstreamCredential | Promise<UpstreamCredential> {
   const stored = session.data.dpop;
   const accessToken = session.data.accessToken;
   if (stored && session.data.tokenType === 'dpop') {
-    return withDpop(s, route, request, 'user', accessToken, await s.dpopKeys.get(stored));
+    const key = s.dpopKeys.imported(stored);
+    if (key) return withDpop(s, route, request, 'user', accessToken, key);
+    return s.dpopKeys.get(stored).then((k) => withDpop(s, route, request, 'user', accessToken, k));
   }
   return bearer('user', accessToken);
 }

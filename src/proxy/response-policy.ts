@@ -50,6 +50,8 @@ export const DEFAULT_RESPONSE_HEADERS: readonly string[] = [
   'cross-origin-resource-policy',
 ];
 
+const DEFAULT_ALLOWED: ReadonlySet<string> = new Set(DEFAULT_RESPONSE_HEADERS);
+
 /**
  * Every proxied response is sandboxed (CSP Level 3 `sandbox`, https://www.w3.org/TR/CSP3/#directive-sandbox):
  * an upstream's `text/html` (an error page, a reflected value, a compromised API) opened on our
@@ -76,7 +78,7 @@ export function browserResponseHeaders(input: ResponsePolicyInput): Record<strin
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || isForbiddenResponseHeader(name)) continue;
-    if (!DEFAULT_RESPONSE_HEADERS.includes(name) && !route.responseHeaders.includes(name)) continue;
+    if (!DEFAULT_ALLOWED.has(name) && !route.responseHeaders.includes(name)) continue;
     out[name] = value;
   }
   const location = out.location;

@@ -5,7 +5,7 @@ import type { LoadedSession, SessionManager } from './session-manager.js';
  * The session named by a request's session cookie, or undefined; store outages propagate (503).
  * Shared by `/auth/**` handlers and the API proxy, so it lives with sessions, not with either.
  */
-export async function currentSession(
+export function currentSession(
   s: {
     readonly sessions: Pick<SessionManager, 'load'>;
     readonly config: { readonly session: { readonly cookieName: string } };

@@ -207,7 +207,9 @@ export class SessionManager {
       this.onExpired(session);
       return undefined;
     }
-    await this.maybeTouch(session, now);
+    // Most calls are within the touch interval: no promise to wait for then.
+    const touching = this.maybeTouch(session, now);
+    if (touching) await touching;
     return session;
   }
 
@@ -346,15 +348,19 @@ export class SessionManager {
     return Math.max(1, Math.min(this.timeouts.idleTimeoutSec * 1000, data.absoluteExpiresAt - now));
   }
 
-  /** Sliding idle timeout: the store TTL is renewed, at most every idle/20, never past the absolute limit. */
-  private async maybeTouch(session: LoadedSession, now: number): Promise<void> {
+  /**
+   * Sliding idle timeout: the store TTL is renewed, at most every idle/20, never past the absolute
+   * limit. Returns the renewal to wait for, or undefined when none is due (the common case).
+   */
+  private maybeTouch(session: LoadedSession, now: number): Promise<void> | undefined {
     const last = this.lastTouch.get(session.key);
     const interval = (this.timeouts.idleTimeoutSec * 1000) / TOUCH_INTERVAL_FRACTION;
-    if (last !== undefined && now - last < interval) return;
+    if (last !== undefined && now - last < interval) return undefined;
     if (this.lastTouch.size >= MAX_TOUCH_ENTRIES) this.lastTouch.clear();
     this.lastTouch.set(session.key, now);
-    const alive = await this.store.touch(session.key, this.ttlMs(session.data, now));
-    if (!alive) throw new BffError('BFF_SESSION_EXPIRED');
+    return this.store.touch(session.key, this.ttlMs(session.data, now)).then((alive) => {
+      if (!alive) throw new BffError('BFF_SESSION_EXPIRED');
+    });
   }
 }
 

@@ -7,7 +7,20 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/load.js';
+import type { BffConfig } from '../../src/config/types.js';
+import { registrationMetadata } from '../../src/oauth/client-metadata.js';
+import { IdpClient } from '../../src/oauth/idp-client.js';
+import { Metrics } from '../../src/observability/metrics.js';
+import { buildApp, type BuiltApp } from '../../src/server/app.js';
+import { SessionSealer } from '../../src/session/sealing.js';
+import { SessionManager } from '../../src/session/session-manager.js';
+import { namespacedStore } from '../../src/store/namespaced.js';
+import type { RedisStore } from '../../src/store/redis-store.js';
 import { DEFAULT_DEV_USERS, type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { createRedisStore } from '../../src/store/redis-store.js';
 import {
@@ -20,7 +33,7 @@ import {
   type RunningBff,
   startBff,
 } from '../helpers/bff-harness.js';
-import { apiCall, startLogin } from '../helpers/flows.js';
+import { apiCall, loginUntilCallback, startLogin } from '../helpers/flows.js';
 import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-sessions-revoke';
@@ -145,5 +158,125 @@ describe('fapi-bff sessions revoke --sub', () => {
     const frontend = await cli(['sessions', 'revoke', '--sub', 'alice', '--frontend', 'nope'], env);
     assert.equal(frontend.status, 2);
     assert.match(frontend.stderr, /--frontend nope is not one of default/);
+  });
+});
+
+describe('fapi-bff sessions revoke with several frontends (MS_BFF_CONFIG)', { timeout: 120_000 }, () => {
+  let idp: DevIdp;
+  let built: BuiltApp;
+  let store: RedisStore;
+  let config: BffConfig;
+  let env: Record<string, string>;
+  let dir: string;
+  let bank: string;
+  let shop: string;
+
+  before(async () => {
+    const port = await freePort();
+    const idpPort = await freePort();
+    // Two hosts on the one loopback listener: each frontend its own client, cookie and store namespace.
+    bank = `http://localhost:${port}`;
+    shop = `http://127.0.0.1:${port}`;
+    const key = await makeClientKey('ES256');
+    dir = mkdtempSync(join(tmpdir(), 'bff-sessions-revoke-'));
+    const file = join(dir, 'bff.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        frontends: [
+          { name: 'bank', host: 'localhost', publicUrl: bank, clientId: 'bank-bff', routes: {} },
+          {
+            name: 'shop',
+            host: '127.0.0.1',
+            publicUrl: shop,
+            clientId: 'shop-bff',
+            cookieName: '__Host-shop',
+            routes: {},
+          },
+        ],
+      }),
+    );
+    const prefix = `bff-revoke-f:${randomBytes(4).toString('hex')}:`;
+    env = {
+      OIDC_ISSUER: `http://127.0.0.1:${idpPort}`,
+      BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
+      MS_BFF_PROFILE: 'development',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
+      MS_BFF_CONFIG: file,
+      REDIS_URL,
+      MS_BFF_REDIS_KEY_PREFIX: prefix,
+      LOG_LEVEL: 'silent',
+    };
+    config = await loadConfig(env);
+    idp = await startDevIdp({
+      port: idpPort,
+      clients: config.frontends.map((f) => {
+        const { jwks_uri: _jwksUri, ...md } = registrationMetadata(f.config);
+        return { ...md, jwks: { keys: [key.publicJwk] } };
+      }),
+    });
+    store = await createRedisStore({ url: REDIS_URL, keyPrefix: prefix });
+    const metrics = new Metrics({ defaultMetrics: false });
+    const log = { warn() {}, info() {} };
+    built = await buildApp({
+      config,
+      store,
+      idp: await IdpClient.create(config, metrics, log),
+      createIdp: (c) => IdpClient.create(c, metrics, log),
+      metrics,
+      logger: false,
+    });
+    await built.app.listen({ host: '127.0.0.1', port });
+  });
+  after(async () => {
+    await built?.app.close();
+    await store?.close();
+    await idp?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The refresh token of a frontend's session, read as that frontend's instance reads it. */
+  async function refreshTokenOf(frontend: string, cookie: string | undefined): Promise<string> {
+    const f = config.frontends.find((x) => x.name === frontend);
+    assert.ok(f);
+    const sessions = new SessionManager(
+      namespacedStore(store, f.storeNamespace),
+      new SessionSealer(f.config.session.keys),
+      f.config.session,
+    );
+    const session = await sessions.load(cookie);
+    assert.ok(session?.data.refreshToken, `${frontend}: a session with a refresh token`);
+    return session.data.refreshToken;
+  }
+
+  it("ends one frontend's sessions with --frontend, then every frontend's, each revoked with its own client", async () => {
+    const browser = new TestBrowser();
+    for (const url of [bank, shop]) {
+      const done = await browser.request(await loginUntilCallback(browser, url, idp));
+      assert.equal(done.status, 302, `login at ${url}`);
+    }
+    const bankToken = await refreshTokenOf('bank', browser.cookie(bank, '__Host-bff-session')?.value);
+    const shopToken = await refreshTokenOf('shop', browser.cookie(shop, '__Host-shop')?.value);
+
+    const one = { sub_sessions: 1, ended: 1, revoked: 1, revocation_failed: 0 };
+    const onlyShop = await cli(['sessions', 'revoke', '--sub', 'alice', '--frontend', 'shop'], env);
+    assert.equal(onlyShop.status, 0, onlyShop.stderr);
+    assert.deepEqual(JSON.parse(onlyShop.stdout), { ...one, frontends: { shop: one } });
+    assert.equal((await apiCall(browser, shop, '/auth/session')).status, 401, 'shop session ended');
+    assert.equal((await apiCall(browser, bank, '/auth/session')).status, 200, 'bank session stays');
+    assert.equal(await idp.provider.RefreshToken.find(shopToken), undefined, "shop's token revoked");
+    assert.ok(await idp.provider.RefreshToken.find(bankToken));
+
+    const all = await cli(['sessions', 'revoke', '--sub', 'alice'], env);
+    assert.equal(all.status, 0, all.stderr);
+    assert.deepEqual(JSON.parse(all.stdout), { ...one, frontends: { bank: one, shop: ZERO } });
+    assert.equal((await apiCall(browser, bank, '/auth/session')).status, 401, 'bank session ended');
+    assert.equal(
+      await idp.provider.RefreshToken.find(bankToken),
+      undefined,
+      "bank's token revoked by bank's client",
+    );
   });
 });

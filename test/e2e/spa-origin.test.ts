@@ -56,6 +56,9 @@ describe('SPA from a frontend origin', () => {
       } else if (path === '/app/moved.js') {
         res.writeHead(301, { location: `${originUrl}/app/assets/app.3f2a9c1d.js?x=1` });
         res.end();
+      } else if (path === '/app/hang.js') {
+        // Never answers: the BFF's timeout (MS_BFF_UPSTREAM_TIMEOUT_MS) ends the wait.
+        req.resume();
       } else if (path === '/app/away.js') {
         res.writeHead(302, { location: 'https://elsewhere.example/x.js' });
         res.end();
@@ -68,7 +71,7 @@ describe('SPA from a frontend origin', () => {
     originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
     stack = await startStack({
       clientId: 'spa-origin',
-      env: { MS_BFF_FRONTEND_URL: `${originUrl}/app` },
+      env: { MS_BFF_FRONTEND_URL: `${originUrl}/app`, MS_BFF_UPSTREAM_TIMEOUT_MS: '1000' },
     });
     base = stack.bff.url;
   });
@@ -168,6 +171,12 @@ describe('SPA from a frontend origin', () => {
     assert.doesNotMatch(body, /origin failure details/);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     assert.match(metrics, /bff_errors_total\{code="BFF_FRONTEND_UNAVAILABLE"\} [1-9]/);
+  });
+
+  it('answers 504 when the origin does not answer in time', async () => {
+    const res = await fetch(`${base}/hang.js`, { signal: AbortSignal.timeout(15_000) });
+    assert.equal(res.status, 504);
+    assert.equal(((await res.json()) as { code: string }).code, 'BFF_FRONTEND_UNAVAILABLE');
   });
 
   it('answers 502 when the origin is down', async () => {

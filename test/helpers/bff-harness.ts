@@ -28,7 +28,7 @@ export interface ClientKey {
   publicJwk: JWK;
 }
 
-export async function makeClientKey(alg: 'ES256' | 'PS256' = 'ES256'): Promise<ClientKey> {
+export async function makeClientKey(alg: 'ES256' | 'PS256' | 'EdDSA' = 'ES256'): Promise<ClientKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const kid = `client-${randomBytes(4).toString('hex')}`;
   return {

@@ -89,6 +89,14 @@ describe('SPA configuration', () => {
       MS_BFF_FRONTEND_URL: 'https://cdn.example.com/app/',
     });
     assert.match(found.get('MS_BFF_FRONTEND_URL') ?? '', /either MS_BFF_STATIC_DIR or MS_BFF_FRONTEND_URL/);
+    // Each is still checked: every problem at once.
+    const all = await problems({
+      ...base,
+      MS_BFF_STATIC_DIR: join(root, 'nope'),
+      MS_BFF_FRONTEND_URL: 'http://cdn.example.com/',
+    });
+    assert.match(all.get('MS_BFF_STATIC_DIR') ?? '', /cannot be read/);
+    assert.match(all.get('MS_BFF_FRONTEND_URL') ?? '', /plain HTTP is refused.*\| set either/);
   });
 
   it('takes an origin with a base path, normalised to end in /', async () => {

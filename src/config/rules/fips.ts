@@ -29,6 +29,14 @@ export function fipsPolicy(ctx: RuleContext): ReadonlySet<string> {
     ctx.problem('MS_BFF_DPOP_ALG', dpopProblem);
     refused.add('MS_BFF_DPOP_ALG');
   }
+  // Our own signing alg (client assertions, request objects): EdDSA is never FIPS-approved.
+  for (const name of ['BFF_JWT_SIGNING_ALG', 'MS_BFF_JAR_SIGNING_ALG'] as const) {
+    const problem = v[name] === undefined ? undefined : fipsAlgProblem(v[name]);
+    if (problem) {
+      ctx.problem(name, problem);
+      refused.add(name);
+    }
+  }
   for (const name of ['BFF_JWT_SIGNING_KEY', 'BFF_JARM_PRIV_KEY', 'BFF_JAR_ENC_KEY'] as const) {
     const text = v[name];
     if (text === undefined) continue;

@@ -76,8 +76,9 @@ export async function jarmSettings(ctx: RuleContext): Promise<BffConfig['jarm']>
     enabled: v.MS_BFF_JARM_ENABLED,
     mode: v.MS_BFF_JARM_MODE,
     // Signing algs accepted on JARM responses
-    // (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4.1).
-    algsAllowed: [...SIGNING_ALGS],
+    // (https://openid.net/specs/fapi-security-profile-2_0-final.html#section-5.4.1); EdDSA is
+    // offered for our own signatures only (SIGNING_ALGS), not yet accepted from the IdP here.
+    algsAllowed: SIGNING_ALGS.filter((a) => a !== 'EdDSA'),
     encryption,
   };
 }

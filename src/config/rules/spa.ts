@@ -48,18 +48,15 @@ export function spaSettings(
   const headers = spaHeaders(ctx, publicUrl);
   const dirText = v.MS_BFF_STATIC_DIR;
   const url = v.MS_BFF_FRONTEND_URL;
+  // Each is checked even when both are set: every problem in one round.
+  const dir = dirText === undefined ? undefined : staticDirectory(ctx, dirText);
+  const origin = url === undefined ? undefined : frontendOrigin(ctx, http, url);
   if (dirText !== undefined && url !== undefined) {
     ctx.problem('MS_BFF_FRONTEND_URL', 'set either MS_BFF_STATIC_DIR or MS_BFF_FRONTEND_URL, not both');
     return undefined;
   }
-  if (dirText !== undefined) {
-    const dir = staticDirectory(ctx, dirText);
-    return dir === undefined ? undefined : { kind: 'static', dir, headers };
-  }
-  if (url !== undefined) {
-    const origin = frontendOrigin(ctx, http, url);
-    return origin === undefined ? undefined : { kind: 'origin', url: origin, headers };
-  }
+  if (dir !== undefined) return { kind: 'static', dir, headers };
+  if (origin !== undefined) return { kind: 'origin', url: origin, headers };
   return undefined;
 }
 

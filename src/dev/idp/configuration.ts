@@ -14,7 +14,7 @@ import { JWE_ALGS, JWE_ENCS } from '../../config/enums.js';
 import { certificateMatches, type MtlsAliasedEndpoint } from './mtls.js';
 import type { DevIdpOptions, DevIdpUser } from './options.js';
 import { escapeHtml, PAGE_CSP, page, TITLE } from './pages.js';
-import { loopbackFriendlyFetch, SIGNING_ALGS } from './runtime.js';
+import { CLIENT_SIGNING_ALGS, loopbackFriendlyFetch, SIGNING_ALGS } from './runtime.js';
 
 /** The `acr` of a password login at the development IdP. */
 export const DEV_PASSWORD_ACR = 'urn:fapi-bff:dev:pwd';
@@ -88,9 +88,9 @@ export function providerConfiguration(inputs: ConfigurationInputs): Configuratio
       authorization_signed_response_alg: 'PS256',
     },
     enabledJWA: {
-      clientAuthSigningAlgValues: [...SIGNING_ALGS],
+      clientAuthSigningAlgValues: [...CLIENT_SIGNING_ALGS],
       idTokenSigningAlgValues: [...SIGNING_ALGS],
-      requestObjectSigningAlgValues: [...SIGNING_ALGS],
+      requestObjectSigningAlgValues: [...CLIENT_SIGNING_ALGS],
       userinfoSigningAlgValues: [...SIGNING_ALGS],
       introspectionSigningAlgValues: [...SIGNING_ALGS],
       authorizationSigningAlgValues: [...SIGNING_ALGS],

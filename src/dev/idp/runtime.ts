@@ -1,13 +1,15 @@
 import { debuglog } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { JWKS } from 'oidc-provider';
-import { SIGNING_ALGS as SIGNING_ALG_VALUES } from '../../config/enums.js';
+import { SIGNING_ALGS as CLIENT_SIGNING_ALG_VALUES } from '../../config/enums.js';
 
 /** Loading oidc-provider quietly, the IdP's keys, and its outgoing fetch. */
 
 export const log = debuglog('fapi-bff:dev-idp');
-/** Only FAPI 2.0 algorithms (FAPI 2.0 Security Profile §5.4: PS256, ES256, EdDSA). */
-export const SIGNING_ALGS = SIGNING_ALG_VALUES;
+/** The IdP's own signing algs: FAPI 2.0 algorithms (Security Profile §5.4), without EdDSA (FIPS runs). */
+export const SIGNING_ALGS = ['PS256', 'ES256'] as const;
+/** What it accepts from clients (client assertions, request objects): every alg the BFF can sign with. */
+export const CLIENT_SIGNING_ALGS = CLIENT_SIGNING_ALG_VALUES;
 
 /**
  * Warnings oidc-provider prints that are expected here: Node 20 is below its preferred runtime, and
