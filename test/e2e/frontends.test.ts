@@ -309,6 +309,10 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
   it('applies a changed file without a restart: a new route, JARM off, sessions kept', async () => {
     await login(browser, bank); // the IdP session ended above: a fresh one
     assert.equal(await errorCode(await apiCall(browser, shop, '/api/orders/1')), 'BFF_ROUTE_NOT_FOUND');
+    // A login in flight across the reload: the IdP answered with JARM before it was switched off.
+    const inFlight = new TestBrowser();
+    const pending = await loginUntilCallback(inFlight, bank, idp, '/home');
+    assert.ok(pending.searchParams.has('response'));
     const applied = logs.audit('config.reloaded').length;
     await rewrite(
       frontendsFile((f) => {
@@ -328,6 +332,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     // JARM is off for bank now: the next login gets a plain authorization response.
     const plain = await loginUntilCallback(new TestBrowser(), bank, idp, '/home');
     assert.ok(plain.searchParams.has('code') && !plain.searchParams.has('response'), 'JARM off after reload');
+    assert.equal((await inFlight.request(pending)).status, 302, 'the login started with JARM completes');
     // DPoP is still on: the token stays bound.
     assert.equal((await apiCall(browser, bank, '/api/accounts/q')).status, 200);
     assert.match(String(bankApi.requests.at(-1)?.headers.authorization), /^DPoP /);
@@ -336,6 +341,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
   it('a route kill switch answers a stable code until switched back on', async () => {
     await rewrite(
       frontendsFile((f) => {
+        (f[0] as { flags: Record<string, unknown> }).flags.jarm = false;
         (f[1] as { routes: Record<string, unknown> }).routes.cart = { url: shopApi.url, enabled: false };
       }),
       'applied',
@@ -343,7 +349,14 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     const off = await apiCall(browser, shop, '/api/cart/y');
     assert.equal(off.status, 503);
     assert.equal(await errorCode(off), 'BFF_ROUTE_DISABLED');
+    // A plain login in flight (JARM is off for bank now) while the next reload switches JARM back on.
+    const inFlight = new TestBrowser();
+    const pending = await loginUntilCallback(inFlight, bank, idp, '/home');
+    assert.ok(pending.searchParams.has('code'));
     await rewrite(frontendsFile(), 'applied');
+    assert.equal((await inFlight.request(pending)).status, 302, 'the plain login in flight completes');
+    // New logins are signed again.
+    assert.ok((await loginUntilCallback(new TestBrowser(), bank, idp, '/home')).searchParams.has('response'));
     assert.equal((await apiCall(browser, shop, '/api/cart/y')).status, 200);
   });
 
