@@ -85,7 +85,7 @@ export const PRESETS: Readonly<Record<PresetName, Preset>> = {
     },
     notes: [
       'Not set: MS_BFF_ASSUME_ISS_PARAMETER. The published document does not advertise RFC 9207 (https://www.rfc-editor.org/rfc/rfc9207#section-3), so the capability check refuses to start; the switch is only honest for an IdP known to send iss in every authorization response, and no Auth0 documentation found here says Auth0 does.',
-      'At the IdP: PAR, JAR and mTLS/private_key_jwt FAPI compliance levels need the Highly Regulated Identity add-on (https://auth0.com/docs/get-started/applications/configure-par, https://auth0.com/docs/get-started/applications/configure-fapi-compliance); the published sample is a tenant without it (no PAR endpoint).',
+      "At the IdP: Auth0's FAPI compliance levels (which require PAR, and JAR signed with PS256) are Highly Regulated Identity features, an Enterprise plan add-on (https://auth0.com/docs/get-started/applications/configure-fapi-compliance); PAR is configured per application (https://auth0.com/docs/get-started/applications/configure-par). The published sample has no PAR endpoint.",
     ],
     documentation: [
       'https://auth0.com/docs/get-started/applications/configure-fapi-compliance',

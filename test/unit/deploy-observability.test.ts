@@ -6,7 +6,8 @@
  * itself (`check rules`, `test rules`) runs in .ci/run.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { ERROR_CODES } from '../../src/errors.js';
@@ -86,6 +87,34 @@ describe('metrics: one table, one registry', () => {
   });
 });
 
+describe('seed-named metrics', () => {
+  /** Test sources outside test/unit that read a running BFF's metrics (`/metrics` or the registry's render). */
+  function readBackTests(): { path: string; text: string }[] {
+    const out: { path: string; text: string }[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.test.ts')) out.push({ path, text: readFileSync(path, 'utf8') });
+      }
+    };
+    for (const dir of ['test/e2e', 'test/idp-misbehaviour', 'test/interop']) walk(dir);
+    return out.filter((f) => /\/metrics|\.render\(\)/.test(f.text));
+  }
+
+  it('each is read back by a test that drives a running BFF and reads its metrics', () => {
+    const tests = readBackTests();
+    const declared: readonly MetricDeclaration[] = Object.values(METRICS);
+    const seeded = declared.filter((m) => m.seed !== undefined);
+    assert.ok(seeded.length >= 12);
+    for (const m of seeded)
+      assert.ok(
+        tests.some((t) => t.text.includes(m.name)),
+        `${m.name} (seed ${m.seed}) is not read back by any test under test/e2e, test/idp-misbehaviour or test/interop`,
+      );
+  });
+});
+
 describe('alerting rules (deploy/prometheus)', () => {
   it('name only metrics the registry serves (a renamed metric fails here)', () => {
     const known = knownNames();
@@ -114,6 +143,24 @@ describe('alerting rules (deploy/prometheus)', () => {
           .map((l) => githubSlug(l.replace(/^#+\s*/, '')));
         assert.ok(slugs.includes(anchor), `${rule.alert}: ${file} has no heading #${anchor}`);
       }
+    }
+  });
+
+  it('every runbook has symptoms, diagnosis, actions and verification, and the index lists it', () => {
+    const index = readFileSync('docs/runbooks/README.md', 'utf8');
+    const books = readdirSync('docs/runbooks').filter((f) => f.endsWith('.md') && f !== 'README.md');
+    assert.ok(books.length >= 9);
+    for (const book of books) {
+      const headings = readFileSync(join('docs/runbooks', book), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('## '))
+        .map((l) => l.slice(3));
+      for (const part of ['Symptoms', 'Diagnosis', 'Actions', 'Verification'])
+        assert.ok(
+          headings.some((h) => h.startsWith(part)),
+          `${book}: no "## ${part}" section`,
+        );
+      assert.ok(index.includes(`](${book})`), `docs/runbooks/README.md does not list ${book}`);
     }
   });
 
