@@ -12,7 +12,10 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { once } from 'node:events';
 import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
@@ -28,6 +31,19 @@ import { apiCall, errorCode, loginUntilCallback } from '../helpers/flows.js';
 import { confirmEndSession, TestBrowser } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 import { loggerOptions } from '../../src/observability/logger.js';
+
+/** Open a WebSocket; resolves with the socket, or with the HTTP refusal of the handshake. */
+function wsConnect(url: string, headers: Record<string, string>): Promise<WebSocket | { status: number }> {
+  const ws = new WebSocket(url, { headers });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0 });
+    });
+    ws.once('error', reject);
+  });
+}
 
 /** A GET with a Host header of our choice (fetch does not let a caller set Host). */
 function withHost(
@@ -56,6 +72,8 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
   let key: ClientKey;
   let bankApi: RecordingUpstream;
   let shopApi: RecordingUpstream;
+  let echo: WebSocketServer;
+  let wsUpstream: string;
   let dir: string;
   let file: string;
   let env: Record<string, string>;
@@ -91,7 +109,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
         publicUrl: shop,
         clientId: 'admin-bff',
         postLogoutRedirect: '/admin/',
-        routes: { cart: shopApi.url },
+        routes: { cart: shopApi.url, live: { url: wsUpstream, websocket: true } },
       },
     ];
     change(frontends);
@@ -138,6 +156,10 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     key = await makeClientKey('ES256');
     bankApi = await startRecordingUpstream();
     shopApi = await startRecordingUpstream();
+    echo = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(echo, 'listening');
+    wsUpstream = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+    echo.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo:${String(data)}`)));
     dir = mkdtempSync(join(tmpdir(), 'bff-frontends-e2e-'));
     file = join(dir, 'bff.json');
     writeFileSync(file, frontendsFile());
@@ -196,6 +218,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     await idp?.close();
     await bankApi?.close();
     await shopApi?.close();
+    echo?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -285,6 +308,31 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     assert.equal((JSON.parse(res.body) as { code: string }).code, 'BFF_FRONTEND_NOT_FOUND');
     assert.equal((await withHost(port, '/api/cart/y', 'elsewhere.example')).status, 404);
     assert.equal((await withHost(port, '/healthz', `elsewhere.example:${port}`)).status, 200);
+  });
+
+  it('proxies a WebSocket of a pathPrefix frontend with its own session, closed by its logout', async () => {
+    const adminCookie = browser.cookie(shop, '__Secure-bff-admin')?.value ?? '';
+    const shopCookie = browser.cookie(shop, '__Host-shop')?.value ?? '';
+    assert.ok(adminCookie && shopCookie);
+    const url = `ws://127.0.0.1:${port}/admin/api/live/feed`;
+    const origin = shop;
+    // Shop's session (same host, other frontend) opens nothing here.
+    const refused = await wsConnect(url, { origin, cookie: `__Secure-bff-admin=${shopCookie}` });
+    assert.ok(!(refused instanceof WebSocket) && refused.status === 401, JSON.stringify(refused));
+    const ws = await wsConnect(url, { origin, cookie: `__Secure-bff-admin=${adminCookie}` });
+    assert.ok(ws instanceof WebSocket, JSON.stringify(ws));
+    const reply = once(ws, 'message');
+    ws.send('hello');
+    assert.equal(String((await reply)[0]), 'echo:hello');
+    const closed = once(ws, 'close');
+    // Logging out of admin (not shop) ends admin's socket: 4401, session ended.
+    const out = await apiCall(browser, shop, '/admin/auth/logout', { method: 'POST' });
+    assert.ok(out.status === 302 || out.status === 200, String(out.status));
+    assert.equal((await closed)[0], 4401);
+    assert.equal((await apiCall(browser, shop, '/auth/session')).status, 200, 'shop still signed in');
+    // Signed in to admin again for the tests below.
+    const again = await loginUntilCallback(browser, admin, idp, '/admin/home');
+    assert.equal((await browser.request(again)).status, 302);
   });
 
   it("a back-channel logout for one client ends only that frontend's sessions", async () => {
