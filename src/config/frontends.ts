@@ -114,7 +114,9 @@ function parseEntry(
       continue;
     }
     const variable = known.fileVariant ? `${known.name}_FILE` : known.name;
-    const text = settingText(value);
+    // A JSON-valued setting may be written as the object itself (YAML `spaHeaders: { … }`).
+    const text =
+      JSON_SETTINGS.has(known.name) && isPlainObject(value) ? JSON.stringify(value) : settingText(value);
     if (text === undefined) fail(`${at}.${key}`, 'must be a string, number, boolean or list of strings');
     else {
       env[variable] = text;
@@ -204,6 +206,13 @@ function crossChecks(entries: readonly FrontendEntry[], problem: ProblemSink): v
 }
 
 /** A setting's text as the environment would carry it (lists comma-separated). */
+/** Settings whose text is a JSON object. */
+const JSON_SETTINGS: ReadonlySet<string> = new Set(['MS_BFF_SPA_HEADERS']);
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 function settingText(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);

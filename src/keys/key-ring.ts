@@ -39,6 +39,15 @@ export interface KeyInfo {
   readonly created_at: number;
 }
 
+/** A change of the active key of one use (the `key.rotated` audit event): ids only, never key material. */
+export interface KeyRotation {
+  readonly use: 'sig' | 'enc';
+  readonly kid: string;
+  /** RFC 7638 SHA-256 thumbprint of the new active key's public part. */
+  readonly thumbprint: string;
+  readonly previousKid: string;
+}
+
 /**
  * Our key sets (signing keys for client assertions and request objects; decryption keys for JARM),
  * published at /.well-known/jwks.json and scheduled next → active → retiring (schedule.ts). A set
@@ -50,6 +59,10 @@ export class KeyRing {
   private watchers: FSWatcher[] = [];
   private debounce: NodeJS.Timeout | undefined;
   private readonly clock: () => number;
+  /** The active kid per use as last seen: a difference is a rotation. */
+  private readonly lastActive = new Map<'sig' | 'enc', string>();
+  private readonly rotationListeners: ((rotation: KeyRotation) => void)[] = [];
+  private rotationTimer: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: KeyRingOptions) {
     this.clock = opts.clock ?? Date.now;
@@ -64,11 +77,13 @@ export class KeyRing {
 
   /** The active signing key now (changes when a next key has been published long enough). */
   signingKey(): SigningKey | undefined {
+    this.noticeRotation();
     return this.active('sig')?.signing;
   }
 
   /** The decryption key for a JWE `kid`: any published key decrypts (retiring ones too). */
   decryptionKey(kid: string | undefined): CryptoKey | undefined {
+    this.noticeRotation();
     const enc = this.keys.filter((k) => k.use === 'enc');
     const match = kid === undefined ? this.active('enc') : enc.find((k) => k.kid === kid);
     return match?.decryption?.key;
@@ -122,6 +137,8 @@ export class KeyRing {
       this.keys = next;
       if (added.length || removed.length)
         this.opts.log?.info({ added, removed, keys: this.list() }, 'key set loaded');
+      this.noticeRotation();
+      this.armRotationTimer();
       return undefined;
     } catch (err) {
       const problem = `key set not replaced: ${(err as Error).message}`;
@@ -148,10 +165,57 @@ export class KeyRing {
     }
   }
 
+  /**
+   * Called whenever the active key of a use changes: when a next key's pre-publish window ends
+   * (a timer fires then, so the event does not wait for the next signature) or a reload removes or
+   * replaces the active one. The key set at start is not a rotation.
+   */
+  onRotated(listener: (rotation: KeyRotation) => void): () => void {
+    this.noticeRotation();
+    this.rotationListeners.push(listener);
+    this.armRotationTimer();
+    return () => {
+      const i = this.rotationListeners.indexOf(listener);
+      if (i >= 0) this.rotationListeners.splice(i, 1);
+      if (this.rotationListeners.length === 0) clearTimeout(this.rotationTimer);
+    };
+  }
+
   close(): void {
     clearTimeout(this.debounce);
+    clearTimeout(this.rotationTimer);
+    this.rotationTimer = undefined;
     for (const w of this.watchers) w.close();
     this.watchers = [];
+  }
+
+  private noticeRotation(): void {
+    for (const use of ['sig', 'enc'] as const) {
+      const active = this.active(use);
+      if (!active) continue;
+      const previousKid = this.lastActive.get(use);
+      this.lastActive.set(use, active.kid);
+      if (previousKid === undefined || previousKid === active.kid) continue;
+      const rotation = { use, kid: active.kid, thumbprint: active.thumbprint, previousKid };
+      for (const listener of this.rotationListeners) listener(rotation);
+    }
+  }
+
+  /** One unref'd timer at the schedule's next change, only while someone listens. */
+  private armRotationTimer(): void {
+    clearTimeout(this.rotationTimer);
+    this.rotationTimer = undefined;
+    if (this.rotationListeners.length === 0) return;
+    const at = this.nextChange();
+    if (at === undefined) return;
+    this.rotationTimer = setTimeout(
+      () => {
+        this.noticeRotation();
+        this.armRotationTimer();
+      },
+      Math.max(0, at - this.clock()) + 10,
+    );
+    this.rotationTimer.unref();
   }
 
   private states(): Map<string, KeyState> {

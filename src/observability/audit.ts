@@ -47,8 +47,9 @@ export const AUDIT_EVENTS = {
     fields: ['reason', 'route'],
   },
   'key.rotated': {
-    description: 'A new key of ours became active for signing or decryption.',
-    fields: ['kid', 'use', 'previous_kid'],
+    description:
+      'Another key of ours became active: for signing (use sig: client assertions, request objects) when a next key has been published for MS_BFF_KEY_PREPUBLISH_SECONDS or a reload removed the active one; for JARM decryption (use enc) likewise. kid and thumbprint (RFC 7638, SHA-256) of the new active key, previous_kid of the one before; never key material. Session keys (MS_BFF_SESSION_KEYS) are read once at start and emit nothing.',
+    fields: ['kid', 'use', 'thumbprint', 'previous_kid'],
   },
   'config.reloaded': {
     description:

@@ -1,12 +1,28 @@
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { ObservabilityConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
+import { RedisStore } from '../store/redis-store.js';
+import type { KeyValueStore } from '../store/store.js';
 
 export type LimitName = 'login' | 'callback' | 'backchannel' | 'par_budget' | 'login_transactions';
 
 const WINDOW_MS = 60_000;
+
+/**
+ * Where the counters live when every instance must share them: the Redis store's own connection,
+ * with the counters under the store's key prefix (deployments sharing one Redis keep theirs apart).
+ */
+export interface SharedCounters {
+  readonly client: Redis | Cluster;
+  readonly keyPrefix: string;
+}
+
+/** The Redis store's counters, or undefined for a store kept in this process (memory). */
+export function sharedCountersOf(store: KeyValueStore): SharedCounters | undefined {
+  return store instanceof RedisStore ? store : undefined;
+}
 
 /**
  * Rate limits on the unauthenticated /auth endpoints (@fastify/rate-limit), per client address
@@ -22,13 +38,15 @@ const WINDOW_MS = 60_000;
 export async function registerAbuseLimits(
   app: FastifyInstance,
   limits: ObservabilityConfig['limits'],
-  options: { prefix: string; redis: Redis | undefined; parEnabled: boolean },
+  options: { prefix: string; redis: SharedCounters | undefined; parEnabled: boolean },
 ): Promise<void> {
   await app.register(rateLimit, {
     global: false,
     // A store outage must not turn into refused logins here: the store-backed steps after it fail cleanly.
     skipOnError: true,
-    ...(options.redis ? { redis: options.redis, nameSpace: 'rate-limit:' } : {}),
+    ...(options.redis
+      ? { redis: options.redis.client, nameSpace: `${options.redis.keyPrefix}rate-limit:` }
+      : {}),
   });
   const make = (name: LimitName, max: number, key: (r: FastifyRequest) => string) => {
     if (max <= 0) return undefined;

@@ -1,5 +1,4 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { BffConfig, FrontendConfig } from '../config/types.js';
 import { ClientTokens } from '../oauth/client-tokens.js';
 import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
@@ -22,6 +21,7 @@ import { SessionManager } from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
 import { tracedStore } from '../store/traced.js';
 import { renderError } from './error-handler.js';
+import { sharedCountersOf, type SharedCounters } from './abuse-limits.js';
 import { adminPlugin } from './health.js';
 import { pingStore } from './readiness.js';
 import { requestId } from './request-context.js';
@@ -48,8 +48,8 @@ export interface CreateServicesOptions {
   readonly clock?: () => number;
   /** Where audit lines go (the app's logger); default: nowhere. */
   readonly auditSink?: AuditSink;
-  /** The Redis client of the store, for rate-limit counters shared by every instance. */
-  readonly redis?: Redis | undefined;
+  /** Where rate-limit counters shared by every instance live; default: the store's, when it is Redis. */
+  readonly redis?: SharedCounters | undefined;
   /** The evidence main collected at startup; default: collected now (self-test only in FIPS mode). */
   readonly fips?: FipsEvidence;
   /** The frontend these services are for (audit lines carry it); default `default`. */
@@ -167,7 +167,7 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   });
   await registerBff(app, services, {
     notFound: true,
-    redis: options.redis,
+    redis: options.redis ?? sharedCountersOf(options.store),
     upgradeFrontend: (raw) => {
       const selected = frontends.select(raw.headers.host, raw.url ?? '/');
       if (!selected) return undefined;
@@ -336,6 +336,17 @@ export function createServices(options: CreateServicesOptions): BffServices {
     dpopKeys,
     dpopNonces: new DpopNonceCache(store),
   };
+  stopKeyAudit.set(
+    services,
+    idp.keys.onRotated((r) =>
+      audit.emit('key.rotated', {
+        kid: r.kid,
+        use: r.use,
+        thumbprint: r.thumbprint,
+        previous_kid: r.previousKid,
+      }),
+    ),
+  );
   metrics.jwksAgeFrom(() => services.jwks.ageSeconds());
   metrics.storeUpFrom(() => pingStore(store));
   metrics.fipsRequiredIs(config.fipsMode);
@@ -347,8 +358,12 @@ export function createServices(options: CreateServicesOptions): BffServices {
   return services;
 }
 
+/** Each services' key.rotated subscription, ended with the services. */
+const stopKeyAudit = new WeakMap<BffServices, () => void>();
+
 /** Stops what createServices started; the store is the caller's to close. */
 export async function stopServices(services: BffServices): Promise<void> {
+  stopKeyAudit.get(services)?.();
   services.idp.stop();
   services.jwks.stop();
   await services.forwarder.close();

@@ -8,6 +8,7 @@ import { storeFromConfig } from '../store/from-config.js';
 import type { KeyValueStore } from '../store/store.js';
 import { createServices, stopServices } from './app.js';
 import { registerBff } from './routes.js';
+import { sharedCountersOf } from './abuse-limits.js';
 
 /** Options of the fapiBff plugin; Fastify's own `prefix` option places every route under a path. */
 export interface FapiBffOptions {
@@ -47,7 +48,7 @@ const plugin: FastifyPluginAsync<FapiBffOptions> = async (scope: FastifyInstance
     metrics,
     ...(options.clock ? { clock: options.clock } : {}),
   });
-  await registerBff(scope, services, { notFound: false });
+  await registerBff(scope, services, { notFound: false, redis: sharedCountersOf(store) });
   scope.addHook('onClose', async () => {
     await stopServices(services);
     if (!options.store) await store.close();

@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import { endpointsPlugin } from '../endpoints/plugin.js';
 import { BffError } from '../errors.js';
 import { observabilityPlugin } from './health.js';
 import { proxyPlugin } from '../proxy/plugin.js';
-import { registerAbuseLimits } from './abuse-limits.js';
+import { registerAbuseLimits, type SharedCounters } from './abuse-limits.js';
 import { registerAuthHeaders } from './auth-headers.js';
 import { type PageSite, renderError } from './error-handler.js';
 import { registerRequestContext } from './request-context.js';
@@ -27,7 +26,7 @@ export async function registerBff(
   services: BffServices,
   options: {
     notFound: boolean;
-    redis?: Redis | undefined;
+    redis?: SharedCounters | undefined;
     /** The frontend of a WebSocket upgrade (its URL rewritten inside it); absent: the one frontend. */
     upgradeFrontend?: UpgradeFrontend | undefined;
   },

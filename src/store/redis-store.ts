@@ -298,6 +298,11 @@ export class RedisStore implements KeyValueStore {
     return this.#redis;
   }
 
+  /** The prefix of every key of this store: other users of `client` put theirs under it too. */
+  get keyPrefix(): string {
+    return this.#prefix;
+  }
+
   /** Replica acknowledgements that fell short (WAIT timed out) since start; for metrics and tests. */
   get durableShortfalls(): number {
     return this.#durableShortfalls;

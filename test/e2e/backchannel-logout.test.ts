@@ -4,20 +4,19 @@
  * logout tokens a correct IdP would never send (signed with the hostile IdP's own keys).
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { createRedisStore } from '../../src/store/redis-store.js';
 import {
   clientMetadata,
   freePort,
   makeClientKey,
-  REDIS_URL,
   type RunningBff,
   startBff,
 } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { startBffPair, startHostileIdpFor } from '../helpers/stack.js';
 import { confirmEndSession, TestBrowser } from '../helpers/test-browser.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -37,31 +36,17 @@ describe('back-channel logout from oidc-provider across two instances on one Red
       backchannel_logout_session_required: true,
     };
     idp = await startDevIdp({ clients: [meta] });
-    const prefix = `bff-bcl:${randomBytes(4).toString('hex')}:`;
-    const sessionKey = randomBytes(32).toString('base64url');
-    const env = { MS_BFF_SESSION_KEYS: sessionKey };
-    a = await startBff({
-      port: portA,
+    [a, b] = await startBffPair({
+      ports: [portA, portB],
+      prefix: 'bff-bcl',
       issuer: idp.issuer,
       clientId: 'bff-bcl',
       key,
-      env,
-      store: await createRedisStore({ url: REDIS_URL, keyPrefix: prefix }),
-    });
-    b = await startBff({
-      port: portB,
-      issuer: idp.issuer,
-      clientId: 'bff-bcl',
-      key,
-      env,
-      store: await createRedisStore({ url: REDIS_URL, keyPrefix: prefix }),
     });
   });
   after(async () => {
-    for (const bff of [a, b]) {
-      await bff?.close();
-      await bff?.store.close();
-    }
+    await a?.close();
+    await b?.close();
     await idp?.close();
   });
 
@@ -96,12 +81,7 @@ describe('logout token rules (OIDC BCL 1.0 §2.6) against a hostile IdP', () => 
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(clientId, `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId,
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
+    idp = await startHostileIdpFor(clientId, port, key);
     bff = await startBff({ port, issuer: idp.issuer, clientId, key });
   });
   after(async () => {

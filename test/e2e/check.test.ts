@@ -11,34 +11,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { startDevIdp } from '../../src/dev/idp.js';
 import { registrationMetadata } from '../../src/oauth/client-metadata.js';
 import { bffEnv, freePort, makeClientKey } from '../helpers/bff-harness.js';
-
-const CLI = 'dist/src/cli/fapi-bff.js';
-
-function run(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-interface Report {
-  ok: boolean;
-  rows: { requirement: string; status: string; detail: string[] }[];
-}
+import { type CheckReport, runToExit } from '../helpers/main-process.js';
 
 describe('fapi-bff check', () => {
   it('reports DPoP enabled and available against oidc-provider, and keeps the report', async () => {
@@ -59,15 +32,18 @@ describe('fapi-bff check', () => {
     });
     try {
       mkdirSync('test-results', { recursive: true });
-      const json = await run(['check', '--format', 'json', '--out', 'test-results/compliance.json'], env);
+      const json = await runToExit(
+        ['check', '--format', 'json', '--out', 'test-results/compliance.json'],
+        env,
+      );
       assert.equal(json.code, 0, json.stderr + json.stdout);
-      const report = JSON.parse(json.stdout) as Report;
+      const report = JSON.parse(json.stdout) as CheckReport;
       assert.equal(report.ok, true);
       const dpop = report.rows.find((r) => r.requirement === 'Sender constraint: DPoP');
       assert.equal(dpop?.status, 'enabled');
       assert.equal(report.rows.find((r) => r.requirement === 'JARM')?.status, 'enabled');
       assert.deepEqual(JSON.parse(readFileSync('test-results/compliance.json', 'utf8')), report);
-      const md = await run(['check', '--out', 'test-results/compliance.md'], env);
+      const md = await runToExit(['check', '--out', 'test-results/compliance.md'], env);
       assert.equal(md.code, 0, md.stderr);
       assert.match(md.stdout, /\| Sender constraint: DPoP \| .* \| enabled \|/);
     } finally {
@@ -91,15 +67,15 @@ describe('fapi-bff check', () => {
         if (!up) await new Promise((r) => setTimeout(r, 250));
       }
       assert.ok(up, 'the development BFF started');
-      const r = await run(['check', '--format', 'json'], { PORT: String(port) });
+      const r = await runToExit(['check', '--format', 'json'], { PORT: String(port) });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.match(r.stderr, /development setup: checking the embedded IdP/);
-      const report = JSON.parse(r.stdout) as Report;
+      const report = JSON.parse(r.stdout) as CheckReport;
       assert.equal(report.rows.find((x) => x.requirement === 'PAR')?.status, 'enabled');
     } finally {
       child.kill('SIGTERM');
     }
-    const none = await run(['check'], { PORT: String(await freePort()) });
+    const none = await runToExit(['check'], { PORT: String(await freePort()) });
     assert.equal(none.code, 1);
     assert.match(none.stderr, /OIDC_ISSUER is not set and no development BFF answers/);
   });

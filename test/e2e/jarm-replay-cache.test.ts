@@ -6,19 +6,12 @@
  * (`jarm_replay_denied_total`), not by the transaction. Hostile IdP: it signs what the test asks.
  */
 import { strict as assert } from 'node:assert';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createRedisStore } from '../../src/store/redis-store.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  REDIS_URL,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
-import { errorCode } from '../helpers/flows.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import { freePort, makeClientKey, type RunningBff } from '../helpers/bff-harness.js';
+import { authorizeUntilCallback, errorCode } from '../helpers/flows.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { JARM_ENV, JARM_IDP_METADATA, startBffPair, startHostileIdpFor } from '../helpers/stack.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-jarm-replay';
@@ -32,61 +25,25 @@ describe('JARM replay cache (shared store, two instances)', { timeout: 60_000 },
   before(async () => {
     const [portA, portB] = [await freePort(), await freePort()];
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(CLIENT_ID, `http://127.0.0.1:${portA}`, key);
-    idp = await startHostileIdp({
-      clientId: CLIENT_ID,
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
-    idp.misbehave({
-      overrideMetadata: {
-        response_modes_supported: ['query', 'jwt', 'query.jwt'],
-        authorization_signing_alg_values_supported: ['PS256', 'ES256'],
-      },
-    });
-    const prefix = `bff-jarm-replay:${randomBytes(4).toString('hex')}:`;
-    const common = {
+    idp = await startHostileIdpFor(CLIENT_ID, portA, key);
+    idp.misbehave({ overrideMetadata: JARM_IDP_METADATA });
+    [a, b] = await startBffPair({
+      ports: [portA, portB],
+      prefix: 'bff-jarm-replay',
       issuer: idp.issuer,
       clientId: CLIENT_ID,
       key,
-      env: {
-        MS_BFF_JAR_ENABLED: 'true',
-        MS_BFF_JARM_ENABLED: 'true',
-        MS_BFF_JARM_MODE: 'query.jwt',
-        MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-        // One public URL, as behind a load balancer.
-        MS_BFF_PUBLIC_URL: `http://127.0.0.1:${portA}`,
-      },
-    };
-    a = await startBff({
-      ...common,
-      port: portA,
-      store: await createRedisStore({ url: REDIS_URL, keyPrefix: prefix }),
-    });
-    b = await startBff({
-      ...common,
-      port: portB,
-      store: await createRedisStore({ url: REDIS_URL, keyPrefix: prefix }),
+      // One public URL, as behind a load balancer.
+      env: { ...JARM_ENV, MS_BFF_PUBLIC_URL: `http://127.0.0.1:${portA}` },
     });
   });
   after(async () => {
-    for (const bff of [a, b]) {
-      await bff?.close();
-      await bff?.store.close();
-    }
+    await a?.close();
+    await b?.close();
     await idp?.close();
   });
 
-  async function authorize(browser: TestBrowser): Promise<{ code: string; state: string }> {
-    const res = await browser.navigate(`${a.url}/auth/login?returnTo=/ok`, {
-      stopWhen: (u) => u.href.startsWith(`${a.url}/auth/callback`),
-    });
-    assert.ok(res.stopped, `login reached the IdP's answer (${res.response.status})`);
-    const code = res.url.searchParams.get('code');
-    const state = res.url.searchParams.get('state');
-    assert.ok(code && state);
-    return { code, state };
-  }
+  const authorize = (browser: TestBrowser) => authorizeUntilCallback(browser, a.url);
 
   async function deliver(bff: RunningBff, browser: TestBrowser, response: string): Promise<TestResponse> {
     const url = new URL(`${bff.url}/auth/callback`);

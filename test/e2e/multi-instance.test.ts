@@ -4,20 +4,12 @@
  * saves the other the extra round trip (RFC 9449 §9).
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { createRedisStore } from '../../src/store/redis-store.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  REDIS_URL,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import { clientMetadata, freePort, makeClientKey, type RunningBff } from '../helpers/bff-harness.js';
 import { startDpopUpstream } from '../helpers/dpop-upstream.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
+import { startBffPair } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 
 const AUDIENCE = 'urn:test:multi';
@@ -49,36 +41,24 @@ describe('two instances on one Redis', () => {
       jwksUri: `${idp.issuer}/jwks`,
       audience: AUDIENCE,
     });
-    const prefix = `bff-multi:${randomBytes(4).toString('hex')}:`;
-    const common = {
+    [a, b] = await startBffPair({
+      ports: [portA, portB],
+      prefix: 'bff-multi',
       issuer: idp.issuer,
       clientId: 'bff-multi',
       key,
       routes: { api: upstream.url },
       clock: () => Date.now() + skew,
       env: {
-        MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
         MS_BFF_DPOP_ENABLED: 'true',
         // One origin for both instances, as behind a load balancer.
         MS_BFF_PUBLIC_URL: `http://127.0.0.1:${portA}`,
       },
-    };
-    a = await startBff({
-      ...common,
-      port: portA,
-      store: await createRedisStore({ url: REDIS_URL, keyPrefix: prefix }),
-    });
-    b = await startBff({
-      ...common,
-      port: portB,
-      store: await createRedisStore({ url: REDIS_URL, keyPrefix: prefix }),
     });
   });
   after(async () => {
-    for (const bff of [a, b]) {
-      await bff?.close();
-      await bff?.store.close();
-    }
+    await a?.close();
+    await b?.close();
     await upstream?.close();
     await idp?.close();
   });

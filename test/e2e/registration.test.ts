@@ -4,7 +4,6 @@
  * with OIDC_CLIENT_REGISTRATION_FILE → a login; a key rotation, `register --update` → a login.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,31 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { freePort, makeClientKey } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
-import { startMain } from '../helpers/main-process.js';
+import { runToExit, startMain } from '../helpers/main-process.js';
 import { TestBrowser } from '../helpers/test-browser.js';
-
-const CLI = 'dist/src/cli/fapi-bff.js';
-
-function cli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('dynamic client registration (RFC 7591 / RFC 7592)', () => {
   let idp: DevIdp;
@@ -98,7 +74,7 @@ describe('dynamic client registration (RFC 7591 / RFC 7592)', () => {
   }
 
   it('shows the IdP error code and description (RFC 7591 §3.2.2)', async () => {
-    const r = await cli(
+    const r = await runToExit(
       ['register', '--initial-access-token-file', join(dir, 'wrong-iat'), '--out', join(dir, 'x.json')],
       env,
     );
@@ -108,7 +84,7 @@ describe('dynamic client registration (RFC 7591 / RFC 7592)', () => {
 
   it('registers, logs in with the registered client, updates after a key rotation and logs in again', async () => {
     const file = join(dir, 'registration.json');
-    const registered = await cli(
+    const registered = await runToExit(
       ['register', '--initial-access-token-file', join(dir, 'iat'), '--out', file],
       env,
     );
@@ -126,7 +102,7 @@ describe('dynamic client registration (RFC 7591 / RFC 7592)', () => {
     assert.equal(client?.metadata().token_endpoint_auth_method, 'private_key_jwt');
     await login({ OIDC_CLIENT_REGISTRATION_FILE: file });
 
-    const shown = await cli(['register', '--show', '--out', file], env);
+    const shown = await runToExit(['register', '--show', '--out', file], env);
     assert.equal(shown.code, 0, shown.stderr);
     const md = JSON.parse(shown.stdout) as Record<string, unknown>;
     assert.equal(md.client_id, record.client_id);
@@ -135,7 +111,7 @@ describe('dynamic client registration (RFC 7591 / RFC 7592)', () => {
     // A new signing key (ES256 → PS256), then --update: the IdP now expects PS256 assertions.
     const next = await makeClientKey('PS256');
     writeFileSync(join(dir, 'signing.json'), JSON.stringify(next.privateJwk), { mode: 0o600 });
-    const updated = await cli(['register', '--update', '--out', file], env);
+    const updated = await runToExit(['register', '--update', '--out', file], env);
     assert.equal(updated.code, 0, updated.stderr);
     const after = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
     assert.notEqual(
@@ -150,7 +126,7 @@ describe('dynamic client registration (RFC 7591 / RFC 7592)', () => {
     );
     await login({ OIDC_CLIENT_REGISTRATION_FILE: file });
 
-    const deleted = await cli(['register', '--delete', '--out', file], env);
+    const deleted = await runToExit(['register', '--delete', '--out', file], env);
     assert.equal(deleted.code, 0, deleted.stderr);
     assert.equal(await idp.provider.Client.find(record.client_id ?? ''), undefined);
   });

@@ -4,7 +4,6 @@
  * serving on the last good metadata when a later refresh fails.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
@@ -13,35 +12,12 @@ import { IdpClient } from '../../src/oauth/idp-client.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { clientMetadata, freePort, makeClientKey } from '../helpers/bff-harness.js';
 import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import { CLI, runToExit } from '../helpers/main-process.js';
 
 const silent = { warn() {}, info() {} };
-const CLI = 'dist/src/cli/fapi-bff.js';
-
-function runMain(
-  env: Record<string, string>,
-  script = 'dist/src/main.js',
-  args: string[] = [],
-): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr, stdout });
-    });
-  });
-}
+/** The real entry point (what `npm start` runs) or, with `script`, the CLI, run to completion. */
+const runMain = (env: Record<string, string>, script = 'dist/src/main.js', args: string[] = []) =>
+  runToExit(args, env, { script, ms: 20_000 });
 
 describe('startup', () => {
   let idp: HostileIdp;

@@ -1,3 +1,4 @@
+import { strict as assert } from 'node:assert';
 import type { DevIdp } from '../../src/dev/idp.js';
 import { loginAtDevIdp, type TestBrowser, type TestResponse } from './test-browser.js';
 
@@ -33,6 +34,24 @@ export async function loginUntilCallback(
     u.href.startsWith(`${bffUrl}/auth/callback`),
   );
   return done.url;
+}
+
+/**
+ * A login at an IdP that answers without a login form (the hostile IdP), stopped at its answer:
+ * the code and state it issued for this browser (the callback not yet requested).
+ */
+export async function authorizeUntilCallback(
+  browser: TestBrowser,
+  bffUrl: string,
+): Promise<{ code: string; state: string }> {
+  const res = await browser.navigate(`${bffUrl}/auth/login?returnTo=/ok`, {
+    stopWhen: (u) => u.href.startsWith(`${bffUrl}/auth/callback`),
+  });
+  assert.ok(res.stopped, `login reached the IdP's answer (${res.response.status})`);
+  const code = res.url.searchParams.get('code');
+  const state = res.url.searchParams.get('state');
+  assert.ok(code && state);
+  return { code, state };
 }
 
 /** A complete login: returns the callback response (a 302 to returnTo with the session cookie). */

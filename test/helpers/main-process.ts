@@ -74,3 +74,44 @@ export function startMain(
     },
   };
 }
+
+/** The built command-line tool, as package.json's `bin` names it. */
+export const CLI = 'dist/src/cli/fapi-bff.js';
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `script` (default: the CLI) to completion with only PATH, LOG_LEVEL=silent and `env` in its
+ * environment, so nothing of the test runner's configuration leaks in. SIGKILL after `ms`.
+ */
+export function runToExit(
+  args: string[],
+  env: Record<string, string>,
+  opts: { script?: string; ms?: number } = {},
+): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [opts.script ?? CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** The JSON report of `fapi-bff check --format json`. */
+export interface CheckReport {
+  ok: boolean;
+  rows: { requirement: string; status: string; detail: string[] }[];
+}

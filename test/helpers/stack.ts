@@ -1,5 +1,15 @@
+import { randomBytes } from 'node:crypto';
 import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../src/dev/idp.js';
-import { type ClientKey, clientMetadata, makeClientKey, type RunningBff, startBff } from './bff-harness.js';
+import { createRedisStore } from '../../src/store/redis-store.js';
+import {
+  type ClientKey,
+  clientMetadata,
+  makeClientKey,
+  REDIS_URL,
+  type RunningBff,
+  startBff,
+} from './bff-harness.js';
+import { type HostileIdp, type HostileIdpOptions, startHostileIdp } from './hostile-idp.js';
 import { freePort } from './ports.js';
 import { type RecordingUpstream, startRecordingUpstream } from './upstream.js';
 
@@ -59,3 +69,70 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     throw err;
   }
 }
+
+type BffOptions = Parameters<typeof startBff>[0];
+
+/**
+ * Two BFF instances sharing one Redis (under a fresh key prefix) and one session key, as behind a
+ * load balancer. Each instance's `close()` also closes its store.
+ */
+export async function startBffPair(
+  opts: Omit<BffOptions, 'port' | 'store'> & { ports: readonly [number, number]; prefix: string },
+): Promise<[RunningBff, RunningBff]> {
+  const { ports, prefix, ...common } = opts;
+  const keyPrefix = `${prefix}:${randomBytes(4).toString('hex')}:`;
+  const sessionKey = common.sessionKey ?? randomBytes(32).toString('base64url');
+  const started: RunningBff[] = [];
+  try {
+    for (const port of ports) {
+      const store = await createRedisStore({ url: REDIS_URL, keyPrefix });
+      const bff = await startBff({ ...common, sessionKey, port, store }).catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      });
+      started.push({
+        ...bff,
+        async close() {
+          await bff.close();
+          await store.close();
+        },
+      });
+    }
+  } catch (err) {
+    for (const bff of started) await bff.close();
+    throw err;
+  }
+  return [started[0]!, started[1]!];
+}
+
+/**
+ * The hostile IdP (it signs whatever a test asks) with the BFF on 127.0.0.1:`port` registered as a
+ * private_key_jwt client with `key`.
+ */
+export async function startHostileIdpFor(
+  clientId: string,
+  port: number,
+  key: ClientKey,
+  opts: Partial<Omit<HostileIdpOptions, 'clientId' | 'clientJwks'>> = {},
+): Promise<HostileIdp> {
+  const meta = clientMetadata(clientId, `http://127.0.0.1:${port}`, key);
+  return startHostileIdp({
+    clientId,
+    clientJwks: meta.jwks as { keys: object[] },
+    redirectUris: meta.redirect_uris as string[],
+    ...opts,
+  });
+}
+
+/** What a hostile IdP advertises so that a BFF may ask it for JARM (signed, query.jwt). */
+export const JARM_IDP_METADATA = {
+  response_modes_supported: ['query', 'jwt', 'query.jwt'],
+  authorization_signing_alg_values_supported: ['PS256', 'ES256'],
+};
+
+/** A BFF sending signed request objects (JAR) and asking for JARM responses in query.jwt. */
+export const JARM_ENV = {
+  MS_BFF_JAR_ENABLED: 'true',
+  MS_BFF_JARM_ENABLED: 'true',
+  MS_BFF_JARM_MODE: 'query.jwt',
+} as const;

@@ -5,14 +5,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
-import { type HostileIdp, type Misbehaviour, startHostileIdp } from '../helpers/hostile-idp.js';
+import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import { type HostileIdp, type Misbehaviour } from '../helpers/hostile-idp.js';
+import { startHostileIdpFor } from '../helpers/stack.js';
 import { errorCode } from '../helpers/flows.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
@@ -25,13 +20,7 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: CLIENT_ID,
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-      alg: 'PS256',
-    });
+    idp = await startHostileIdpFor(CLIENT_ID, port, key, { alg: 'PS256' });
     bff = await startBff({ port, issuer: idp.issuer, clientId: CLIENT_ID, key });
   });
   after(async () => {

@@ -7,15 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
-import { errorCode } from '../helpers/flows.js';
+import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import { authorizeUntilCallback, errorCode } from '../helpers/flows.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { JARM_ENV, JARM_IDP_METADATA, startHostileIdpFor } from '../helpers/stack.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-jarm-hostile';
@@ -28,25 +23,9 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: CLIENT_ID,
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
-    idp.misbehave({
-      overrideMetadata: {
-        response_modes_supported: ['query', 'jwt', 'query.jwt'],
-        authorization_signing_alg_values_supported: ['PS256', 'ES256'],
-      },
-    });
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
-      clientId: CLIENT_ID,
-      key,
-      env: { MS_BFF_JAR_ENABLED: 'true', MS_BFF_JARM_ENABLED: 'true', MS_BFF_JARM_MODE: 'query.jwt' },
-    });
+    idp = await startHostileIdpFor(CLIENT_ID, port, key);
+    idp.misbehave({ overrideMetadata: JARM_IDP_METADATA });
+    bff = await startBff({ port, issuer: idp.issuer, clientId: CLIENT_ID, key, env: JARM_ENV });
   });
   after(async () => {
     await bff?.close();
@@ -54,16 +33,7 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
   });
 
   /** A real login up to the IdP's answer: the code and state it issued for this browser. */
-  async function authorize(browser: TestBrowser): Promise<{ code: string; state: string }> {
-    const res = await browser.navigate(`${bff.url}/auth/login?returnTo=/ok`, {
-      stopWhen: (u) => u.href.startsWith(`${bff.url}/auth/callback`),
-    });
-    assert.ok(res.stopped, `login reached the IdP's answer (${res.response.status})`);
-    const code = res.url.searchParams.get('code');
-    const state = res.url.searchParams.get('state');
-    assert.ok(code && state);
-    return { code, state };
-  }
+  const authorize = (browser: TestBrowser) => authorizeUntilCallback(browser, bff.url);
 
   function claims(
     r: { code: string; state: string },

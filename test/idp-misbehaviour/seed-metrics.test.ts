@@ -8,21 +8,15 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { CompactEncrypt, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
-import { errorCode } from '../helpers/flows.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import { authorizeUntilCallback, errorCode } from '../helpers/flows.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { JARM_ENV, JARM_IDP_METADATA, startHostileIdpFor } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-seed-metrics';
 const JARM_METADATA = {
-  response_modes_supported: ['query', 'jwt', 'query.jwt'],
-  authorization_signing_alg_values_supported: ['PS256', 'ES256'],
+  ...JARM_IDP_METADATA,
   authorization_encryption_alg_values_supported: ['RSA-OAEP-256'],
   authorization_encryption_enc_values_supported: ['A256GCM'],
 };
@@ -61,14 +55,11 @@ describe('seed-named metrics, read back from /metrics after the flow that moves 
   before(async () => {
     const [port, encPort] = [await freePort(), await freePort()];
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: CLIENT_ID,
-      clientJwks: meta.jwks as { keys: object[] },
+    idp = await startHostileIdpFor(CLIENT_ID, port, key, {
       redirectUris: [`http://127.0.0.1:${port}/auth/callback`, `http://127.0.0.1:${encPort}/auth/callback`],
     });
     idp.misbehave({ overrideMetadata: JARM_METADATA });
-    const jarm = { MS_BFF_JAR_ENABLED: 'true', MS_BFF_JARM_ENABLED: 'true', MS_BFF_JARM_MODE: 'query.jwt' };
+    const jarm = JARM_ENV;
     signed = await startBff({ port, issuer: idp.issuer, clientId: CLIENT_ID, key, env: jarm });
     const enc = await rsaEncKey();
     encrypted = await startBff({
@@ -91,16 +82,7 @@ describe('seed-named metrics, read back from /metrics after the flow that moves 
   });
 
   /** A real login up to the IdP's answer: the code and state it issued for this browser. */
-  async function authorize(bff: RunningBff, browser: TestBrowser) {
-    const res = await browser.navigate(`${bff.url}/auth/login?returnTo=/ok`, {
-      stopWhen: (u) => u.href.startsWith(`${bff.url}/auth/callback`),
-    });
-    assert.ok(res.stopped, `login reached the IdP's answer (${res.response.status})`);
-    const code = res.url.searchParams.get('code');
-    const state = res.url.searchParams.get('state');
-    assert.ok(code && state);
-    return { code, state };
-  }
+  const authorize = (bff: RunningBff, browser: TestBrowser) => authorizeUntilCallback(browser, bff.url);
 
   function deliver(bff: RunningBff, browser: TestBrowser, response: string) {
     const url = new URL(`${bff.url}/auth/callback`);
@@ -173,12 +155,7 @@ describe('seed-named metrics, read back from /metrics after the flow that moves 
   it('jwks_refresh_failures_total: an IdP whose JWKS cannot be fetched', async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key);
-    const broken = await startHostileIdp({
-      clientId: CLIENT_ID,
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
+    const broken = await startHostileIdpFor(CLIENT_ID, port, key);
     // Nothing listens there: every fetch of the IdP's JWKS fails from the first one on.
     broken.misbehave({
       overrideMetadata: { ...JARM_METADATA, jwks_uri: `http://127.0.0.1:${await freePort()}/jwks` },

@@ -4,37 +4,10 @@
  * sends iss but does not advertise it).
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { bffEnv, freePort, makeClientKey } from '../helpers/bff-harness.js';
 import { type Glewlwyd, glewlwydUnavailable, startGlewlwyd } from '../helpers/glewlwyd.js';
-
-const CLI = 'dist/src/cli/fapi-bff.js';
-
-function check(
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'check', '--format', 'json'], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-interface Report {
-  ok: boolean;
-  rows: { requirement: string; status: string; detail: string[] }[];
-}
+import { type CheckReport, runToExit } from '../helpers/main-process.js';
 
 describe('fapi-bff check against Glewlwyd', { skip: glewlwydUnavailable() ?? false }, () => {
   let glw: Glewlwyd;
@@ -54,9 +27,9 @@ describe('fapi-bff check against Glewlwyd', { skip: glewlwydUnavailable() ?? fal
   });
 
   it('passes with the preset: iss assumed (still required), DPoP, JAR and JARM enabled', async (t) => {
-    const r = await check({ ...env, MS_BFF_IDP_PRESET: 'glewlwyd' });
+    const r = await runToExit(['check', '--format', 'json'], { ...env, MS_BFF_IDP_PRESET: 'glewlwyd' });
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    const report = JSON.parse(r.stdout) as Report;
+    const report = JSON.parse(r.stdout) as CheckReport;
     for (const row of report.rows) t.diagnostic(`${row.requirement}: ${row.status}`);
     assert.equal(report.ok, true);
     const status = (name: string) => report.rows.find((row) => row.requirement === name)?.status;
@@ -72,9 +45,9 @@ describe('fapi-bff check against Glewlwyd', { skip: glewlwydUnavailable() ?? fal
   });
 
   it('fails without the preset, naming RFC 9207', async () => {
-    const r = await check(env);
+    const r = await runToExit(['check', '--format', 'json'], env);
     assert.equal(r.code, 1, r.stderr + r.stdout);
-    const report = JSON.parse(r.stdout) as Report;
+    const report = JSON.parse(r.stdout) as CheckReport;
     assert.equal(report.ok, false);
     const iss = report.rows.find((row) => row.requirement === 'RFC 9207 iss');
     assert.equal(iss?.status, 'missing');

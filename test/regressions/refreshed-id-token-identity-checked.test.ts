@@ -9,15 +9,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
 import { apiCall, errorCode } from '../helpers/flows.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { startHostileIdpFor } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
@@ -32,13 +27,7 @@ describe('regression: the identity of a refreshed ID token is checked', () => {
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: CLIENT_ID,
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-      alg: 'PS256',
-    });
+    idp = await startHostileIdpFor(CLIENT_ID, port, key, { alg: 'PS256' });
     upstream = await startRecordingUpstream();
     bff = await startBff({
       port,

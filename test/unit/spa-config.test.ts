@@ -249,6 +249,28 @@ describe('SPA configuration', () => {
     assert.match(found.get('MS_BFF_CONFIG.frontends[2].spaHeaders') ?? '', /Set-Cookie may not be set here/);
   });
 
+  it('takes spaHeaders as an object in a YAML config file', async () => {
+    const file = join(root, 'bff.yaml');
+    const { OIDC_CLIENT_ID: _c, MS_BFF_PUBLIC_URL: _p, ...env } = base;
+    writeFileSync(
+      file,
+      [
+        'frontends:',
+        '  - name: main',
+        '    publicUrl: https://www.example.com',
+        '    clientId: bff',
+        `    static: ${spaDir}`,
+        '    spaHeaders: { Permissions-Policy: "camera=()", Cross-Origin-Opener-Policy: "" }',
+        '',
+      ].join('\n'),
+    );
+    const headers = new Map(
+      (await loadConfig({ ...env, MS_BFF_CONFIG: file })).frontends[0]?.config.spa?.headers,
+    );
+    assert.equal(headers.get('permissions-policy'), 'camera=()');
+    assert.equal(headers.has('cross-origin-opener-policy'), false);
+  });
+
   it('names the per-frontend keys of the config file as the contract fixes them', () => {
     assert.equal(frontendKey('MS_BFF_STATIC_DIR'), 'static');
     assert.equal(frontendKey('MS_BFF_FRONTEND_URL'), 'frontendUrl');
