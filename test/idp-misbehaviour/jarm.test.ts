@@ -214,12 +214,7 @@ describe('a signed response for a login that did not ask for JARM (hostile IdP)'
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata(clientId, `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId,
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
+    idp = await startHostileIdpFor(clientId, port, key);
     // JARM is off for this BFF: its logins ask for plain responses.
     bff = await startBff({ port, issuer: idp.issuer, clientId, key });
   });
