@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { isBffError } from '../../src/errors.js';
 import { createRedisStore, RedisStore, type RedisStoreLogger } from '../../src/store/redis-store.js';
 import { freePort } from '../helpers/ports.js';
-import { REDIS_SERVER_MISSING, startRedisServer } from '../helpers/redis-server.js';
+import { REDIS_SERVER_MISSING, startRedisServer } from '../helpers/redis-servers.js';
 import { storeContract } from './store.contract.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -200,7 +200,7 @@ describe(
           lines.some((l) => l.level === 'info' && /ready/.test(l.msg)),
           'recovery is logged',
         );
-        await server.kill();
+        await server.close();
       } finally {
         await store.close();
       }
@@ -226,7 +226,7 @@ describe(
       } finally {
         server.resume();
         await store.close();
-        await server.kill();
+        await server.close();
       }
     });
 

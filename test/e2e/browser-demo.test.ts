@@ -12,13 +12,22 @@
  * SPA is written to test-results/demo-signed-in.png.
  */
 import { strict as assert } from 'node:assert';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, type Cookie, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Cookie, Page } from 'playwright-core';
 import { freePort } from '../helpers/bff-harness.js';
+import {
+  closeChromium,
+  findChromium,
+  launchChromium,
+  NO_CHROMIUM,
+  openIdpLogin,
+  openPage,
+  signInAsAlice,
+} from '../helpers/chromium.js';
+import { type MainProcess, startMain } from '../helpers/main-process.js';
 
 /** The repository root (this file runs as dist/test/e2e/browser-demo.test.js). */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -27,111 +36,13 @@ const SESSION_COOKIE = '__Host-bff-session';
 /** Every Playwright action and wait. */
 const ACTION_TIMEOUT_MS = 15_000;
 const BANNER_TIMEOUT_MS = 20_000;
-const KILL_GRACE_MS = 5_000;
 /**
  * A JWT or JWE in compact serialisation: base64url of `{"…` (so `eyJ`), then dot-separated parts.
  * The dots matter: the session cookie is `v1.<random>.<mac>` in base64url, where a bare `eyJ` can
  * occur by chance, but never followed by two more dots.
  */
 const COMPACT_TOKEN = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\./;
-/** Variables that would steer the BFF away from what a newcomer's `npm start` does (e.g. CI's REDIS_URL). */
-const CONFIG_ENV =
-  /^(OIDC_|MS_BFF_|BFF_|MTLS_|FIPS_MODE$|HOST$|PORT$|REDIS_URL$|LOG_LEVEL$|NODE_TEST_CONTEXT$)/;
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-function findChromium(): string | undefined {
-  const candidates = ['/usr/bin/chromium'];
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-      if (found.trim()) candidates.push(found.trim());
-    } catch {
-      // not on PATH
-    }
-  }
-  return candidates.find((path) => {
-    try {
-      accessSync(path, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 const CHROMIUM = findChromium();
-
-/** The child's output, bounded, for failure messages. */
-class OutputTail {
-  #text = '';
-  add(chunk: Buffer | string): void {
-    this.#text = (this.#text + chunk.toString()).slice(-20_000);
-  }
-  get text(): string {
-    return this.#text;
-  }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Resolves when `text` appears on the child's stdout; rejects if it exits or the time runs out. */
-function waitForOutput(child: ChildProcess, stdout: OutputTail, text: string, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
-    };
-    const onData = () => {
-      if (stdout.text.includes(text)) {
-        cleanup();
-        resolve();
-      }
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
-      cleanup();
-      reject(
-        new Error(`the BFF exited (code ${code}, signal ${signal}) before printing ${JSON.stringify(text)}`),
-      );
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`the BFF did not print ${JSON.stringify(text)} within ${ms} ms`));
-    }, ms);
-    child.stdout?.on('data', onData);
-    child.once('exit', onExit);
-    onData();
-  });
-}
-
-/** SIGTERM, then SIGKILL if the process is still there after the grace period. */
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  try {
-    await withTimeout(exited, KILL_GRACE_MS, 'BFF shutdown after SIGTERM');
-  } catch {
-    child.kill('SIGKILL');
-    await withTimeout(exited, KILL_GRACE_MS, 'BFF exit after SIGKILL').catch(() => undefined);
-  }
-}
 
 /**
  * The same flow twice: as `npm start` gives it, and with FAPI 2.0 Message Signing switched on through
@@ -153,12 +64,10 @@ for (const variant of VARIANTS)
     {
       // Every wait inside is bounded; this only stops a hang nobody foresaw.
       timeout: 180_000,
-      skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
+      skip: CHROMIUM ? false : NO_CHROMIUM,
     },
     () => {
-      let child: ChildProcess | undefined;
-      const stdout = new OutputTail();
-      const stderr = new OutputTail();
+      let main: MainProcess | undefined;
       let browser: Browser | undefined;
       let context: BrowserContext;
       let page: Page;
@@ -167,7 +76,7 @@ for (const variant of VARIANTS)
       /** The session cookie's value while signed in, to show the server forgot it at logout. */
       let sessionValue: string | undefined;
       const pageErrors: string[] = [];
-      const killOnExit = () => child?.kill('SIGKILL');
+      const killOnExit = () => main?.child.kill('SIGKILL');
 
       /** Context for a failed assertion: where the browser is, what it shows, what the BFF printed. */
       async function diagnostics(): Promise<string> {
@@ -178,8 +87,8 @@ for (const variant of VARIANTS)
           `page URL: ${page?.url()}`,
           `page text: ${String(text).slice(0, 2000)}`,
           `page errors: ${pageErrors.join(' | ') || '(none)'}`,
-          `BFF stdout (tail): ${stdout.text.slice(-3000)}`,
-          `BFF stderr (tail): ${stderr.text.slice(-3000)}`,
+          `BFF stdout (tail): ${main?.stdout().slice(-3000)}`,
+          `BFF stderr (tail): ${main?.stderr().slice(-3000)}`,
         ].join('\n');
       }
 
@@ -208,47 +117,23 @@ for (const variant of VARIANTS)
       before(async () => {
         port = await freePort();
         base = `http://localhost:${port}`;
-        const env: NodeJS.ProcessEnv = {};
-        for (const [key, value] of Object.entries(process.env)) if (!CONFIG_ENV.test(key)) env[key] = value;
-        Object.assign(env, { PORT: String(port), MS_BFF_PUBLIC_URL: base, LOG_LEVEL: 'warn' }, variant.env);
-
         // Exactly what `npm start` runs once `prestart` has built.
-        child = spawn(process.execPath, ['dist/src/main.js'], {
-          cwd: ROOT,
-          env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        main = startMain({ PORT: String(port), MS_BFF_PUBLIC_URL: base, LOG_LEVEL: 'warn', ...variant.env });
         process.once('exit', killOnExit);
-        child.stdout?.on('data', (chunk: Buffer) => stdout.add(chunk));
-        child.stderr?.on('data', (chunk: Buffer) => stderr.add(chunk));
-        try {
-          await waitForOutput(child, stdout, `Open ${base}/`, BANNER_TIMEOUT_MS);
-        } catch (err) {
-          throw new Error(`${(err as Error).message}\nstdout: ${stdout.text}\nstderr: ${stderr.text}`, {
-            cause: err,
-          });
-        }
+        await main.waitFor(`Open ${base}/`, BANNER_TIMEOUT_MS);
 
-        browser = await chromium.launch({
-          executablePath: CHROMIUM,
-          args: CHROMIUM_ARGS,
-          timeout: 30_000,
-        });
-        context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
-        context.setDefaultTimeout(ACTION_TIMEOUT_MS);
-        context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
-        page = await context.newPage();
-        page.on('pageerror', (err) => pageErrors.push(err.message));
-        page.on('console', (msg) => {
-          if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
-        });
+        browser = await launchChromium(CHROMIUM as string);
+        ({ context, page } = await openPage(browser, {
+          viewport: { width: 1000, height: 900 },
+          timeoutMs: ACTION_TIMEOUT_MS,
+          errors: pageErrors,
+          consoleErrors: true,
+        }));
       });
 
       after(async () => {
-        await withTimeout(browser?.close() ?? Promise.resolve(), 10_000, 'closing Chromium').catch(
-          () => undefined,
-        );
-        if (child) await stopChild(child);
+        await closeChromium(browser);
+        await main?.stop();
         process.off('exit', killOnExit);
       });
 
@@ -264,16 +149,8 @@ for (const variant of VARIANTS)
       it('logs alice in through the embedded IdP and shows her claims', async () => {
         await step('login', async () => {
           assert.equal(await state(), 'signed-out', 'the previous step left the SPA signed out');
-          await page.locator('#login').click();
-          // /auth/login → PAR → the IdP's login page on 127.0.0.1.
-          await page.waitForURL(
-            (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
-          );
-          await page.locator('#username').fill('alice');
-          await page.locator('#password').fill('alice-password');
-          await page.locator('#sign-in').click();
-          // Consent is automatic for the first-party client; then /auth/callback → returnTo=/.
-          await page.waitForURL(`${base}/`);
+          // /auth/login → PAR → the IdP's login form on 127.0.0.1 → /auth/callback → returnTo=/.
+          await signInAsAlice(page, base);
           await page.locator('body[data-state="signed-in"]').waitFor();
         });
 
@@ -402,10 +279,7 @@ for (const variant of VARIANTS)
         assert.equal(await state(), 'signed-out', 'the logout step left the SPA signed out');
         // Had the IdP kept its session (e.g. "No, stay signed in"), it would sign alice in silently.
         await step('starting a new login', async () => {
-          await page.locator('#login').click();
-          await page.waitForURL(
-            (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
-          );
+          await openIdpLogin(page);
           await page.locator('#username').waitFor();
         });
       });

@@ -17,7 +17,15 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { freePort } from '../helpers/bff-harness.js';
-import { findChromium, launchChromium } from '../helpers/chromium.js';
+import {
+  closeChromium,
+  findChromium,
+  launchChromium,
+  NO_CHROMIUM,
+  openIdpLogin,
+  openPage,
+  signInAsAlice,
+} from '../helpers/chromium.js';
 import { type MainProcess, startMain } from '../helpers/main-process.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -33,7 +41,7 @@ describe(
   'session inspector of the demo SPA in Chromium',
   {
     timeout: 240_000,
-    skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
+    skip: CHROMIUM ? false : NO_CHROMIUM,
   },
   () => {
     let main: MainProcess;
@@ -49,14 +57,7 @@ describe(
       await page.screenshot({ path: join(SHOTS, name), fullPage: true, timeout: ACTION_TIMEOUT_MS });
     }
     async function signIn(): Promise<void> {
-      await page.locator('#login').click();
-      await page.waitForURL(
-        (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
-      );
-      await page.locator('#username').fill('alice');
-      await page.locator('#password').fill('alice-password');
-      await page.locator('#sign-in').click();
-      await page.waitForURL(`${base}/`);
+      await signInAsAlice(page, base);
       await page.locator('body[data-inspector="ready"]').waitFor();
     }
 
@@ -66,14 +67,14 @@ describe(
       main = startMain({ PORT: String(port), LOG_LEVEL: 'warn' });
       await main.waitFor('fapi-bff DEVELOPMENT SETUP', 60_000);
       browser = await launchChromium(CHROMIUM as string);
-      const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-      context.setDefaultTimeout(ACTION_TIMEOUT_MS);
-      context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
-      page = await context.newPage();
-      page.on('pageerror', (err) => pageErrors.push(err.message));
+      ({ page } = await openPage(browser, {
+        viewport: { width: 1200, height: 900 },
+        timeoutMs: ACTION_TIMEOUT_MS,
+        errors: pageErrors,
+      }));
     });
     after(async () => {
-      await browser?.close().catch(() => undefined);
+      await closeChromium(browser);
       await main?.stop();
     });
 
@@ -165,10 +166,7 @@ describe(
     });
 
     it("reads a cancel at the IdP as cancelled, on a styled page with 'Sign in again'", async () => {
-      await page.locator('#login').click();
-      await page.waitForURL(
-        (url) => url.hostname === '127.0.0.1' && url.pathname.startsWith('/interaction/'),
-      );
+      await openIdpLogin(page);
       await page.locator('#cancel').click();
       await page.waitForURL((url) => url.href.startsWith(`${base}/auth/callback`));
       assert.equal(await text('h1'), 'Sign-in cancelled');

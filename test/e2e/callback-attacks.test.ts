@@ -4,17 +4,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin, loginUntilCallback, errorCode } from '../helpers/flows.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 const CLIENT_ID = 'bff-attacks';
 
@@ -35,26 +30,15 @@ describe('callback and session attacks', () => {
   let upstream: RecordingUpstream;
   let now = Date.now();
   let tokenCalls: { count: number };
+  let stack: Stack;
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('PS256');
-    idp = await startDevIdp({ clients: [clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key)] });
-    upstream = await startRecordingUpstream();
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
-      clientId: CLIENT_ID,
-      key,
-      routes: { echo: upstream.url },
-      clock: () => now,
-    });
+    stack = await startStack({ clientId: CLIENT_ID, alg: 'PS256', clock: () => now });
+    ({ idp, bff, upstream } = stack);
     tokenCalls = tokenRequests(idp);
   });
   after(async () => {
-    await bff?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   it('refuses a callback delivered to another browser (state bound to the browser)', async () => {

@@ -14,6 +14,64 @@ const CLIENT_ID = 'bff-demo-api-test';
 const REDIRECT_URI = 'http://127.0.0.1:9/auth/callback';
 const AUDIENCE = 'https://demo-api.fapi-bff.test';
 
+/**
+ * The dev IdP with one private_key_jwt client (signing with `alg`), the demo API for AUDIENCE, and
+ * that client's openid-client configuration.
+ */
+async function startDemoApiStack(alg: 'PS256' | 'ES256', grantTypes: string[]) {
+  const { privateKey, publicKey } = await generateKeyPair(alg);
+  const publicJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(publicJwk);
+  const idp = await startDevIdp({
+    resourceAudience: AUDIENCE,
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: alg,
+        jwks: { keys: [{ ...publicJwk, kid, alg, use: 'sig' }] },
+        redirect_uris: [REDIRECT_URI],
+        grant_types: grantTypes,
+        response_types: ['code'],
+        id_token_signed_response_alg: 'PS256',
+      },
+    ],
+  });
+  const api = await startDemoApi({ issuer: idp.issuer, audience: AUDIENCE });
+  const config = await client.discovery(
+    new URL(idp.issuer),
+    CLIENT_ID,
+    { id_token_signed_response_alg: 'PS256' },
+    client.PrivateKeyJwt({ key: privateKey, kid }),
+    { execute: [client.allowInsecureRequests], timeout: 5 },
+  );
+  return { idp, api, config };
+}
+
+/** PAR with PKCE, then alice's login at the dev IdP: the redirect back, and the PKCE verifier. */
+async function authorizeAsAlice(
+  config: client.Configuration,
+  params: { scope: string; nonce?: string },
+  DPoP?: client.DPoPHandle,
+): Promise<{ url: URL; codeVerifier: string }> {
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const authorizationUrl = await client.buildAuthorizationUrlWithPAR(
+    config,
+    {
+      redirect_uri: REDIRECT_URI,
+      scope: params.scope,
+      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+      code_challenge_method: 'S256',
+      ...(params.nonce ? { nonce: params.nonce } : {}),
+    },
+    DPoP ? { DPoP } : undefined,
+  );
+  const { url } = await loginAtDevIdp(new TestBrowser(), authorizationUrl, 'alice', 'alice-password', (u) =>
+    u.href.startsWith(REDIRECT_URI),
+  );
+  return { url, codeVerifier };
+}
+
 describe('demo API', () => {
   let idp: DevIdp;
   let api: DemoApi;
@@ -22,45 +80,12 @@ describe('demo API', () => {
   let idToken: string;
 
   before(async () => {
-    const { privateKey, publicKey } = await generateKeyPair('PS256');
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    idp = await startDevIdp({
-      resourceAudience: AUDIENCE,
-      clients: [
-        {
-          client_id: CLIENT_ID,
-          token_endpoint_auth_method: 'private_key_jwt',
-          token_endpoint_auth_signing_alg: 'PS256',
-          jwks: { keys: [{ ...publicJwk, kid, alg: 'PS256', use: 'sig' }] },
-          redirect_uris: [REDIRECT_URI],
-          grant_types: ['authorization_code', 'refresh_token'],
-          response_types: ['code'],
-          id_token_signed_response_alg: 'PS256',
-        },
-      ],
-    });
-    api = await startDemoApi({ issuer: idp.issuer, audience: AUDIENCE });
-    config = await client.discovery(
-      new URL(idp.issuer),
-      CLIENT_ID,
-      { id_token_signed_response_alg: 'PS256' },
-      client.PrivateKeyJwt({ key: privateKey, kid }),
-      { execute: [client.allowInsecureRequests], timeout: 5 },
-    );
-
-    const codeVerifier = client.randomPKCECodeVerifier();
+    ({ idp, api, config } = await startDemoApiStack('PS256', ['authorization_code', 'refresh_token']));
     const nonce = client.randomNonce();
-    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
-      redirect_uri: REDIRECT_URI,
+    const { url, codeVerifier } = await authorizeAsAlice(config, {
       scope: 'openid profile email offline_access api:read',
-      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
       nonce,
     });
-    const { url } = await loginAtDevIdp(new TestBrowser(), authorizationUrl, 'alice', 'alice-password', (u) =>
-      u.href.startsWith(REDIRECT_URI),
-    );
     const tokens = await client.authorizationCodeGrant(config, url, {
       pkceCodeVerifier: codeVerifier,
       expectedNonce: nonce,
@@ -108,23 +133,8 @@ describe('demo API', () => {
   });
 
   it('accepts the access token from a refresh too', async () => {
-    const { tokens } = await (async () => {
-      const codeVerifier = client.randomPKCECodeVerifier();
-      const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid offline_access api:read',
-        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-        code_challenge_method: 'S256',
-      });
-      const { url } = await loginAtDevIdp(
-        new TestBrowser(),
-        authorizationUrl,
-        'alice',
-        'alice-password',
-        (u) => u.href.startsWith(REDIRECT_URI),
-      );
-      return { tokens: await client.authorizationCodeGrant(config, url, { pkceCodeVerifier: codeVerifier }) };
-    })();
+    const { url, codeVerifier } = await authorizeAsAlice(config, { scope: 'openid offline_access api:read' });
+    const tokens = await client.authorizationCodeGrant(config, url, { pkceCodeVerifier: codeVerifier });
     const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token!);
     const response = await whoami(`Bearer ${refreshed.access_token}`);
     assert.equal(response.status, 200);
@@ -171,49 +181,11 @@ describe('demo API with DPoP-bound access tokens (RFC 9449)', () => {
   let jkt: string;
 
   before(async () => {
-    const { privateKey, publicKey } = await generateKeyPair('ES256');
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    idp = await startDevIdp({
-      resourceAudience: AUDIENCE,
-      clients: [
-        {
-          client_id: CLIENT_ID,
-          token_endpoint_auth_method: 'private_key_jwt',
-          token_endpoint_auth_signing_alg: 'ES256',
-          jwks: { keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] },
-          redirect_uris: [REDIRECT_URI],
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-          id_token_signed_response_alg: 'PS256',
-        },
-      ],
-    });
-    api = await startDemoApi({ issuer: idp.issuer, audience: AUDIENCE });
-    config = await client.discovery(
-      new URL(idp.issuer),
-      CLIENT_ID,
-      { id_token_signed_response_alg: 'PS256' },
-      client.PrivateKeyJwt({ key: privateKey, kid }),
-      { execute: [client.allowInsecureRequests], timeout: 5 },
-    );
+    ({ idp, api, config } = await startDemoApiStack('ES256', ['authorization_code']));
     key = await client.randomDPoPKeyPair('ES256');
     jkt = await calculateJwkThumbprint(await exportJWK(key.publicKey));
     const DPoP = client.getDPoPHandle(config, key);
-    const codeVerifier = client.randomPKCECodeVerifier();
-    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(
-      config,
-      {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid api:read',
-        code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-        code_challenge_method: 'S256',
-      },
-      { DPoP },
-    );
-    const { url } = await loginAtDevIdp(new TestBrowser(), authorizationUrl, 'alice', 'alice-password', (u) =>
-      u.href.startsWith(REDIRECT_URI),
-    );
+    const { url, codeVerifier } = await authorizeAsAlice(config, { scope: 'openid api:read' }, DPoP);
     const tokens = await client.authorizationCodeGrant(
       config,
       url,

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRedisStore } from '../../src/store/redis-store.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
-import { type PrivateRedis, REDIS_SERVER_MISSING, startRedisServer } from '../helpers/redis-server.js';
+import { type PrivateRedis, REDIS_SERVER_MISSING, startRedisServer } from '../helpers/redis-servers.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 
@@ -28,7 +28,7 @@ describe('Redis outage', { skip: REDIS_SERVER_MISSING }, () => {
     redis?.resume();
     await stack?.close();
     await stack?.bff.store.close();
-    await redis?.kill();
+    await redis?.close();
   });
 
   it('answers 503 BFF_STORE_UNAVAILABLE while Redis hangs, keeps the session, and recovers', async () => {

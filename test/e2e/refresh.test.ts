@@ -2,19 +2,12 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { importJWK } from 'jose';
 import * as oidc from 'openid-client';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  type ClientKey,
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  type StoreKind,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import type { ClientKey, RunningBff, StoreKind } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 const CLIENT_ID = 'bff-refresh';
 
@@ -24,35 +17,25 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
     let bff: RunningBff;
     let upstream: RecordingUpstream;
     let key: ClientKey;
+    let stack: Stack;
     const grants: string[] = [];
     let skewMs = 0;
 
     before(async () => {
-      const port = await freePort();
-      key = await makeClientKey('ES256');
-      idp = await startDevIdp({
-        clients: [clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key)],
-        resourceAudience: 'urn:test:api',
+      // Time moves by the test's clock: the access token (300 s) is made stale without sleeping.
+      stack = await startStack({
+        clientId: CLIENT_ID,
+        idp: { resourceAudience: 'urn:test:api' },
+        storeKind,
+        clock: () => Date.now() + skewMs,
       });
+      ({ idp, bff, upstream, key } = stack);
       idp.provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown } } }) => {
         grants.push(String(ctx.oidc.params?.grant_type));
       });
-      upstream = await startRecordingUpstream();
-      // Time moves by the test's clock: the access token (300 s) is made stale without sleeping.
-      bff = await startBff({
-        clock: () => Date.now() + skewMs,
-        port,
-        issuer: idp.issuer,
-        clientId: CLIENT_ID,
-        key,
-        storeKind,
-        routes: { echo: upstream.url },
-      });
     });
     after(async () => {
-      await bff?.close();
-      await upstream?.close();
-      await idp?.close();
+      await stack?.close();
     });
 
     const refreshes = () => grants.filter((g) => g === 'refresh_token').length;

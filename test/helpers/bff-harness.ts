@@ -1,3 +1,4 @@
+import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -6,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { loadConfig } from '../../src/config/load.js';
 import type { BffConfig } from '../../src/config/types.js';
+import { ConfigError } from '../../src/errors.js';
 import type { IdpFetch } from '../../src/oauth/http.js';
 import { IdpClient } from '../../src/oauth/idp-client.js';
 import { loggerOptions } from '../../src/observability/logger.js';
@@ -85,6 +87,39 @@ export class LogSink {
   audit(event?: string): Record<string, unknown>[] {
     return this.records().filter((r) => r.audit === true && (event === undefined || r.event === event));
   }
+}
+
+/**
+ * The smallest valid configuration of a deployed BFF (IdP and public URL in example.com, a fresh
+ * signing key and session key), with `extra` over it: the base of configuration unit tests.
+ */
+export async function minimalEnv(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  const key = await makeClientKey('ES256');
+  return {
+    OIDC_ISSUER: 'https://idp.example.com',
+    OIDC_CLIENT_ID: 'bff',
+    BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
+    MS_BFF_PUBLIC_URL: 'https://app.example.com',
+    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
+    ...extra,
+  };
+}
+
+/**
+ * The problems loadConfig reports for `env`, by variable (several for one variable joined by
+ * " | "); fails the test when the configuration is accepted.
+ */
+export async function configProblems(env: Record<string, string | undefined>): Promise<Map<string, string>> {
+  try {
+    await loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    const byVariable = new Map<string, string>();
+    for (const p of err.problems)
+      byVariable.set(p.variable, [byVariable.get(p.variable), p.message].filter(Boolean).join(' | '));
+    return byVariable;
+  }
+  assert.fail('expected a ConfigError');
 }
 
 /** The environment startBff configures a BFF with: the same variables an operator sets. */

@@ -93,6 +93,11 @@ export class RedisFleet {
     };
   }
 
+  /** SIGKILL to every process, synchronously (for a `process.on('exit')` handler). */
+  killNow(): void {
+    for (const child of this.#processes) child.kill('SIGKILL');
+  }
+
   async close(): Promise<void> {
     for (const child of [...this.#processes]) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
@@ -167,6 +172,70 @@ export async function startStandalone(args: string[] = []): Promise<Standalone> 
   const port = await freePort();
   const server = await fleet.spawn('redis-server', ['--port', String(port), ...BASE_ARGS, ...args], port);
   return { fleet, server, url: `redis://127.0.0.1:${port}`, close: () => fleet.close() };
+}
+
+// --- One private server that a test pauses, kills and restarts ------------------------------
+
+/** Why Redis-process tests are skipped, or false when redis-server is installed. */
+export const REDIS_SERVER_MISSING: string | false = haveRedisServer ? false : 'redis-server is not on PATH';
+
+export interface PrivateRedis {
+  readonly port: number;
+  readonly url: string;
+  /** The current process (a new one after `restart`). */
+  readonly child: ChildProcess;
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung Redis). */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
+  /** SIGKILL and wait for the exit: connections drop, the data is gone. */
+  kill(): Promise<void>;
+  /** Start a fresh server on the same port (after `kill`). */
+  restart(): Promise<void>;
+  /** Kill it and remove its directory. */
+  close(): Promise<void>;
+}
+
+const privateFleets = new Set<RedisFleet>();
+process.once('exit', () => {
+  for (const fleet of privateFleets) fleet.killNow();
+});
+
+/**
+ * A standalone redis-server on `port` (default: a free one) for a test that kills, pauses or
+ * restarts Redis; persists nothing, and is killed when the test process exits at the latest.
+ */
+export async function startRedisServer(
+  opts: { port?: number; args?: readonly string[] } = {},
+): Promise<PrivateRedis> {
+  const port = opts.port ?? (await freePort());
+  const fleet = new RedisFleet();
+  privateFleets.add(fleet);
+  const launch = () =>
+    fleet.spawn('redis-server', ['--port', String(port), ...BASE_ARGS, ...(opts.args ?? [])], port);
+  let server = await launch().catch(async (err: unknown) => {
+    privateFleets.delete(fleet);
+    await fleet.close();
+    throw err;
+  });
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get child() {
+      return server.child;
+    },
+    pause: () => server.child.kill('SIGSTOP'),
+    resume: () => server.child.kill('SIGCONT'),
+    kill: () => server.kill(),
+    async restart() {
+      await server.kill();
+      server = await launch();
+    },
+    async close() {
+      privateFleets.delete(fleet);
+      await fleet.close();
+    },
+  };
 }
 
 // --- TLS (client certificates required) -------------------------------------------------------

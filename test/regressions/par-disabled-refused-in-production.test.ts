@@ -7,25 +7,13 @@
  * clients shall use PAR (RFC 9126). Development keeps the warning (some test IdPs lack PAR).
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
-import { makeClientKey } from '../helpers/bff-harness.js';
+import { minimalEnv } from '../helpers/bff-harness.js';
 
-async function env(profile: 'production' | 'development'): Promise<Record<string, string>> {
-  const key = await makeClientKey('ES256');
-  return {
-    MS_BFF_PROFILE: profile,
-    OIDC_ISSUER: 'https://idp.example.com',
-    OIDC_CLIENT_ID: 'bff',
-    BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-    MS_BFF_PUBLIC_URL: 'https://app.example.com',
-    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    MS_BFF_ROUTES: '{}',
-    MS_BFF_PAR_ENABLED: 'false',
-  };
-}
+const env = (profile: 'production' | 'development') =>
+  minimalEnv({ MS_BFF_PROFILE: profile, MS_BFF_ROUTES: '{}', MS_BFF_PAR_ENABLED: 'false' });
 
 describe('regression: MS_BFF_PAR_ENABLED=false in production', () => {
   it('is refused with a problem naming the variable', async () => {

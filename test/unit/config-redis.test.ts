@@ -1,36 +1,14 @@
 /** Store topology, Redis TLS and worker settings: parsed once, every problem reported together. */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
-import { makeClientKey } from '../helpers/bff-harness.js';
+import { configProblems, minimalEnv } from '../helpers/bff-harness.js';
 import { makePki } from '../helpers/pki.js';
 
-async function baseEnv(): Promise<Record<string, string>> {
-  const key = await makeClientKey('ES256');
-  return {
-    OIDC_ISSUER: 'https://idp.example.com',
-    OIDC_CLIENT_ID: 'bff',
-    BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-    MS_BFF_PUBLIC_URL: 'https://app.example.com',
-    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    MS_BFF_PROFILE: 'production',
-  };
-}
-
-async function problemsOf(env: Record<string, string>): Promise<Map<string, string>> {
-  try {
-    await loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return new Map(err.problems.map((p) => [p.variable, p.message]));
-  }
-  assert.fail('expected a ConfigError');
-}
+const baseEnv = () => minimalEnv({ MS_BFF_PROFILE: 'production' });
 
 describe('configuration: Redis topologies and workers', () => {
   it('Sentinel: addresses, master name, sentinel and data-node credentials (the password from a file)', async () => {
@@ -95,7 +73,7 @@ describe('configuration: Redis topologies and workers', () => {
   });
 
   it('reports every topology problem at once', async () => {
-    const problems = await problemsOf({
+    const problems = await configProblems({
       ...(await baseEnv()),
       REDIS_URL: 'redis://redis.example:6379',
       REDIS_CLUSTER_NODES: 'a:1,not-an-endpoint',
@@ -115,7 +93,7 @@ describe('configuration: Redis topologies and workers', () => {
   });
 
   it('refuses more than one worker with the memory store', async () => {
-    const problems = await problemsOf({ ...(await baseEnv()), MS_BFF_WORKERS: '2' });
+    const problems = await configProblems({ ...(await baseEnv()), MS_BFF_WORKERS: '2' });
     assert.match(problems.get('MS_BFF_WORKERS') ?? '', /needs a Redis store/);
   });
 
@@ -126,7 +104,7 @@ describe('configuration: Redis topologies and workers', () => {
       MS_BFF_DPOP_ALG: 'EdDSA',
     });
     assert.equal(config.oidc.dpopAlg, 'EdDSA');
-    const problems = await problemsOf({
+    const problems = await configProblems({
       ...(await baseEnv()),
       MS_BFF_DPOP_ENABLED: 'true',
       MS_BFF_DPOP_ALG: 'EdDSA',

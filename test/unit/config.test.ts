@@ -6,36 +6,15 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { exportPKCS8, generateKeyPair } from 'jose';
 import { isSafeRelativePath, loadConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
-import { makeClientKey } from '../helpers/bff-harness.js';
+import { configProblems, minimalEnv } from '../helpers/bff-harness.js';
 
 const sessionKey = () => randomBytes(32).toString('base64url');
 
-async function validProduction(): Promise<Record<string, string>> {
-  const key = await makeClientKey('ES256');
-  return {
-    OIDC_ISSUER: 'https://idp.example.com',
-    OIDC_CLIENT_ID: 'bff',
-    BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-    MS_BFF_PUBLIC_URL: 'https://app.example.com',
-    MS_BFF_SESSION_KEYS: sessionKey(),
+const validProduction = () =>
+  minimalEnv({
     MS_BFF_ROUTES:
       '{"orders":"https://orders.internal.example.com/v1","public":{"url":"https://pub.example.com","token":"none","timeoutMs":5000}}',
-  };
-}
-
-async function problems(env: Record<string, string | undefined>): Promise<Map<string, string>> {
-  try {
-    await loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    const byVariable = new Map<string, string>();
-    for (const p of err.problems)
-      byVariable.set(p.variable, [byVariable.get(p.variable), p.message].filter(Boolean).join(' | '));
-    return byVariable;
-  }
-  assert.fail('expected a ConfigError');
-}
+  });
 
 describe('configuration', () => {
   it('parses a valid production configuration into a frozen object', async () => {
@@ -66,7 +45,7 @@ describe('configuration', () => {
       MS_BFF_CSRF_ENABLED: 'false',
       MS_BFF_ROUTES: '{"api":"http://api.example.com"}',
     };
-    const found = await problems(env);
+    const found = await configProblems(env);
     assert.match(found.get('OIDC_ISSUER') ?? '', /plain HTTP is refused in production/);
     assert.match(found.get('MS_BFF_TOKEN_AUTH_METHOD') ?? '', /client_secret_post is refused in production/);
     assert.match(found.get('MS_BFF_SESSION_KEYS') ?? '', /required in production/);
@@ -76,7 +55,10 @@ describe('configuration', () => {
 
   it('requires a signing key for private_key_jwt', async () => {
     const env = { ...(await validProduction()), BFF_JWT_SIGNING_KEY: undefined };
-    assert.match((await problems(env)).get('BFF_JWT_SIGNING_KEY') ?? '', /required for private_key_jwt/);
+    assert.match(
+      (await configProblems(env)).get('BFF_JWT_SIGNING_KEY') ?? '',
+      /required for private_key_jwt/,
+    );
   });
 
   it('allows plain HTTP only for hosts in MS_BFF_ALLOW_HTTP_HOSTS, with a warning', async () => {
@@ -104,7 +86,7 @@ describe('configuration', () => {
   });
 
   it('refuses a well-known URL as the issuer, bad keys, bad values and planned features', async () => {
-    const found = await problems({
+    const found = await configProblems({
       ...(await validProduction()),
       OIDC_ISSUER: 'https://idp.example.com/.well-known/openid-configuration',
       MS_BFF_SESSION_KEYS: 'short,also-short',
@@ -126,7 +108,7 @@ describe('configuration', () => {
   });
 
   it('keeps mTLS consistent: certificate for tls methods and mtls routes, one token binding per client', async () => {
-    const found = await problems({
+    const found = await configProblems({
       ...(await validProduction()),
       MS_BFF_TOKEN_AUTH_METHOD: 'tls_client_auth',
       MS_BFF_DPOP_ENABLED: 'true',
@@ -135,7 +117,7 @@ describe('configuration', () => {
     assert.match(found.get('MTLS_CERT') ?? '', /required for tls_client_auth/);
     assert.match(found.get('MTLS_CERT') ?? '', /certificate-bound tokens/);
     assert.match(found.get('MS_BFF_DPOP_ENABLED') ?? '', /exclusive/);
-    const swapped = await problems({
+    const swapped = await configProblems({
       ...(await validProduction()),
       MTLS_CERT: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----',
       MTLS_KEY: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----',
@@ -159,9 +141,9 @@ describe('configuration', () => {
     });
     assert.equal(config.session.keys.length, 2);
     assert.equal(config.signingKey?.alg, 'PS256');
-    const found = await problems({ ...base, MS_BFF_SESSION_KEYS_FILE: join(dir, 'keys') });
+    const found = await configProblems({ ...base, MS_BFF_SESSION_KEYS_FILE: join(dir, 'keys') });
     assert.match(found.get('MS_BFF_SESSION_KEYS') ?? '', /either/);
-    const missing = await problems({
+    const missing = await configProblems({
       ...base,
       MS_BFF_SESSION_KEYS: undefined,
       MS_BFF_SESSION_KEYS_FILE: join(dir, 'nope'),
@@ -173,7 +155,7 @@ describe('configuration', () => {
     // jose refuses to generate such a key, so node:crypto makes it.
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const found = await problems({
+    const found = await configProblems({
       ...(await validProduction()),
       BFF_JWT_SIGNING_KEY: pem,
       BFF_JWT_SIGNING_ALG: 'PS256',
@@ -199,7 +181,10 @@ describe('configuration', () => {
     assert.equal(config.session.sameSite, 'lax', 'the environment wins');
     assert.equal(config.routes.get('feed')?.token, 'none');
     writeFileSync(file, 'NOT_A_VARIABLE: 1\n');
-    assert.match((await problems(env)).get('MS_BFF_CONFIG.NOT_A_VARIABLE') ?? '', /not a known variable/);
+    assert.match(
+      (await configProblems(env)).get('MS_BFF_CONFIG.NOT_A_VARIABLE') ?? '',
+      /not a known variable/,
+    );
   });
 
   it('accepts only same-origin relative paths for redirects', () => {

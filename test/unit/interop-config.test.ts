@@ -3,26 +3,15 @@
  * the profile unless acknowledged by name; a preset fills in only what the operator left unset.
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import * as oidc from 'openid-client';
 import { loadConfig } from '../../src/config/load.js';
 import { PRESETS } from '../../src/config/presets.js';
 import { ConfigError } from '../../src/errors.js';
 import { describeIdpFailure } from '../../src/oauth/diagnostics.js';
-import { makeClientKey } from '../helpers/bff-harness.js';
+import { minimalEnv } from '../helpers/bff-harness.js';
 
-async function env(extra: Record<string, string> = {}): Promise<Record<string, string>> {
-  const key = await makeClientKey('ES256');
-  return {
-    OIDC_ISSUER: 'https://idp.example.com',
-    OIDC_CLIENT_ID: 'bff',
-    BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-    MS_BFF_PUBLIC_URL: 'https://app.example.com',
-    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    ...extra,
-  };
-}
+const env = minimalEnv;
 
 async function refused(vars: Record<string, string>): Promise<string[]> {
   try {
