@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
+import { isSafeRelativePath } from '../config/paths.js';
 import type { TlsConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import { CACHE_NONE } from './paths.js';
@@ -123,7 +124,8 @@ export class FrontendOrigin {
       const target = new URL(redirect, url);
       if (target.origin === base.origin && target.pathname.startsWith(base.pathname)) {
         const location = `/${target.pathname.slice(base.pathname.length)}${target.search}`;
-        return { kind: 'redirect', status: res.statusCode, location };
+        // `<base>/evil.example/` would become `//evil.example/`: another site, for the browser.
+        if (isSafeRelativePath(location)) return { kind: 'redirect', status: res.statusCode, location };
       }
       throw new BffError('BFF_FRONTEND_UNAVAILABLE', {
         reason: 'redirect',

@@ -59,6 +59,9 @@ describe('SPA from a frontend origin', () => {
       } else if (path === '/app/hang.js') {
         // Never answers: the BFF's timeout (MS_BFF_UPSTREAM_TIMEOUT_MS) ends the wait.
         req.resume();
+      } else if (path === '/app/double.js') {
+        res.writeHead(302, { location: `${originUrl}/app//elsewhere.example/x.js` });
+        res.end();
       } else if (path === '/app/away.js') {
         res.writeHead(302, { location: 'https://elsewhere.example/x.js' });
         res.end();
@@ -158,9 +161,12 @@ describe('SPA from a frontend origin', () => {
     const moved = await fetch(`${base}/moved.js`, { redirect: 'manual' });
     assert.equal(moved.status, 301);
     assert.equal(moved.headers.get('location'), '/assets/app.3f2a9c1d.js?x=1');
-    const away = await fetch(`${base}/away.js`, { redirect: 'manual' });
-    assert.equal(away.status, 502);
-    assert.equal(((await away.json()) as { code: string }).code, 'BFF_FRONTEND_UNAVAILABLE');
+    for (const path of ['/away.js', '/double.js']) {
+      const away = await fetch(`${base}${path}`, { redirect: 'manual' });
+      assert.equal(away.status, 502, path);
+      assert.equal(away.headers.get('location'), null, path);
+      assert.equal(((await away.json()) as { code: string }).code, 'BFF_FRONTEND_UNAVAILABLE');
+    }
   });
 
   it('turns an origin failure into 502 BFF_FRONTEND_UNAVAILABLE, counted, without its details', async () => {
