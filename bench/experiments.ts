@@ -23,6 +23,14 @@
  *   of src/): the same proof signed synchronously with node:crypto, to price that rule.
  * - `dpop-static-proof`: every request carries the same pre-made proof (invalid for a real RS: a
  *   replayed jti): an upper bound of what signing costs on the hot path, for the decomposition.
+ * - `no-otel-context`: the global OpenTelemetry context manager disabled (`context.disable()`, process
+ *   wide, so every BFF of the run): no AsyncLocalStorage (promise hooks on Node 20) and no emitter
+ *   binding in the request-context hook. What that would lose: the request id and trace context in log
+ *   lines written outside a request's logger, and span parentage with an SDK. The price of both.
+ * - `no-emitter-bind`: `context.bind` returns its target unbound (process wide): AsyncLocalStorage stays,
+ *   only the request-context hook's binding of the request and reply emitters (every listener added to
+ *   them wrapped) goes. What that would lose: the request's context in body-parser and stream-event
+ *   callbacks.
  */
 import {
   createHash,
@@ -31,6 +39,7 @@ import {
   randomBytes,
   sign as nodeSign,
 } from 'node:crypto';
+import { context } from '@opentelemetry/api';
 import { CompactSign, type JWK } from 'jose';
 import type { DpopKey, StoredDpopKey } from '../src/dpop/client.js';
 import type { LoadedSession } from '../src/session/session-manager.js';
@@ -44,6 +53,8 @@ export const EXPERIMENTS = [
   'dpop-nonce-memo',
   'dpop-node-sign',
   'dpop-static-proof',
+  'no-otel-context',
+  'no-emitter-bind',
 ] as const;
 export type Experiment = (typeof EXPERIMENTS)[number];
 
@@ -88,6 +99,10 @@ export function applyExperiments(bff: RunningBff, experiments: readonly Experime
       }
       return session;
     };
+  }
+  if (experiments.includes('no-otel-context')) context.disable();
+  if (experiments.includes('no-emitter-bind')) {
+    (context as unknown as { bind: <T>(ctx: unknown, target: T) => T }).bind = (_ctx, target) => target;
   }
   if (experiments.includes('no-metrics')) {
     metrics.proxied = () => {};

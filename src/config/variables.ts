@@ -264,7 +264,7 @@ export const VARIABLES = {
   }),
   // Serving the SPA (rules/spa.ts, src/spa/): from a directory or from a frontend origin.
   MS_BFF_STATIC_DIR: text({
-    doc: 'Directory of the built SPA, served on every path the BFF does not own (@fastify/static): hashed asset names (a dot- or dash-separated hex hash of 8 or more digits, e.g. app.3f2a9c1d.js) are cached for a year as immutable, other files revalidate (ETag), index.html is never stored and answers browser navigations to client-side routes (GET/HEAD accepting text/html, no file extension). A missing file is 404; dotfiles, `..` and symlinks leading out of the directory are refused. Must exist and hold index.html. Exclusive with MS_BFF_FRONTEND_URL. In a frontend of the config file: `static`.',
+    doc: 'Directory of the built SPA, served on every path the BFF does not own (@fastify/static): hashed asset names (a dot- or dash-separated hex hash of 8 or more digits, e.g. app.3f2a9c1d.js) are cached for a year as immutable, other files revalidate (ETag), index.html is never stored and answers browser navigations to client-side routes (GET/HEAD accepting text/html, no file extension). A missing file is 404; dotfiles, `..` and symlinks leading out of the directory are refused. Must exist and hold index.html. Exclusive with MS_BFF_FRONTEND_URL.',
     defaultDoc: 'none; the development setup serves demo/spa',
     frontend: true,
     frontendKey: 'static',
@@ -288,10 +288,10 @@ export const VARIABLES = {
     secret: true,
   }),
   MS_BFF_CONFIG: text({
-    doc: 'Path to a JSON or YAML file holding any of these variables as keys plus `routes`; the environment wins.',
+    doc: 'Path to a JSON or YAML file holding any of these variables as keys plus `routes` and `frontends` (several frontends: README); the environment wins over its top level. Re-read on SIGHUP and when it changes.',
   }),
   MS_BFF_COOKIE_NAME: text({
-    doc: 'Session cookie name (must start with __Host-).',
+    doc: 'Session cookie name (must start with __Host-; under a frontend pathPrefix other than /, with __Secure-).',
     default: '__Host-bff-session',
     frontend: true,
   }),

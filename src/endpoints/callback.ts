@@ -94,7 +94,12 @@ async function complete(
     }
   }
   const issuer = s.idp.metadata.issuer;
-  if (s.config.jarm.enabled) {
+  // A signed response is verified as one even when a reload has switched JARM off since this login
+  // started: the transaction says what the login asked for (checked below).
+  const signed = params.get('response') !== null;
+  // With JARM on, a plain response is accepted only for a login started while JARM was off.
+  const plainInFlight = s.config.jarm.enabled && !signed && params.get('state') !== null;
+  if (s.config.jarm.enabled ? !plainInFlight : signed) {
     const response = params.get('response');
     if (response === null) {
       // fragment.jwt: the browser keeps the fragment; a relay page posts it back (JARM §2.3.2).
@@ -121,6 +126,12 @@ async function complete(
     if (!opened.state)
       throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'no state in the response' });
     const tx = await s.transactions.take(opened.state, binding);
+    if (!s.config.jarm.enabled && tx.jarm !== true) {
+      throw new BffError('BFF_CALLBACK_INVALID', {
+        reason: 'jarm_unexpected',
+        detail: 'a signed authorization response this login did not ask for',
+      });
+    }
     const inner = await verifyJarm(response, { outerIss, expectedState: tx.state, opened }, options);
     inner.set('iss', issuer);
     return finish(s, request, reply, tx, inner, response);
@@ -139,6 +150,14 @@ async function complete(
   if (!state)
     throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
   const tx = await s.transactions.take(state, binding);
+  // With JARM on, a plain response would skip every signature check: only a login that did not ask
+  // for JARM (started before a reload switched it on) may end with one.
+  if (plainInFlight && tx.jarm !== false) {
+    throw new BffError('BFF_CALLBACK_INVALID', {
+      reason: 'jarm_required',
+      detail: 'expected a signed authorization response',
+    });
+  }
   return finish(s, request, reply, tx, params);
 }
 

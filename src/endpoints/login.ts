@@ -52,7 +52,10 @@ export function registerLogin(app: FastifyInstance, root: BffServices): void {
       const nonce = oidc.randomNonce();
       try {
         const dpop = s.config.oidc.dpopEnabled ? await generateDpopKey(s.config.oidc.dpopAlg) : undefined;
-        await s.transactions.save({ state, nonce, codeVerifier, returnTo, dpop, requested }, binding);
+        await s.transactions.save(
+          { state, nonce, codeVerifier, returnTo, dpop, requested, jarm: s.config.jarm.enabled },
+          binding,
+        );
         const url = await s.idp.authorizationUrl({
           state,
           nonce,

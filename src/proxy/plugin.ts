@@ -116,8 +116,11 @@ export async function proxyPlugin(
     });
     return reply.code(upstream.status).headers(headers).send(upstream.body);
   };
-  app.route({ method: [...METHODS], url: '/api/:route/*', handler });
-  app.route({ method: [...METHODS], url: '/api/:route', handler });
+  // No body parser and no context-dependent stream listeners here: skip binding the emitters
+  // (src/server/request-context.ts); the handler runs in the request's context all the same.
+  const config = { bindEmitters: false };
+  app.route({ method: [...METHODS], url: '/api/:route/*', handler, config });
+  app.route({ method: [...METHODS], url: '/api/:route', handler, config });
   registerWebSockets(app, root, mount, upgradeFrontend);
 }
 

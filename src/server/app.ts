@@ -194,7 +194,10 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
       retired.add(runtime.services);
       // Requests in flight finish on the services they started with.
       setTimeout(() => {
-        if (retired.delete(runtime.services)) void stopServices(runtime.services);
+        if (!retired.delete(runtime.services)) return;
+        // Its IdP client's key-file watchers too (its replacement watches the same files).
+        runtime.services.idp.keys.close();
+        void stopServices(runtime.services);
       }, RETIRE_AFTER_MS).unref();
     },
     log: app.log,

@@ -122,6 +122,13 @@ export function restartOnlyChanges(before: BffConfig, after: BffConfig): string[
     MS_BFF_TRUSTED_PROXIES: (c) => c.trustedProxies,
     'MS_BFF_ADMIN_HOST/PORT': (c) => c.observability.admin,
     MS_BFF_SESSION_KEYS: (c) => c.session.keys.map((k) => Buffer.from(k).toString('base64url')),
+    // Set up once with the listener (logger, access-log hook, rate-limit hooks).
+    'LOG_LEVEL/MS_BFF_LOG_FORMAT/MS_BFF_ACCESS_LOG': (c) => [
+      c.logLevel,
+      c.observability.logFormat,
+      c.observability.accessLog,
+    ],
+    'abuse limits (MS_BFF_*_PER_MINUTE, MS_BFF_PAR_BUDGET, …)': (c) => c.observability.limits,
   };
   return Object.entries(facets)
     .filter(([, read]) => JSON.stringify(read(before)) !== JSON.stringify(read(after)))

@@ -22,6 +22,12 @@ export interface LoginTransaction {
   dpop?: StoredDpopKey | undefined;
   /** What the SPA asked of this login (acr_values, max_age, prompt), checked again at the callback. */
   requested?: LoginRequestParameters | undefined;
+  /**
+   * Whether this login asked for a JWT-secured response (JARM): the callback expects what the login
+   * asked for, so a reload that switches JARM on or off does not break logins in flight. Absent
+   * (older transactions): whatever the configuration says now.
+   */
+  jarm?: boolean | undefined;
 }
 
 /**

@@ -99,6 +99,11 @@ describe('frontends reload in the running entry point', { timeout: 90_000 }, () 
     writeFileSync(file, frontends({ two: upstream.url }));
     await until(async () => (await status('/api/two/x')) === 401, 'the new route serves');
     assert.equal(await status('/api/one/x'), 404, 'the removed route is gone');
+    // The log line travels through the child's stdout pipe: it may arrive just after the route serves.
+    await until(
+      () => logLines('configuration reloaded').some((l) => l.outcome === 'applied'),
+      'the applied reload is logged',
+    );
     const applied = logLines('configuration reloaded').find((l) => l.outcome === 'applied');
     assert.equal(applied?.frontends_changed && String(applied.frontends_changed), 'app');
   });

@@ -12,7 +12,10 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { once } from 'node:events';
 import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocket, WebSocketServer } from 'ws';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
@@ -28,6 +31,19 @@ import { apiCall, errorCode, loginUntilCallback } from '../helpers/flows.js';
 import { confirmEndSession, TestBrowser } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 import { loggerOptions } from '../../src/observability/logger.js';
+
+/** Open a WebSocket; resolves with the socket, or with the HTTP refusal of the handshake. */
+function wsConnect(url: string, headers: Record<string, string>): Promise<WebSocket | { status: number }> {
+  const ws = new WebSocket(url, { headers });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0 });
+    });
+    ws.once('error', reject);
+  });
+}
 
 /** A GET with a Host header of our choice (fetch does not let a caller set Host). */
 function withHost(
@@ -56,6 +72,8 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
   let key: ClientKey;
   let bankApi: RecordingUpstream;
   let shopApi: RecordingUpstream;
+  let echo: WebSocketServer;
+  let wsUpstream: string;
   let dir: string;
   let file: string;
   let env: Record<string, string>;
@@ -91,7 +109,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
         publicUrl: shop,
         clientId: 'admin-bff',
         postLogoutRedirect: '/admin/',
-        routes: { cart: shopApi.url },
+        routes: { cart: shopApi.url, live: { url: wsUpstream, websocket: true } },
       },
     ];
     change(frontends);
@@ -138,6 +156,10 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     key = await makeClientKey('ES256');
     bankApi = await startRecordingUpstream();
     shopApi = await startRecordingUpstream();
+    echo = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(echo, 'listening');
+    wsUpstream = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+    echo.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo:${String(data)}`)));
     dir = mkdtempSync(join(tmpdir(), 'bff-frontends-e2e-'));
     file = join(dir, 'bff.json');
     writeFileSync(file, frontendsFile());
@@ -196,6 +218,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     await idp?.close();
     await bankApi?.close();
     await shopApi?.close();
+    echo?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -287,6 +310,31 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     assert.equal((await withHost(port, '/healthz', `elsewhere.example:${port}`)).status, 200);
   });
 
+  it('proxies a WebSocket of a pathPrefix frontend with its own session, closed by its logout', async () => {
+    const adminCookie = browser.cookie(shop, '__Secure-bff-admin')?.value ?? '';
+    const shopCookie = browser.cookie(shop, '__Host-shop')?.value ?? '';
+    assert.ok(adminCookie && shopCookie);
+    const url = `ws://127.0.0.1:${port}/admin/api/live/feed`;
+    const origin = shop;
+    // Shop's session (same host, other frontend) opens nothing here.
+    const refused = await wsConnect(url, { origin, cookie: `__Secure-bff-admin=${shopCookie}` });
+    assert.ok(!(refused instanceof WebSocket) && refused.status === 401, JSON.stringify(refused));
+    const ws = await wsConnect(url, { origin, cookie: `__Secure-bff-admin=${adminCookie}` });
+    assert.ok(ws instanceof WebSocket, JSON.stringify(ws));
+    const reply = once(ws, 'message');
+    ws.send('hello');
+    assert.equal(String((await reply)[0]), 'echo:hello');
+    const closed = once(ws, 'close');
+    // Logging out of admin (not shop) ends admin's socket: 4401, session ended.
+    const out = await apiCall(browser, shop, '/admin/auth/logout', { method: 'POST' });
+    assert.ok(out.status === 302 || out.status === 200, String(out.status));
+    assert.equal((await closed)[0], 4401);
+    assert.equal((await apiCall(browser, shop, '/auth/session')).status, 200, 'shop still signed in');
+    // Signed in to admin again for the tests below.
+    const again = await loginUntilCallback(browser, admin, idp, '/admin/home');
+    assert.equal((await browser.request(again)).status, 302);
+  });
+
   it("a back-channel logout for one client ends only that frontend's sessions", async () => {
     const ended = logs.audit('backchannel_logout').length;
     // The user signs out at the IdP: only bank-bff registered a back-channel logout URI, so the IdP
@@ -309,6 +357,10 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
   it('applies a changed file without a restart: a new route, JARM off, sessions kept', async () => {
     await login(browser, bank); // the IdP session ended above: a fresh one
     assert.equal(await errorCode(await apiCall(browser, shop, '/api/orders/1')), 'BFF_ROUTE_NOT_FOUND');
+    // A login in flight across the reload: the IdP answered with JARM before it was switched off.
+    const inFlight = new TestBrowser();
+    const pending = await loginUntilCallback(inFlight, bank, idp, '/home');
+    assert.ok(pending.searchParams.has('response'));
     const applied = logs.audit('config.reloaded').length;
     await rewrite(
       frontendsFile((f) => {
@@ -328,6 +380,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     // JARM is off for bank now: the next login gets a plain authorization response.
     const plain = await loginUntilCallback(new TestBrowser(), bank, idp, '/home');
     assert.ok(plain.searchParams.has('code') && !plain.searchParams.has('response'), 'JARM off after reload');
+    assert.equal((await inFlight.request(pending)).status, 302, 'the login started with JARM completes');
     // DPoP is still on: the token stays bound.
     assert.equal((await apiCall(browser, bank, '/api/accounts/q')).status, 200);
     assert.match(String(bankApi.requests.at(-1)?.headers.authorization), /^DPoP /);
@@ -336,6 +389,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
   it('a route kill switch answers a stable code until switched back on', async () => {
     await rewrite(
       frontendsFile((f) => {
+        (f[0] as { flags: Record<string, unknown> }).flags.jarm = false;
         (f[1] as { routes: Record<string, unknown> }).routes.cart = { url: shopApi.url, enabled: false };
       }),
       'applied',
@@ -343,7 +397,14 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     const off = await apiCall(browser, shop, '/api/cart/y');
     assert.equal(off.status, 503);
     assert.equal(await errorCode(off), 'BFF_ROUTE_DISABLED');
+    // A plain login in flight (JARM is off for bank now) while the next reload switches JARM back on.
+    const inFlight = new TestBrowser();
+    const pending = await loginUntilCallback(inFlight, bank, idp, '/home');
+    assert.ok(pending.searchParams.has('code'));
     await rewrite(frontendsFile(), 'applied');
+    assert.equal((await inFlight.request(pending)).status, 302, 'the plain login in flight completes');
+    // New logins are signed again.
+    assert.ok((await loginUntilCallback(new TestBrowser(), bank, idp, '/home')).searchParams.has('response'));
     assert.equal((await apiCall(browser, shop, '/api/cart/y')).status, 200);
   });
 

@@ -205,3 +205,48 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
     assert.match(html, /Sign-in cancelled/);
   });
 });
+
+describe('a signed response for a login that did not ask for JARM (hostile IdP)', () => {
+  let idp: HostileIdp;
+  let bff: RunningBff;
+  const clientId = 'bff-jarm-off-hostile';
+
+  before(async () => {
+    const port = await freePort();
+    const key = await makeClientKey('ES256');
+    idp = await startHostileIdpFor(clientId, port, key);
+    // JARM is off for this BFF: its logins ask for plain responses.
+    bff = await startBff({ port, issuer: idp.issuer, clientId, key });
+  });
+  after(async () => {
+    await bff?.close();
+    await idp?.close();
+  });
+
+  it('is refused (a JARM response is accepted only for a login that asked for one)', async () => {
+    const browser = new TestBrowser();
+    const res = await browser.navigate(`${bff.url}/auth/login?returnTo=/ok`, {
+      stopWhen: (u) => u.href.startsWith(`${bff.url}/auth/callback`),
+    });
+    assert.ok(res.stopped);
+    const state = res.url.searchParams.get('state');
+    const code = res.url.searchParams.get('code');
+    assert.ok(state && code);
+    const now = Math.floor(Date.now() / 1000);
+    const signed = await idp.signJwt({
+      iss: idp.issuer,
+      aud: clientId,
+      exp: now + 60,
+      iat: now,
+      state,
+      code,
+    });
+    const url = new URL(`${bff.url}/auth/callback`);
+    url.searchParams.set('response', signed);
+    const refused = await browser.request(url);
+    assert.equal(refused.status, 400);
+    const page = await refused.text();
+    assert.match(page, /BFF_CALLBACK_INVALID/);
+    assert.match(page, /did not ask for/);
+  });
+});

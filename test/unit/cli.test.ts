@@ -4,7 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 const CLI = 'dist/src/cli/fapi-bff.js';
@@ -47,6 +49,44 @@ describe('fapi-bff command', () => {
     const flag = run('client-metadata', '--bogus');
     assert.equal(flag.status, 2);
     assert.match(flag.stderr, /Usage: fapi-bff client-metadata/);
+  });
+
+  it('client-metadata prints the client of one frontend of the config file, under its pathPrefix', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bff-cli-frontends-'));
+    const file = join(dir, 'bff.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        frontends: [
+          { name: 'bank', host: 'bank.example.com', publicUrl: 'https://bank.example.com', clientId: 'bank' },
+          { name: 'admin', pathPrefix: '/admin/', publicUrl: 'https://www.example.com', clientId: 'admin' },
+        ],
+      }),
+    );
+    const env = {
+      PATH: process.env.PATH ?? '',
+      OIDC_ISSUER: 'https://idp.example.com',
+      MS_BFF_TOKEN_AUTH_METHOD: 'client_secret_basic',
+      OIDC_CLIENT_SECRET: 'secret-of-at-least-32-characters-long!!',
+      MS_BFF_PROFILE: 'development',
+      MS_BFF_CONFIG: file,
+    };
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI, 'client-metadata', ...args], {
+        encoding: 'utf8',
+        env,
+        timeout: 30_000,
+      });
+    const admin = cli('--frontend', 'admin');
+    assert.equal(admin.status, 0, admin.stderr);
+    const md = JSON.parse(admin.stdout) as Record<string, unknown>;
+    assert.deepEqual(md.redirect_uris, ['https://www.example.com/admin/auth/callback']);
+    assert.equal(md.backchannel_logout_uri, 'https://www.example.com/admin/auth/backchannel-logout');
+    const none = cli();
+    assert.equal(none.status, 2, none.stderr);
+    assert.match(none.stderr, /several frontends: name one with --frontend \(bank, admin\)/);
+    assert.match(cli('--frontend', 'nope').stderr, /no frontend named nope/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reports an invalid configuration with every problem and exit status 1', () => {

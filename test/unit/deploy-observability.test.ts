@@ -6,6 +6,7 @@
  * itself (`check rules`, `test rules`) runs in .ci/run.
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -162,6 +163,22 @@ describe('alerting rules (deploy/prometheus)', () => {
         );
       assert.ok(index.includes(`](${book})`), `docs/runbooks/README.md does not list ${book}`);
     }
+  });
+
+  it('pass promtool check rules and test rules (when promtool is installed; .ci/run installs it)', (t) => {
+    const version = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+    if (version.error) {
+      t.skip('promtool is not installed');
+      return;
+    }
+    const check = spawnSync('promtool', ['check', 'rules', RULES], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
+    const test = spawnSync('promtool', ['test', 'rules', 'fapi-bff.rules.test.yml'], {
+      cwd: 'deploy/prometheus',
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(test.status, 0, test.stdout + test.stderr);
   });
 
   it('every alert is tested by promtool both firing and quiet', () => {

@@ -127,5 +127,10 @@ describe('reload limits', () => {
       redisKeyPrefix: 'x:',
     } as unknown as BffConfig;
     assert.deepEqual(restartOnlyChanges(base, changed), ['OIDC_ISSUER', 'HOST/PORT', 'store (REDIS_*)']);
+    const limits = {
+      ...base,
+      observability: { admin: { host: '127.0.0.1', port: undefined }, limits: { loginPerMinute: 5 } },
+    } as unknown as BffConfig;
+    assert.match(restartOnlyChanges(base, limits).join(), /abuse limits/);
   });
 });
