@@ -4,7 +4,7 @@ import { safeRedirectPath } from '../config/paths.js';
 import { BffError, isBffError } from '../errors.js';
 import { hostCookie, readCookie } from '../session/cookies.js';
 import { generateDpopKey } from '../dpop/client.js';
-import { authorizationParameters, loginParameters } from '../oauth/login-parameters.js';
+import { authorizationParameters, loginParameters, userTokenResources } from '../oauth/login-parameters.js';
 import { checkSameOrigin } from '../session/csrf.js';
 import { LOGIN_BINDING_COOKIE, type BffServices, servicesFor } from '../server/services.js';
 
@@ -62,6 +62,7 @@ export function registerLogin(app: FastifyInstance, root: BffServices): void {
           codeChallenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
           dpop: dpop ? await s.dpopKeys.get(dpop) : undefined,
           extra: authorizationParameters(requested),
+          resources: userTokenResources(s.config.routes.values()),
         });
         s.metrics.loginStarted('success', (performance.now() - started) / 1000);
         return reply.code(302).header('cache-control', 'no-store').header('location', url.href).send();

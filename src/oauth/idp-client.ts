@@ -274,6 +274,11 @@ export class IdpClient {
     dpop?: DpopKey | undefined;
     /** Validated acr_values / max_age / prompt from the SPA (OIDC Core §3.1.2.1). */
     extra?: Readonly<Record<string, string>> | undefined;
+    /**
+     * RFC 8707 §2.1 (https://www.rfc-editor.org/rfc/rfc8707#section-2.1): the resources the user's
+     * token will later be exchanged for (refresh grant with `resource`, §2.2), so the grant covers them.
+     */
+    resources?: readonly string[] | undefined;
   }): Promise<URL> {
     const parameters: Record<string, string> = {
       ...params.extra,
@@ -294,13 +299,25 @@ export class IdpClient {
     const jar = this.config.jar;
     const signingKey = this.keys.signingKey() ?? this.config.signingKey;
     const jarOn = jar.enabled && signingKey !== undefined;
-    const build = async (refreshEncKey: boolean): Promise<Record<string, string>> => {
-      if (!jarOn || !signingKey) return parameters;
+    const resources = params.resources ?? [];
+    const build = async (refreshEncKey: boolean): Promise<URLSearchParams | Record<string, string>> => {
+      if (!jarOn || !signingKey) {
+        if (resources.length === 0) return parameters;
+        // RFC 8707 §2.1: one `resource` parameter per resource.
+        const search = new URLSearchParams(parameters);
+        for (const resource of resources) search.append('resource', resource);
+        return search;
+      }
       // RFC 9101 §4 / FAPI 2.0 Message Signing §5.3.2-1: every parameter inside the signed object; the
       // PAR body (or the URL without PAR) then carries only client_id and request (https://www.rfc-editor.org/rfc/rfc9126#section-3).
       const encryption = jar.encryption ? await this.jarEncryptionKey(refreshEncKey) : undefined;
       const object = await buildRequestObject(
-        { ...parameters, response_type: 'code', client_id: this.config.oidc.clientId },
+        {
+          ...parameters,
+          ...(resources.length > 0 ? { resource: resources } : {}),
+          response_type: 'code',
+          client_id: this.config.oidc.clientId,
+        },
         {
           clientId: this.config.oidc.clientId,
           audience: this.current.serverMetadata().issuer,
@@ -315,7 +332,7 @@ export class IdpClient {
     };
     const request = await build(false);
     if (!this.config.oidc.parEnabled) return oidc.buildAuthorizationUrl(this.current, request);
-    const push = async (body: Record<string, string>) => {
+    const push = async (body: URLSearchParams | Record<string, string>) => {
       const options = params.dpop ? { DPoP: await this.handle(params.dpop) } : undefined;
       return this.timed('par', () => oidc.buildAuthorizationUrlWithPAR(this.current, body, options));
     };
@@ -398,13 +415,21 @@ export class IdpClient {
 
   /**
    * refresh_token grant. A refreshed ID token must keep the original identity (OIDC Core §12.2).
+   * With `resource` (RFC 8707 §2.2, https://www.rfc-editor.org/rfc/rfc8707#section-2.2) the access
+   * token is asked for that resource only (audience-restricted to it).
    */
-  async refresh(refreshToken: string, original: Record<string, unknown>, dpop?: DpopKey): Promise<TokenSet> {
+  async refresh(
+    refreshToken: string,
+    original: Record<string, unknown>,
+    dpop?: DpopKey,
+    resource?: string,
+  ): Promise<TokenSet> {
     let response: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
     try {
       const options = dpop ? { DPoP: await this.handle(dpop) } : undefined;
+      const parameters = resource ? { resource } : undefined;
       response = await this.timed('refresh', () =>
-        oidc.refreshTokenGrant(this.current, refreshToken, undefined, options),
+        oidc.refreshTokenGrant(this.current, refreshToken, parameters, options),
       );
     } catch (err) {
       throw translateOAuthError(err, 'refresh');

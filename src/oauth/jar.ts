@@ -37,6 +37,8 @@ const FORBIDDEN = new Set(['request', 'request_uri']);
 const NUMERIC_PARAMS = new Set(['max_age']);
 /** Parameters whose claim is a JSON object or array (OIDC Core §5.5, RFC 9396). */
 const JSON_PARAMS = new Set(['claims', 'authorization_details']);
+/** Parameters that may be given more than once, as a JSON array claim (RFC 8707 §2.1 `resource`). */
+const MULTI_PARAMS = new Set(['resource']);
 /** Top-level parameters that legitimately sit beside a request object. */
 const TRANSPORT_PARAMS = new Set(['request', 'request_uri']);
 
@@ -94,7 +96,7 @@ function checkOptions(opts: RequestObjectOptions): number {
 
 /** Builds the claims of a request object from authorization parameters (exported for tests and PAR). */
 export function buildRequestObjectClaims(
-  params: Record<string, string>,
+  params: Readonly<Record<string, string | readonly string[]>>,
   clientId: string,
 ): Record<string, unknown> {
   const claims: Record<string, unknown> = {};
@@ -102,6 +104,10 @@ export function buildRequestObjectClaims(
     if (FORBIDDEN.has(name))
       throw new Error(`request object: ${name} must not appear inside a request object`);
     if (RESERVED.has(name)) throw new Error(`request object: ${name} is set by the builder, not a parameter`);
+    if (Array.isArray(value) && MULTI_PARAMS.has(name) && value.every((v) => typeof v === 'string')) {
+      claims[name] = value.length === 1 ? value[0] : [...(value as readonly string[])];
+      continue;
+    }
     if (typeof value !== 'string') throw new Error(`request object: ${name} must be a string parameter`);
     claims[name] = toClaim(name, value);
   }
@@ -113,7 +119,7 @@ export function buildRequestObjectClaims(
 
 /** Sign (and optionally encrypt) a request object. Throws a plain Error with a clear message on misuse. */
 export async function buildRequestObject(
-  params: Record<string, string>,
+  params: Readonly<Record<string, string | readonly string[]>>,
   opts: RequestObjectOptions,
 ): Promise<string> {
   const lifetime = checkOptions(opts);

@@ -105,3 +105,19 @@ export const SILENT_LOGIN_ERRORS: ReadonlySet<string> = new Set([
   'consent_required',
   'account_selection_required',
 ]);
+
+/**
+ * The RFC 8707 resources the user's token is exchanged for on this frontend's routes (`resource` on a
+ * route that sends the user's token), in route order without repeats: the authorization request names
+ * them (https://www.rfc-editor.org/rfc/rfc8707#section-2.1) so that the grant covers each one.
+ */
+export function userTokenResources(
+  routes: Iterable<{ readonly token: string; readonly resource: string | undefined }>,
+): string[] {
+  const resources = new Set<string>();
+  for (const route of routes) {
+    if (route.resource !== undefined && route.token !== 'client' && route.token !== 'none')
+      resources.add(route.resource);
+  }
+  return [...resources];
+}

@@ -4,7 +4,12 @@ import { BffError, isBffError } from '../errors.js';
 import type { DpopKeyCache } from '../dpop/client.js';
 import type { IdpClient } from '../oauth/idp-client.js';
 import { afterRefresh } from '../session/login-trace.js';
-import type { LoadedSession, SessionData, SessionManager } from '../session/session-manager.js';
+import type {
+  LoadedSession,
+  ResourceToken,
+  SessionData,
+  SessionManager,
+} from '../session/session-manager.js';
 import type { KeyValueStore } from '../store/store.js';
 
 const LOCK_POLL_MS = 25;
@@ -26,6 +31,12 @@ export interface RefreshEvents {
   upstreamInvalidToken(outcome: InvalidTokenOutcome): void;
 }
 
+/** A resource token and the session as it was stored with it. */
+export interface ResourceGrant {
+  readonly session: LoadedSession;
+  readonly token: ResourceToken;
+}
+
 export type InvalidTokenOutcome =
   'refreshed' | 'shared' | 'rate_limited' | 'no_refresh_token' | 'refresh_failed' | 'body_not_replayable';
 
@@ -41,6 +52,8 @@ function invalidTokenGate(sessionKey: string): string {
  */
 export class AccessTokens {
   private readonly inflight = new Map<string, Promise<LoadedSession>>();
+  /** Per session and resource: one refresh grant with `resource` at a time in this process. */
+  private readonly resourceInflight = new Map<string, Promise<ResourceGrant>>();
 
   constructor(
     private readonly idp: IdpClient,
@@ -150,7 +163,15 @@ export class AccessTokens {
       const lock = lockKey(seen.key);
       if (await this.store.setIfAbsent(lock, fence, this.lockTtlMs)) {
         try {
-          return await this.refresh(latest);
+          // Re-read under the lock: a resource grant (or a sibling) may have rotated the refresh
+          // token between the read above and taking the lock.
+          const current = await this.sessions.reload(seen.key);
+          if (!current) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
+          if (current.data.accessToken !== seen.data.accessToken) {
+            this.events.refresh('shared');
+            return current;
+          }
+          return await this.refresh(current);
         } finally {
           // Release only if the lock is still ours (it may have expired and been taken since).
           await this.store.compareAndSet(lock, fence, 'released', 1).catch(() => undefined);
@@ -161,6 +182,194 @@ export class AccessTokens {
       }
       await sleep(LOCK_POLL_MS);
     }
+  }
+
+  /** The session's stored token for `resource` when it is outside the refresh window (and not `rejected`). */
+  freshResourceToken(session: LoadedSession, resource: string, rejected?: string): ResourceToken | undefined {
+    const token = session.data.resourceTokens?.[resource];
+    if (!token || token.accessToken === rejected) return undefined;
+    return token.expiresAt - this.skewSec * 1000 > this.clock() ? token : undefined;
+  }
+
+  /**
+   * An access token for one resource (RFC 8707 §2.2, https://www.rfc-editor.org/rfc/rfc8707#section-2.2):
+   * the stored one while fresh, else a refresh_token grant with `resource`, kept in the session record
+   * until shortly before expiry. The grant runs under the session's refresh lock and is stored with
+   * compare-and-set exactly like a normal refresh: a rotated refresh token it returns replaces the
+   * session's one, so no refresh (normal or for another resource) ever replays a spent one.
+   * `rejected`: a token the upstream refused (RFC 6750 §3.1), never handed out again.
+   */
+  async forResource(session: LoadedSession, resource: string, rejected?: string): Promise<ResourceGrant> {
+    const fresh = this.freshResourceToken(session, resource, rejected);
+    if (fresh) return { session, token: fresh };
+    if (!session.data.refreshToken) {
+      // Only a refresh grant can narrow the token to this resource; the session's own token is not for it.
+      throw new BffError('BFF_REFRESH_FAILED', { reason: 'no_refresh_token_for_resource' });
+    }
+    const id = `${session.key}\n${resource}`;
+    const pending = this.resourceInflight.get(id);
+    if (pending) {
+      this.events.refresh('shared');
+      return pending;
+    }
+    const run = this.resourceUnlessDone(session, resource, rejected).finally(() =>
+      this.resourceInflight.delete(id),
+    );
+    this.resourceInflight.set(id, run);
+    return run;
+  }
+
+  /**
+   * The upstream refused a resource token (401 invalid_token): get another one through forResource,
+   * at most once per `minIntervalSec` per session and resource (as renewRejected for the main token).
+   */
+  async renewRejectedResource(
+    used: LoadedSession,
+    resource: string,
+    rejected: string,
+    minIntervalSec: number,
+  ): Promise<ResourceGrant | undefined> {
+    if (!used.data.refreshToken) {
+      this.events.upstreamInvalidToken('no_refresh_token');
+      return undefined;
+    }
+    try {
+      const latest = await this.sessions.reload(used.key);
+      if (!latest) return undefined;
+      const stored = latest.data.resourceTokens?.[resource];
+      if (stored && stored.accessToken !== rejected && stored.expiresAt > this.clock()) {
+        this.events.upstreamInvalidToken('shared');
+        return { session: latest, token: stored };
+      }
+      if (
+        minIntervalSec > 0 &&
+        !(await this.store.setIfAbsent(
+          `${invalidTokenGate(used.key)}:${resource}`,
+          '1',
+          minIntervalSec * 1000,
+        ))
+      ) {
+        this.events.upstreamInvalidToken('rate_limited');
+        return undefined;
+      }
+      const renewed = await this.forResource(latest, resource, rejected);
+      if (renewed.token.accessToken === rejected) {
+        this.events.upstreamInvalidToken('refresh_failed');
+        return undefined;
+      }
+      this.events.upstreamInvalidToken('refreshed');
+      return renewed;
+    } catch {
+      this.events.upstreamInvalidToken('refresh_failed');
+      return undefined;
+    }
+  }
+
+  /** forResource's grant, once across instances: the same lock protocol as refreshUnlessDone. */
+  private async resourceUnlessDone(
+    seen: LoadedSession,
+    resource: string,
+    rejected: string | undefined,
+  ): Promise<ResourceGrant> {
+    const deadline = this.clock() + this.lockTtlMs;
+    for (;;) {
+      const latest = await this.sessions.reload(seen.key);
+      if (!latest) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
+      const done = this.freshResourceToken(latest, resource, rejected);
+      if (done) {
+        this.events.refresh('shared');
+        return { session: latest, token: done };
+      }
+      const fence = randomBytes(16).toString('base64url');
+      const lock = lockKey(seen.key);
+      if (await this.store.setIfAbsent(lock, fence, this.lockTtlMs)) {
+        try {
+          const current = await this.sessions.reload(seen.key);
+          if (!current) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
+          const shared = this.freshResourceToken(current, resource, rejected);
+          if (shared) {
+            this.events.refresh('shared');
+            return { session: current, token: shared };
+          }
+          return await this.refreshResource(current, resource, rejected);
+        } finally {
+          await this.store.compareAndSet(lock, fence, 'released', 1).catch(() => undefined);
+        }
+      }
+      if (this.clock() > deadline) {
+        throw new BffError('BFF_IDP_UNAVAILABLE', { status: 503, reason: 'refresh_lock_timeout' });
+      }
+      await sleep(LOCK_POLL_MS);
+    }
+  }
+
+  /** The refresh grant with `resource`, under the session's refresh lock. */
+  private async refreshResource(
+    session: LoadedSession,
+    resource: string,
+    rejected: string | undefined,
+  ): Promise<ResourceGrant> {
+    const started = performance.now();
+    const refreshToken = session.data.refreshToken;
+    if (!refreshToken) throw new BffError('BFF_REFRESH_FAILED', { reason: 'no_refresh_token_for_resource' });
+    let tokens: Awaited<ReturnType<IdpClient['refresh']>>;
+    try {
+      tokens = await this.idp.refresh(
+        refreshToken,
+        session.data.identity,
+        session.data.dpop ? await this.dpopKeys.get(session.data.dpop) : undefined,
+        resource,
+      );
+    } catch (err) {
+      const who = { sessionKey: session.key, sub: session.data.sub };
+      const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
+      if (isBffError(err) && err.code === 'BFF_REFRESH_FAILED') {
+        this.events.refresh('invalid_grant');
+        // The grant itself is refused (revoked, expired, reused): the session cannot go on.
+        const latest = await this.sessions.reload(session.key);
+        if (latest && latest.data.refreshToken !== refreshToken)
+          return this.refreshResource(latest, resource, rejected);
+        this.events.audit?.('refresh.failed', { ...who, code, reason: err.reason ?? 'invalid_grant' });
+        await this.end(session, 'refresh_rejected');
+        throw err;
+      }
+      this.events.refresh('failure');
+      this.events.audit?.('refresh.failed', {
+        ...who,
+        code,
+        reason: (isBffError(err) ? err.reason : undefined) ?? 'idp_unavailable',
+      });
+      // The IdP is unreachable: keep serving on a resource token that has not expired yet.
+      const kept = session.data.resourceTokens?.[resource];
+      if (kept && kept.accessToken !== rejected && kept.expiresAt > this.clock())
+        return { session, token: kept };
+      throw err;
+    }
+    if (tokens.idToken) await this.idTokenPolicy?.(tokens.idToken);
+    const now = this.clock();
+    const token: ResourceToken = {
+      accessToken: tokens.accessToken,
+      tokenType: tokens.tokenType,
+      expiresAt: now + tokens.expiresIn * 1000,
+    };
+    // Expired tokens of other resources are dropped on the way: the record only grows with live ones.
+    const kept = Object.entries(session.data.resourceTokens ?? {}).filter(([, t]) => t.expiresAt > now);
+    const rotated = tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken;
+    const next: SessionData = {
+      ...session.data,
+      refreshToken: tokens.refreshToken ?? refreshToken,
+      resourceTokens: { ...Object.fromEntries(kept), [resource]: token },
+      trace: afterRefresh(session.data.trace, now, rotated),
+    };
+    const stored = (await this.sessions.replace(session, next)) ?? (await this.sessions.reload(session.key));
+    this.events.refresh('success', (performance.now() - started) / 1000);
+    this.events.audit?.('session.refreshed', { sessionKey: session.key, sub: session.data.sub });
+    if (!stored) {
+      // As in refresh(): the session ended meanwhile; a rotated refresh token nobody knows is revoked.
+      if (rotated && tokens.refreshToken) await this.revokeOrphan(tokens.refreshToken, session);
+      throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_during_refresh' });
+    }
+    return { session: stored, token };
   }
 
   private async refresh(session: LoadedSession): Promise<LoadedSession> {

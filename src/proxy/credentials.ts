@@ -15,6 +15,8 @@ export interface UpstreamCredential {
   readonly refresh?: UpstreamRefresh | undefined;
   /** The (fresh) session whose token this is, for holders that outlive the request (WebSockets). */
   readonly session?: LoadedSession | undefined;
+  /** Epoch ms: when a per-resource token expires (otherwise the session's main token is the one sent). */
+  readonly expiresAt?: number | undefined;
 }
 
 /** The parts of an incoming request the policy reads (framework-free: proxy/ is not the edge). */
@@ -40,6 +42,8 @@ export async function upstreamCredential(
   if (route.token !== 'client') {
     const loaded = await currentSession(s, request);
     if (loaded) {
+      // Its own token per resource: the session's main token is neither sent nor refreshed for it.
+      if (route.resource !== undefined) return resourceCredential(s, route, route.resource, request, loaded);
       // A fresh token (nearly every call) needs no refresh and no extra await.
       const session = s.tokens.isFresh(loaded) ? loaded : await s.tokens.ensureFresh(loaded);
       const refresh: UpstreamRefresh = {
@@ -62,16 +66,46 @@ export async function upstreamCredential(
   return bearer('client', token.accessToken);
 }
 
+/**
+ * The user's token for the route's RFC 8707 resource (https://www.rfc-editor.org/rfc/rfc8707#section-2.2):
+ * a separate, audience-restricted token per resource, kept in the session (AccessTokens.forResource).
+ */
+async function resourceCredential(
+  s: BffServices,
+  route: RouteConfig,
+  resource: string,
+  request: CredentialRequest,
+  loaded: LoadedSession,
+): Promise<UpstreamCredential> {
+  const fresh = s.tokens.freshResourceToken(loaded, resource);
+  const grant = fresh ? { session: loaded, token: fresh } : await s.tokens.forResource(loaded, resource);
+  const refresh: UpstreamRefresh = {
+    renew: async () => {
+      const renewed = await s.tokens.renewRejectedResource(
+        grant.session,
+        resource,
+        grant.token.accessToken,
+        s.config.refreshOn401MinIntervalSec,
+      );
+      return renewed ? await userCredential(s, route, request, renewed.session, renewed.token) : undefined;
+    },
+    skipped: (reason) => s.metrics.upstreamInvalidToken(reason),
+  };
+  const user = await userCredential(s, route, request, grant.session, grant.token);
+  return { ...user, refresh, session: grant.session, expiresAt: grant.token.expiresAt };
+}
+
 /** Synchronous unless a DPoP key still has to be imported (once per session and process). */
 function userCredential(
   s: BffServices,
   route: RouteConfig,
   request: CredentialRequest,
   session: LoadedSession,
+  token: { accessToken: string; tokenType: 'bearer' | 'dpop' } = session.data,
 ): UpstreamCredential | Promise<UpstreamCredential> {
   const stored = session.data.dpop;
-  const accessToken = session.data.accessToken;
-  if (stored && session.data.tokenType === 'dpop') {
+  const accessToken = token.accessToken;
+  if (stored && token.tokenType === 'dpop') {
     const key = s.dpopKeys.imported(stored);
     if (key) return withDpop(s, route, request, 'user', accessToken, key);
     return s.dpopKeys.get(stored).then((k) => withDpop(s, route, request, 'user', accessToken, k));

@@ -109,7 +109,8 @@ export class WebSocketProxy {
       const upstream = await this.connectUpstream(route, url, headers, request);
       if (upstream.protocol) this.chosen.set(request, upstream.protocol);
       this.server.handleUpgrade(request, socket, head, (client) => {
-        this.bridge(route, session?.key, client, upstream, session?.data.accessTokenExpiresAt);
+        const expiresAt = credential.expiresAt ?? session?.data.accessTokenExpiresAt;
+        this.bridge(route, session?.key, client, upstream, expiresAt);
       });
     } catch (err) {
       const error = isBffError(err) ? err : new BffError('BFF_UPSTREAM_UNAVAILABLE', { cause: err });

@@ -24,12 +24,25 @@ export interface SessionData {
   scope: string | undefined;
   /** The session's DPoP key pair (private part sealed with the record); absent for Bearer sessions. */
   dpop?: StoredDpopKey | undefined;
+  /**
+   * Access tokens for single RFC 8707 resources (https://www.rfc-editor.org/rfc/rfc8707#section-2.2),
+   * by resource: routes with `resource` send these instead of `accessToken`.
+   */
+  resourceTokens?: Record<string, ResourceToken> | undefined;
   /** What the login did and refreshes since (protocol facts only), for the development inspector. */
   trace?: LoginTrace | undefined;
   /** Epoch ms. */
   createdAt: number;
   /** Epoch ms; the session ends then, whatever the activity. */
   absoluteExpiresAt: number;
+}
+
+/** An access token restricted to one resource (refresh grant with `resource`). */
+export interface ResourceToken {
+  accessToken: string;
+  tokenType: 'bearer' | 'dpop';
+  /** Epoch ms. */
+  expiresAt: number;
 }
 
 export interface LoadedSession {

@@ -55,15 +55,26 @@ export function providerConfiguration(inputs: ConfigurationInputs): Configuratio
       ? { enabled: false }
       : {
           enabled: true,
-          defaultResource: (_ctx, _client, oneOf) => oneOf ?? options.resourceAudience,
+          // Several resources asked for at authorization (RFC 8707 §2.1) and none at the token
+          // endpoint: the default audience if it is among them, else the first.
+          defaultResource: (_ctx, _client, oneOf) =>
+            oneOf === undefined
+              ? options.resourceAudience
+              : oneOf.includes(options.resourceAudience as string)
+                ? options.resourceAudience
+                : oneOf[0],
           // The access token goes to the API even though `openid` was asked for: the BFF takes
           // user claims from the ID token, not from userinfo.
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, resourceIndicator): ResourceServer => {
-            if (resourceIndicator !== options.resourceAudience) throw new errors.InvalidTarget();
+            if (
+              resourceIndicator !== options.resourceAudience &&
+              !(options.moreResourceAudiences ?? []).includes(resourceIndicator)
+            )
+              throw new errors.InvalidTarget();
             return {
               scope: resourceScope,
-              audience: options.resourceAudience,
+              audience: resourceIndicator,
               accessTokenTTL: accessTokenTtl,
               accessTokenFormat: 'jwt',
               jwt: { sign: { alg: 'PS256' } },

@@ -35,6 +35,8 @@ export interface DevIdpOptions {
    * (`defaultResource` + `useGrantedResource`). Must be an absolute URI (RFC 8707 §2).
    */
   resourceAudience?: string;
+  /** Further resource servers (same scopes and token format), asked for by RFC 8707 `resource`. */
+  moreResourceAudiences?: string[];
   /** Scopes the resource server defines (space separated); default 'api:read'. Only with resourceAudience. */
   resourceScope?: string;
   /** Clients (protected resources, e.g. the BFF) allowed to introspect other clients' tokens (RFC 7662 §2.1). */
