@@ -13,8 +13,8 @@ import {
   startBff,
 } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin, startLogin } from '../helpers/flows.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
 describe('admin listener', () => {
   let idp: DevIdp;
@@ -87,25 +87,14 @@ describe('admin listener', () => {
 describe('security headers of /auth/** responses', () => {
   let idp: DevIdp;
   let bff: RunningBff;
-  let upstream: RecordingUpstream;
+  let stack: Stack;
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({ clients: [clientMetadata('bff-hdr', `http://127.0.0.1:${port}`, key)] });
-    upstream = await startRecordingUpstream();
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
-      clientId: 'bff-hdr',
-      key,
-      routes: { echo: upstream.url },
-    });
+    stack = await startStack({ clientId: 'bff-hdr' });
+    ({ idp, bff } = stack);
   });
   after(async () => {
-    await bff?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   function assertAuthHeaders(res: TestResponse, what: string) {

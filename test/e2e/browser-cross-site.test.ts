@@ -20,7 +20,7 @@ import {
   type RunningBff,
   startBff,
 } from '../helpers/bff-harness.js';
-import { findChromium, launchChromium } from '../helpers/chromium.js';
+import { closeChromium, findChromium, launchChromium, NO_CHROMIUM } from '../helpers/chromium.js';
 
 const CHROMIUM = findChromium();
 const SESSION_COOKIE = '__Host-bff-session';
@@ -49,7 +49,7 @@ describe(
   'cross-site logins in headless Chromium (IdP on 127.0.0.1, BFF on localhost)',
   {
     timeout: 300_000,
-    skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
+    skip: CHROMIUM ? false : NO_CHROMIUM,
   },
   () => {
     let idp: DevIdp;
@@ -90,7 +90,7 @@ describe(
     });
 
     after(async () => {
-      await browser?.close().catch(() => undefined);
+      await closeChromium(browser);
       for (const v of variants) await v.bff?.close();
       await idp?.close();
     });

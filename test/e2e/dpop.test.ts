@@ -17,7 +17,8 @@ import {
 } from '../helpers/bff-harness.js';
 import { startDpopUpstream } from '../helpers/dpop-upstream.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { startHostileIdpFor } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 
 const AUDIENCE = 'urn:test:dpop-api';
@@ -224,12 +225,7 @@ describe('DPoP against a hostile IdP', () => {
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata('bff-dpop-hostile', `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: 'bff-dpop-hostile',
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
+    idp = await startHostileIdpFor('bff-dpop-hostile', port, key);
     bff = await startBff({
       port,
       issuer: idp.issuer,

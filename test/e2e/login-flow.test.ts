@@ -2,19 +2,12 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  type ClientKey,
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  type StoreKind,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import type { ClientKey, RunningBff, StoreKind } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin, loginUntilCallback, startLogin } from '../helpers/flows.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { confirmEndSession, TestBrowser } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 const CLIENT_ID = 'bff-e2e';
 const AUDIENCE = 'urn:test:api';
@@ -25,28 +18,14 @@ for (const storeKind of ['memory', 'redis'] as StoreKind[]) {
     let bff: RunningBff;
     let upstream: RecordingUpstream;
     let key: ClientKey;
+    let stack: Stack;
 
     before(async () => {
-      const port = await freePort();
-      key = await makeClientKey('ES256');
-      idp = await startDevIdp({
-        clients: [clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key)],
-        resourceAudience: AUDIENCE,
-      });
-      upstream = await startRecordingUpstream();
-      bff = await startBff({
-        port,
-        issuer: idp.issuer,
-        clientId: CLIENT_ID,
-        key,
-        storeKind,
-        routes: { echo: upstream.url },
-      });
+      stack = await startStack({ clientId: CLIENT_ID, idp: { resourceAudience: AUDIENCE }, storeKind });
+      ({ idp, bff, upstream, key } = stack);
     });
     after(async () => {
-      await bff?.close();
-      await upstream?.close();
-      await idp?.close();
+      await stack?.close();
     });
 
     it('redirects to the IdP with only client_id and request_uri (PAR, FAPI 2.0 §5.3.3.2-6)', async () => {

@@ -7,15 +7,10 @@ import { strict as assert } from 'node:assert';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
 import { apiCall } from '../helpers/flows.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { startHostileIdpFor } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
@@ -29,12 +24,7 @@ describe('service callers presenting DPoP-bound access tokens', () => {
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata('bff-svc', `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: 'bff-svc',
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
+    idp = await startHostileIdpFor('bff-svc', port, key);
     upstream = await startRecordingUpstream();
     bff = await startBff({
       port,

@@ -10,8 +10,9 @@ import { loadConfig } from '../../src/config/load.js';
 import { BffError } from '../../src/errors.js';
 import { IdpClient } from '../../src/oauth/idp-client.js';
 import { Metrics } from '../../src/observability/metrics.js';
-import { clientMetadata, freePort, makeClientKey } from '../helpers/bff-harness.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import { freePort, makeClientKey } from '../helpers/bff-harness.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { startHostileIdpFor } from '../helpers/stack.js';
 import { CLI, runToExit } from '../helpers/main-process.js';
 
 const silent = { warn() {}, info() {} };
@@ -26,12 +27,7 @@ describe('startup', () => {
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata('bff-startup', `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: 'bff-startup',
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
+    idp = await startHostileIdpFor('bff-startup', port, key);
     env = {
       OIDC_ISSUER: idp.issuer,
       OIDC_CLIENT_ID: 'bff-startup',

@@ -17,8 +17,9 @@ import {
 } from '../helpers/bff-harness.js';
 import { startDpopUpstream } from '../helpers/dpop-upstream.js';
 import { apiCall, errorCode, fullLogin } from '../helpers/flows.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 const RESOURCE = 'https://api.token-types.test/';
 const CLIENT_ID = 'bff-token-types';
@@ -36,6 +37,7 @@ describe('token types per route', () => {
   const user = new TestBrowser();
   const anonymous = new TestBrowser();
   let verify: (token: string) => Promise<JWTPayload>;
+  let stack: Stack;
 
   /** The token the upstream received for its only request, verified as the IdP's JWT. */
   async function receivedToken(): Promise<JWTPayload | undefined> {
@@ -47,40 +49,26 @@ describe('token types per route', () => {
   }
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({
-      clients: [
-        {
-          ...clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key),
-          grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-        },
-      ],
-      resourceAudience: RESOURCE,
+    stack = await startStack({
+      clientId: CLIENT_ID,
+      client: { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] },
+      idp: { resourceAudience: RESOURCE },
+      routes: (url) => ({
+        user: { url, token: 'user' },
+        client: { url, token: 'client', resource: RESOURCE, clientScope: 'api:read' },
+        either: { url, token: 'user-or-client', resource: RESOURCE },
+        optional: { url, token: 'user-or-none' },
+        none: { url, token: 'none' },
+      }),
     });
+    ({ idp, bff, upstream } = stack);
     const jwks = createRemoteJWKSet(new URL(`${idp.issuer}/jwks`));
     verify = async (token) =>
       (await jwtVerify(token, jwks, { issuer: idp.issuer, audience: RESOURCE })).payload;
-    upstream = await startRecordingUpstream();
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
-      clientId: CLIENT_ID,
-      key,
-      routes: {
-        user: { url: upstream.url, token: 'user' },
-        client: { url: upstream.url, token: 'client', resource: RESOURCE, clientScope: 'api:read' },
-        either: { url: upstream.url, token: 'user-or-client', resource: RESOURCE },
-        optional: { url: upstream.url, token: 'user-or-none' },
-        none: { url: upstream.url, token: 'none' },
-      },
-    });
     await fullLogin(user, bff.url, idp);
   });
   after(async () => {
-    await bff?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
   beforeEach(() => {
     upstream.behave({ kind: 'ok' });

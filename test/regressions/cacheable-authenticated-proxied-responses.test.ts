@@ -15,17 +15,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
+import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 const HOSTILE = {
   'Cache-Control': 'public, max-age=3600',
@@ -46,31 +41,24 @@ describe('regression: cacheable and origin-acting authenticated proxied response
   let idp: DevIdp;
   let bff: RunningBff;
   let upstream: RecordingUpstream;
+  let stack: Stack;
   const browser = new TestBrowser();
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({ clients: [clientMetadata('bff-cache', `http://127.0.0.1:${port}`, key)] });
-    upstream = await startRecordingUpstream();
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
+    stack = await startStack({
       clientId: 'bff-cache',
-      key,
-      routes: {
-        echo: `${upstream.url}/v1/`,
-        cached: { url: upstream.url, cache: 'private', responseHeaders: ['X-Total-Count'] },
-        public: { url: upstream.url, token: 'none' },
-      },
+      routes: (url) => ({
+        echo: `${url}/v1/`,
+        cached: { url, cache: 'private', responseHeaders: ['X-Total-Count'] },
+        public: { url, token: 'none' },
+      }),
     });
+    ({ idp, bff, upstream } = stack);
     const login = await fullLogin(browser, bff.url, idp);
     assert.equal(login.status, 302);
   });
   after(async () => {
-    await bff?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   const html = '<!doctype html><script>fetch("/api/echo/me",{headers:{"x-csrf":"1"}})</script>';

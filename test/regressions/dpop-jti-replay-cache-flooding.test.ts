@@ -15,14 +15,9 @@ import { strict as assert } from 'node:assert';
 import { createHash, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
-import { type HostileIdp, startHostileIdp } from '../helpers/hostile-idp.js';
+import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import type { HostileIdp } from '../helpers/hostile-idp.js';
+import { startHostileIdpFor } from '../helpers/stack.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 
@@ -45,12 +40,7 @@ describe('regression: DPoP jti replay-cache flooding', () => {
   before(async () => {
     const port = await freePort();
     const key = await makeClientKey('ES256');
-    const meta = clientMetadata('bff-flood', `http://127.0.0.1:${port}`, key);
-    idp = await startHostileIdp({
-      clientId: 'bff-flood',
-      clientJwks: meta.jwks as { keys: object[] },
-      redirectUris: meta.redirect_uris as string[],
-    });
+    idp = await startHostileIdpFor('bff-flood', port, key);
     upstream = await startRecordingUpstream();
     store = new MemoryStore({ maxEntries: MAX_ENTRIES, clock, sweepIntervalMs: 0 });
     bff = await startBff({
