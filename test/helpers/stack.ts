@@ -166,3 +166,42 @@ export const JARM_ENV = {
   MS_BFF_JARM_ENABLED: 'true',
   MS_BFF_JARM_MODE: 'query.jwt',
 } as const;
+
+export interface HostileStack {
+  readonly idp: HostileIdp;
+  readonly bff: RunningBff;
+  close(): Promise<void>;
+}
+
+/**
+ * The hostile IdP with one BFF registered at it (private_key_jwt, ES256). `metadata` is what the
+ * IdP advertises over its defaults from the start (the BFF reads it at startup); `hostile` are
+ * further options of the IdP (e.g. its ID token `alg`).
+ */
+export async function startHostileStack(
+  opts: {
+    clientId: string;
+    hostile?: Partial<Omit<HostileIdpOptions, 'clientId' | 'clientJwks'>>;
+    metadata?: Record<string, unknown>;
+  } & Omit<BffOptions, 'port' | 'issuer' | 'clientId' | 'key'>,
+): Promise<HostileStack> {
+  const { clientId, hostile, metadata, ...bffOptions } = opts;
+  const port = await freePort();
+  const key = await makeClientKey('ES256');
+  const idp = await startHostileIdpFor(clientId, port, key, hostile);
+  if (metadata) idp.misbehave({ overrideMetadata: metadata });
+  const bff = await startBff({ ...bffOptions, port, issuer: idp.issuer, clientId, key }).catch(
+    async (err: unknown) => {
+      await idp.close();
+      throw err;
+    },
+  );
+  return {
+    idp,
+    bff,
+    async close() {
+      await bff.close();
+      await idp.close();
+    },
+  };
+}
