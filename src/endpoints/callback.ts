@@ -149,15 +149,17 @@ async function complete(
   const state = params.get('state');
   if (!state)
     throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'the state parameter is missing' });
-  const tx = await s.transactions.take(state, binding);
   // With JARM on, a plain response would skip every signature check: only a login that did not ask
-  // for JARM (started before a reload switched it on) may end with one.
-  if (plainInFlight && tx.jarm !== false) {
-    throw new BffError('BFF_CALLBACK_INVALID', {
-      reason: 'jarm_required',
-      detail: 'expected a signed authorization response',
-    });
-  }
+  // for JARM (started before a reload switched it on) may end with one. The refusal leaves the
+  // transaction in place, so an injected plain response cannot use up the login it names.
+  const tx = await s.transactions.take(state, binding, (t) =>
+    plainInFlight && t.jarm !== false
+      ? new BffError('BFF_CALLBACK_INVALID', {
+          reason: 'jarm_required',
+          detail: 'expected a signed authorization response',
+        })
+      : undefined,
+  );
   return finish(s, request, reply, tx, params);
 }
 

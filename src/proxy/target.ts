@@ -1,4 +1,5 @@
 import { BffError } from '../errors.js';
+import { classifyPathSegment } from '../path-segments.js';
 
 /** What of a request target is forwarded: the path below /api/<name>/ and the query, both raw. */
 export interface ProxyTarget {
@@ -60,35 +61,12 @@ function decodeSegment(segment: string): string {
   }
 }
 
-/** How many times a segment is decoded looking for a hidden dot segment or separator. */
-const MAX_DECODE_DEPTH = 3;
-
 /**
- * Whether a raw path segment could be taken as a dot segment or a separator by some upstream:
- * - `.` / `..` once decoded (RFC 3986 §3.3, §5.2.4), the classic traversal;
- * - the same with path parameters (`..;x`, `.;x`, RFC 3986 §3.3 allows `;` in a segment): Tomcat,
- *   Jetty and Spring drop parameters before resolving dot segments, so `..;` is a parent segment there;
- * - the same after decoding again (`%252e%252e`): a server or framework that decodes twice;
- * - `/` or `\` inside a segment once decoded (`%2F`, `%5C`, and double-encoded): some servers split on them.
- * Malformed percent-encoding at the first level is refused; a segment that fails to decode at a
- * deeper level is plain data (`100%25` is `100%`), and one still encoded after MAX_DECODE_DEPTH levels is refused.
+ * Whether a raw path segment could be taken as a dot segment or a separator by the upstream (see
+ * classifyPathSegment); malformed percent-encoding is refused as such.
  */
 export function isUnsafeSegment(raw: string): boolean {
-  let current = raw;
-  for (let depth = 0; depth <= MAX_DECODE_DEPTH; depth++) {
-    const bare = current.split(';', 1)[0];
-    if (bare === '.' || bare === '..') return true;
-    if (current.includes('\\') || (depth > 0 && current.includes('/'))) return true;
-    if (!current.includes('%')) return false;
-    let next: string;
-    try {
-      next = decodeURIComponent(current);
-    } catch {
-      if (depth === 0) throw invalid('path_encoding', 'malformed percent-encoding in path');
-      return false;
-    }
-    if (next === current) return false;
-    current = next;
-  }
-  return true;
+  const verdict = classifyPathSegment(raw);
+  if (verdict === 'malformed') throw invalid('path_encoding', 'malformed percent-encoding in path');
+  return verdict === 'unsafe';
 }

@@ -97,7 +97,12 @@ export class LoginTransactions {
    * Take (read and delete) the transaction for `state`. Single use defeats replayed callbacks; the
    * binding check defeats a callback delivered to another browser (login CSRF, code injection).
    */
-  async take(state: string, bindingValue: string | undefined): Promise<LoginTransaction> {
+  async take(
+    state: string,
+    bindingValue: string | undefined,
+    /** A refusal decided by the transaction itself, before it is used up (the callback's JARM check). */
+    refuse?: (tx: LoginTransaction) => BffError | undefined,
+  ): Promise<LoginTransaction> {
     if (state.length === 0 || state.length > 512) {
       throw new BffError('BFF_CALLBACK_INVALID', { reason: 'state', detail: 'missing or malformed state' });
     }
@@ -115,6 +120,8 @@ export class LoginTransactions {
     if (!this.isValidBinding(bindingValue) || !constantTimeEqual(hash(bindingValue), tx.binding)) {
       throw new BffError('BFF_CALLBACK_STATE_MISMATCH', { reason: 'binding' });
     }
+    const refusal = tx.state === state ? refuse?.(tx) : undefined;
+    if (refusal) throw refusal;
     // Single use (RFC 6749 §10.5): the atomic take decides between concurrent callbacks of this browser.
     if ((await this.store.take(key)) !== sealed) {
       throw new BffError('BFF_CALLBACK_TRANSACTION_EXPIRED', { reason: 'unknown_or_used' });

@@ -2,6 +2,7 @@
  * Which SPA request is which: the path as segments (refusing every form of traversal), client-side
  * routes, hashed asset names and their caching. No I/O and no framework here.
  */
+import { classifyPathSegment } from '../path-segments.js';
 
 /** A request path split into its segments: `raw` as received, `decoded` percent-decoded. */
 export interface RequestPath {
@@ -33,38 +34,11 @@ export function splitRequestPath(target: string, options: { dotfiles: boolean })
       return undefined;
     }
     if (text === '' && i !== raw.length - 1) return undefined;
-    if (/[\0#]/.test(text) || traverses(segment)) return undefined;
+    if (/[\0#]/.test(text) || classifyPathSegment(segment) !== 'safe') return undefined;
     if (!options.dotfiles && text.startsWith('.')) return undefined;
     decoded.push(text);
   }
   return { raw, decoded, query };
-}
-
-/** Deepest percent-decoding looked through: a server that decodes twice still sees no `..`. */
-const MAX_DECODE_DEPTH = 3;
-
-/**
- * A segment that is, or becomes after decoding once or more, a dot segment (also with path
- * parameters, `..;x`, which some servers read as `..`) or a `/` or `\` inside a segment.
- */
-function traverses(raw: string): boolean {
-  let current = raw;
-  for (let depth = 0; depth <= MAX_DECODE_DEPTH; depth++) {
-    const bare = current.split(';', 1)[0];
-    if (bare === '.' || bare === '..') return true;
-    if (current.includes('\\') || (depth > 0 && current.includes('/'))) return true;
-    if (!current.includes('%')) return false;
-    let next: string;
-    try {
-      next = decodeURIComponent(current);
-    } catch {
-      // Deeper than the first level (checked by the caller), a stray % is data: `100%25` is `100%`.
-      return false;
-    }
-    if (next === current) return false;
-    current = next;
-  }
-  return true;
 }
 
 /** The paths the BFF itself owns: never an SPA file, never the index.html fallback. */

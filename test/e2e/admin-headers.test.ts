@@ -3,46 +3,29 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import type { DevIdp } from '../../src/dev/idp.js';
 import { AUTH_CSP } from '../../src/server/auth-headers.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin, startLogin } from '../helpers/flows.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
 describe('admin listener', () => {
-  let idp: DevIdp;
   let withAdmin: RunningBff;
   let without: RunningBff;
+  let stack: Stack;
 
   before(async () => {
-    const [p1, p2] = [await freePort(), await freePort()];
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({
-      clients: [
-        clientMetadata('bff-admin', `http://127.0.0.1:${p1}`, key),
-        clientMetadata('bff-noadmin', `http://127.0.0.1:${p2}`, key),
-      ],
-    });
-    withAdmin = await startBff({
-      port: p1,
-      issuer: idp.issuer,
+    stack = await startStack({
       clientId: 'bff-admin',
-      key,
       env: { MS_BFF_ADMIN_PORT: '0' },
+      others: { without: { clientId: 'bff-noadmin' } },
     });
-    without = await startBff({ port: p2, issuer: idp.issuer, clientId: 'bff-noadmin', key });
+    withAdmin = stack.bff;
+    without = stack.others.without!;
   });
   after(async () => {
-    await withAdmin?.close();
-    await without?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   it('serves /metrics only on the admin port when MS_BFF_ADMIN_PORT is set', async () => {

@@ -7,16 +7,10 @@ import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import { clientMetadata, freePort, makeClientKey, type RunningBff } from '../helpers/bff-harness.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
 import type { HostileIdp } from '../helpers/hostile-idp.js';
-import { startBffPair, startHostileIdpFor } from '../helpers/stack.js';
+import { type HostileStack, startBffPair, startHostileStack } from '../helpers/stack.js';
 import { confirmEndSession, TestBrowser } from '../helpers/test-browser.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -76,17 +70,15 @@ describe('back-channel logout from oidc-provider across two instances on one Red
 describe('logout token rules (OIDC BCL 1.0 §2.6) against a hostile IdP', () => {
   let idp: HostileIdp;
   let bff: RunningBff;
+  let stack: HostileStack;
   const clientId = 'bff-bcl-hostile';
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startHostileIdpFor(clientId, port, key);
-    bff = await startBff({ port, issuer: idp.issuer, clientId, key });
+    stack = await startHostileStack({ clientId });
+    ({ idp, bff } = stack);
   });
   after(async () => {
-    await bff?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   const now = () => Math.floor(Date.now() / 1000);

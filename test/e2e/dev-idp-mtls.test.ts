@@ -116,6 +116,15 @@ async function startIdp(
   });
 }
 
+/** A PAR request as the client would push it (only the client authentication varies between tests). */
+const pushAuthorizationRequest = async (config: client.Configuration) =>
+  client.buildAuthorizationUrlWithPAR(config, {
+    redirect_uri: REDIRECT_URI,
+    scope: 'openid',
+    code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+    code_challenge_method: 'S256',
+  });
+
 describe('development IdP over mutual TLS (RFC 8705)', () => {
   let pki: TestPki;
   let idp: DevIdp;
@@ -288,39 +297,18 @@ describe('development IdP over mutual TLS (RFC 8705)', () => {
     const introspection = await client.tokenIntrospection(config, tokens.access_token);
     assert.deepEqual(introspection.cnf, { 'x5t#S256': thumbprint(pki.clientCertDer) });
     // PAR without a certificate is refused too.
-    await refused(
-      client.buildAuthorizationUrlWithPAR(noCert, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid',
-        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      }),
-      NO_CERTIFICATE,
-    );
+    await refused(pushAuthorizationRequest(noCert), NO_CERTIFICATE);
   });
 
   it('refuses a CA-signed certificate whose subject DN is not the registered one', async () => {
     const { config } = await configFor(OTHER_SUBJECT_CLIENT_ID, caClientAgent);
-    await refused(
-      client.buildAuthorizationUrlWithPAR(config, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid',
-        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      }),
-      WRONG_SUBJECT,
-    );
+    await refused(pushAuthorizationRequest(config), WRONG_SUBJECT);
   });
 
   it("refuses mTLS client authentication at the issuer's own endpoints: only the aliases see certificates", async () => {
     const { config, sent } = await configFor(CA_CLIENT_ID, caClientAgent, { aliases: false });
     await refused(
-      client.buildAuthorizationUrlWithPAR(config, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid',
-        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      }),
+      pushAuthorizationRequest(config),
       // The certificate was presented on the issuer's port, where it does not count.
       NO_CERTIFICATE,
     );

@@ -18,7 +18,7 @@ import {
 import { startDpopUpstream } from '../helpers/dpop-upstream.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
 import type { HostileIdp } from '../helpers/hostile-idp.js';
-import { startHostileIdpFor } from '../helpers/stack.js';
+import { type HostileStack, startHostileStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
 
 const AUDIENCE = 'urn:test:dpop-api';
@@ -221,22 +221,14 @@ describe('DPoP with nonces at the AS and at the upstream (oidc-provider)', () =>
 describe('DPoP against a hostile IdP', () => {
   let idp: HostileIdp;
   let bff: RunningBff;
+  let stack: HostileStack;
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startHostileIdpFor('bff-dpop-hostile', port, key);
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
-      clientId: 'bff-dpop-hostile',
-      key,
-      env: { MS_BFF_DPOP_ENABLED: 'true' },
-    });
+    stack = await startHostileStack({ clientId: 'bff-dpop-hostile', env: { MS_BFF_DPOP_ENABLED: 'true' } });
+    ({ idp, bff } = stack);
   });
   after(async () => {
-    await bff?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   it('sends dpop_jkt and a proof at PAR, and refuses a Bearer token issued for a DPoP request', async () => {

@@ -250,9 +250,14 @@ describe('PAR + JAR + JARM against oidc-provider', () => {
     const done = await loginAtDevIdp(browser, start.url, ALICE.username, ALICE.password, (u) =>
       u.href.startsWith(`${bff.url}/auth/callback`),
     );
-    const plain = new URL(
-      `${bff.url}/auth/callback?code=abc&state=xyz&iss=${encodeURIComponent(idp.issuer)}`,
-    );
+    // A plain response carrying this login's own state (as an attacker who learnt it would send):
+    // refused, and without using up the login, which the genuine signed response then completes.
+    const { state } = decodeJwt(done.url.searchParams.get('response') ?? '');
+    assert.ok(typeof state === 'string' && state.length > 0);
+    const plain = new URL(`${bff.url}/auth/callback`);
+    plain.searchParams.set('code', 'abc');
+    plain.searchParams.set('state', state);
+    plain.searchParams.set('iss', idp.issuer);
     const refused = await browser.request(plain);
     assert.equal(refused.status, 400);
     assert.match(await refused.text(), /BFF_CALLBACK_INVALID/);

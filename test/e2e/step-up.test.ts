@@ -6,18 +6,13 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import type { DevIdp } from '../../src/dev/idp.js';
 import { DEV_PASSWORD_ACR } from '../../src/dev/idp/configuration.js';
 import { SILENT_LOGIN_MARKER } from '../../src/endpoints/callback.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
 import { ALICE, apiCall, errorCode } from '../helpers/flows.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import { type Stack, startStack } from '../helpers/stack.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
 
 describe('step-up and silent login parameters', () => {
@@ -25,37 +20,19 @@ describe('step-up and silent login parameters', () => {
   let bff: RunningBff;
   let strict: RunningBff;
   let upstream: RecordingUpstream;
+  let stack: Stack;
 
   before(async () => {
-    const [port, strictPort] = [await freePort(), await freePort()];
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({
-      clients: [
-        clientMetadata('bff-step-up', `http://127.0.0.1:${port}`, key),
-        clientMetadata('bff-no-params', `http://127.0.0.1:${strictPort}`, key),
-      ],
-    });
-    upstream = await startRecordingUpstream();
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
+    stack = await startStack({
       clientId: 'bff-step-up',
-      key,
-      routes: { api: upstream.url },
+      routes: (url) => ({ api: url }),
+      others: { strict: { clientId: 'bff-no-params', env: { MS_BFF_LOGIN_PARAMS_ALLOWED: 'prompt' } } },
     });
-    strict = await startBff({
-      port: strictPort,
-      issuer: idp.issuer,
-      clientId: 'bff-no-params',
-      key,
-      env: { MS_BFF_LOGIN_PARAMS_ALLOWED: 'prompt' },
-    });
+    ({ idp, bff, upstream } = stack);
+    strict = stack.others.strict!;
   });
   after(async () => {
-    await bff?.close();
-    await strict?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   /** Start a login with extra query parameters; log in at the IdP when it asks; return the callback's answer. */

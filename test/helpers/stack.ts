@@ -24,8 +24,17 @@ export interface Stack {
   readonly upstream: RecordingUpstream;
   readonly key: ClientKey;
   readonly clientId: string;
+  /** The further BFFs asked for in `others`, by the same names. */
+  readonly others: Readonly<Record<string, RunningBff>>;
   close(): Promise<void>;
 }
+
+/** A further BFF of a stack: its own client at the same IdP, signing with the same key. */
+export type OtherBff = {
+  clientId: string;
+  /** The route table; gets the upstream's URL. Default: no routes. */
+  routes?: (upstreamUrl: string) => Record<string, unknown>;
+} & Omit<Parameters<typeof startBff>[0], 'port' | 'issuer' | 'clientId' | 'key' | 'routes'>;
 
 export type StackOptions = {
   clientId: string;
@@ -36,11 +45,15 @@ export type StackOptions = {
   idp?: Omit<DevIdpOptions, 'clients'>;
   /** The route table; gets the upstream's URL. Default: `{ echo: upstream }`. */
   routes?: (upstreamUrl: string) => Record<string, unknown>;
+  /** Further BFFs side by side (e.g. differently configured), each its own client at the IdP. */
+  others?: Record<string, OtherBff>;
 } & Omit<Parameters<typeof startBff>[0], 'port' | 'issuer' | 'clientId' | 'key' | 'routes'>;
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  const { clientId, alg, client, idp: idpOptions, routes, ...bffOptions } = opts;
+  const { clientId, alg, client, idp: idpOptions, routes, others = {}, ...bffOptions } = opts;
   const port = await freePort();
+  const otherPorts: Record<string, number> = {};
+  for (const name of Object.keys(others)) otherPorts[name] = await freePort();
   const key = await makeClientKey(alg ?? 'ES256');
   const stopped: (() => Promise<void>)[] = [];
   const close = async () => {
@@ -49,7 +62,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     const idp = await startDevIdp({
       ...idpOptions,
-      clients: [{ ...clientMetadata(clientId, `http://127.0.0.1:${port}`, key), ...client }],
+      clients: [
+        { ...clientMetadata(clientId, `http://127.0.0.1:${port}`, key), ...client },
+        ...Object.entries(others).map(([name, o]) =>
+          clientMetadata(o.clientId, `http://127.0.0.1:${otherPorts[name]}`, key),
+        ),
+      ],
     });
     stopped.push(() => idp.close());
     const upstream = await startRecordingUpstream();
@@ -63,7 +81,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       routes: routes ? routes(upstream.url) : { echo: upstream.url },
     });
     stopped.push(() => bff.close());
-    return { idp, bff, upstream, key, clientId, close };
+    const started: Record<string, RunningBff> = {};
+    for (const [name, { routes: otherRoutes, ...other }] of Object.entries(others)) {
+      const otherBff = await startBff({
+        ...other,
+        port: otherPorts[name]!,
+        issuer: idp.issuer,
+        key,
+        ...(otherRoutes ? { routes: otherRoutes(upstream.url) } : {}),
+      });
+      stopped.push(() => otherBff.close());
+      started[name] = otherBff;
+    }
+    return { idp, bff, upstream, key, clientId, others: started, close };
   } catch (err) {
     await close();
     throw err;
@@ -136,3 +166,42 @@ export const JARM_ENV = {
   MS_BFF_JARM_ENABLED: 'true',
   MS_BFF_JARM_MODE: 'query.jwt',
 } as const;
+
+export interface HostileStack {
+  readonly idp: HostileIdp;
+  readonly bff: RunningBff;
+  close(): Promise<void>;
+}
+
+/**
+ * The hostile IdP with one BFF registered at it (private_key_jwt, ES256). `metadata` is what the
+ * IdP advertises over its defaults from the start (the BFF reads it at startup); `hostile` are
+ * further options of the IdP (e.g. its ID token `alg`).
+ */
+export async function startHostileStack(
+  opts: {
+    clientId: string;
+    hostile?: Partial<Omit<HostileIdpOptions, 'clientId' | 'clientJwks'>>;
+    metadata?: Record<string, unknown>;
+  } & Omit<BffOptions, 'port' | 'issuer' | 'clientId' | 'key'>,
+): Promise<HostileStack> {
+  const { clientId, hostile, metadata, ...bffOptions } = opts;
+  const port = await freePort();
+  const key = await makeClientKey('ES256');
+  const idp = await startHostileIdpFor(clientId, port, key, hostile);
+  if (metadata) idp.misbehave({ overrideMetadata: metadata });
+  const bff = await startBff({ ...bffOptions, port, issuer: idp.issuer, clientId, key }).catch(
+    async (err: unknown) => {
+      await idp.close();
+      throw err;
+    },
+  );
+  return {
+    idp,
+    bff,
+    async close() {
+      await bff.close();
+      await idp.close();
+    },
+  };
+}

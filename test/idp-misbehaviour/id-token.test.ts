@@ -5,9 +5,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
 import { type HostileIdp, type Misbehaviour } from '../helpers/hostile-idp.js';
-import { startHostileIdpFor } from '../helpers/stack.js';
+import { type HostileStack, startHostileStack } from '../helpers/stack.js';
 import { errorCode } from '../helpers/flows.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
@@ -16,16 +16,14 @@ const CLIENT_ID = 'bff-hostile';
 describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
   let idp: HostileIdp;
   let bff: RunningBff;
+  let stack: HostileStack;
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startHostileIdpFor(CLIENT_ID, port, key, { alg: 'PS256' });
-    bff = await startBff({ port, issuer: idp.issuer, clientId: CLIENT_ID, key });
+    stack = await startHostileStack({ clientId: CLIENT_ID, hostile: { alg: 'PS256' } });
+    ({ idp, bff } = stack);
   });
   after(async () => {
-    await bff?.close();
-    await idp?.close();
+    await stack?.close();
   });
   beforeEach(() => idp.misbehave({}));
 

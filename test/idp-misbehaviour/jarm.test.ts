@@ -7,10 +7,10 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { freePort, makeClientKey, type RunningBff, startBff } from '../helpers/bff-harness.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
 import { authorizeUntilCallback, errorCode } from '../helpers/flows.js';
 import type { HostileIdp } from '../helpers/hostile-idp.js';
-import { JARM_ENV, JARM_IDP_METADATA, startHostileIdpFor } from '../helpers/stack.js';
+import { type HostileStack, JARM_ENV, JARM_IDP_METADATA, startHostileStack } from '../helpers/stack.js';
 import { TestBrowser, type TestResponse } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-jarm-hostile';
@@ -18,18 +18,15 @@ const CLIENT_ID = 'bff-jarm-hostile';
 describe('JARM misbehaviour through the callback (hostile IdP)', () => {
   let idp: HostileIdp;
   let bff: RunningBff;
+  let stack: HostileStack;
   const now = () => Math.floor(Date.now() / 1000);
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startHostileIdpFor(CLIENT_ID, port, key);
-    idp.misbehave({ overrideMetadata: JARM_IDP_METADATA });
-    bff = await startBff({ port, issuer: idp.issuer, clientId: CLIENT_ID, key, env: JARM_ENV });
+    stack = await startHostileStack({ clientId: CLIENT_ID, metadata: JARM_IDP_METADATA, env: JARM_ENV });
+    ({ idp, bff } = stack);
   });
   after(async () => {
-    await bff?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   /** A real login up to the IdP's answer: the code and state it issued for this browser. */
@@ -209,18 +206,16 @@ describe('JARM misbehaviour through the callback (hostile IdP)', () => {
 describe('a signed response for a login that did not ask for JARM (hostile IdP)', () => {
   let idp: HostileIdp;
   let bff: RunningBff;
+  let stack: HostileStack;
   const clientId = 'bff-jarm-off-hostile';
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startHostileIdpFor(clientId, port, key);
     // JARM is off for this BFF: its logins ask for plain responses.
-    bff = await startBff({ port, issuer: idp.issuer, clientId, key });
+    stack = await startHostileStack({ clientId });
+    ({ idp, bff } = stack);
   });
   after(async () => {
-    await bff?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   it('is refused (a JARM response is accepted only for a login that asked for one)', async () => {

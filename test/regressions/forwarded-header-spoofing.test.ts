@@ -12,17 +12,12 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
 import { apiCall } from '../helpers/flows.js';
 import { TestBrowser } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import { type Stack, startStack } from '../helpers/stack.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 const SPOOFED = {
   'x-forwarded-for': '10.0.0.1, 192.0.2.66',
@@ -41,33 +36,26 @@ describe('regression: forwarded-header spoofing', () => {
   let direct: RunningBff;
   let behindProxy: RunningBff;
   let upstream: RecordingUpstream;
+  let stack: Stack;
 
   before(async () => {
-    const [p1, p2] = [await freePort(), await freePort()];
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({
-      clients: [
-        clientMetadata('bff-fwd-1', `http://127.0.0.1:${p1}`, key),
-        clientMetadata('bff-fwd-2', `http://127.0.0.1:${p2}`, key),
-      ],
-    });
-    upstream = await startRecordingUpstream();
-    const routes = { public: { url: upstream.url, token: 'none' } };
-    direct = await startBff({ port: p1, issuer: idp.issuer, clientId: 'bff-fwd-1', key, routes });
-    behindProxy = await startBff({
-      port: p2,
-      issuer: idp.issuer,
-      clientId: 'bff-fwd-2',
-      key,
+    const routes = (url: string) => ({ public: { url, token: 'none' } });
+    stack = await startStack({
+      clientId: 'bff-fwd-1',
       routes,
-      env: { MS_BFF_TRUSTED_PROXIES: '127.0.0.1/32, ::1' },
+      others: {
+        behindProxy: {
+          clientId: 'bff-fwd-2',
+          routes,
+          env: { MS_BFF_TRUSTED_PROXIES: '127.0.0.1/32, ::1' },
+        },
+      },
     });
+    ({ idp, bff: direct, upstream } = stack);
+    behindProxy = stack.others.behindProxy!;
   });
   after(async () => {
-    await direct?.close();
-    await behindProxy?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
   beforeEach(() => {
     upstream.requests.length = 0;
