@@ -267,3 +267,47 @@ describe('per-resource user tokens with DPoP', () => {
     assert.notEqual(decodeJwt(loaded?.data.accessToken ?? '').aud, ORDERS);
   });
 });
+
+describe('per-resource user tokens with signed request objects (JAR)', () => {
+  let stack: Stack;
+  const pushed: unknown[] = [];
+
+  before(async () => {
+    stack = await startStack({
+      clientId: CLIENT_ID,
+      idp: {
+        resourceAudience: MAIN,
+        moreResourceAudiences: [ORDERS, BILLING],
+        middleware: [
+          async (ctx, next) => {
+            await next();
+            if (ctx.path.endsWith('/request') && ctx.method === 'POST')
+              pushed.push((ctx.oidc as { params?: { resource?: unknown } } | undefined)?.params?.resource);
+          },
+        ],
+      },
+      env: { MS_BFF_JAR_ENABLED: 'true' },
+      routes: (url) => ({
+        orders: { url, token: 'user', resource: ORDERS },
+        billing: { url, token: 'user', resource: BILLING },
+      }),
+    });
+  });
+  after(async () => {
+    await stack?.close();
+  });
+
+  it('the request object carries the resources as an array and each route gets its audience', async () => {
+    const browser = new TestBrowser();
+    await fullLogin(browser, stack.bff.url, stack.idp);
+    assert.deepEqual(pushed, [[ORDERS, BILLING]]);
+    for (const [route, audience] of [
+      ['orders', ORDERS],
+      ['billing', BILLING],
+    ] as const) {
+      assert.equal((await apiCall(browser, stack.bff.url, `/api/${route}/x`)).status, 200);
+      const header = String(stack.upstream.requests.at(-1)?.headers.authorization);
+      assert.equal(decodeJwt(header.slice('Bearer '.length)).aud, audience);
+    }
+  });
+});
