@@ -257,10 +257,6 @@ describe(
           );
           assert.ok(match, `${r.method} ${r.url.pathname} → ${r.status} was sent as Chromium got it`);
         }
-        assert.ok(
-          responses.some((r) => r.body === UNAVAILABLE),
-          'the relay pages are read from the tap',
-        );
         let hints = 0;
         let relayed = 0;
         const haystacks = sent.map((r) => {
