@@ -296,6 +296,8 @@ export interface SentinelTopology {
   endpoints: { host: string; port: number }[];
   /** Port of the server the sentinels currently name as master. */
   currentMasterPort(): Promise<number>;
+  /** What each live sentinel says about the master (for a failing test's message). */
+  describe(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -337,7 +339,10 @@ export async function startSentinel(opts: { downAfterMs?: number } = {}): Promis
           `dir ${fleet.dir}`,
           `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} 2`,
           `sentinel down-after-milliseconds ${masterName} ${downAfter}`,
-          `sentinel failover-timeout ${masterName} 10000`,
+          // A sentinel that lost the leader election (a split vote under load) tries again after
+          // twice this: 6 s rather than the 6 min default, so a test sees a failover within its bound.
+          // https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#sentinel-configuration
+          `sentinel failover-timeout ${masterName} 3000`,
           `sentinel parallel-syncs ${masterName} 1`,
           '',
         ].join('\n'),
@@ -371,6 +376,34 @@ export async function startSentinel(opts: { downAfterMs?: number } = {}): Promis
           if (Array.isArray(addr)) return Number(addr[1]);
         }
         throw new Error('no sentinel answered');
+      },
+      describe: async () => {
+        const lines: string[] = [];
+        for (const s of sentinels) {
+          if (!s.alive) continue;
+          lines.push(
+            await withAdmin(s.port, async (r) => {
+              const master = (await r.call('SENTINEL', 'MASTER', masterName)) as string[];
+              const fields = new Map<string, string>();
+              for (let i = 0; i + 1 < master.length; i += 2)
+                fields.set(String(master[i]), String(master[i + 1]));
+              const tilt = /sentinel_tilt:(\d)/.exec(await r.info('sentinel'))?.[1];
+              return `sentinel ${s.port}: master ${fields.get('port')} flags=${fields.get('flags')} failover-state=${fields.get('failover-state') ?? '-'} tilt=${tilt}`;
+            }).catch((err: unknown) => `sentinel ${s.port}: ${String(err)}`),
+          );
+        }
+        for (const server of [master, replica]) {
+          lines.push(
+            server.alive
+              ? await withAdmin(
+                  server.port,
+                  async (r) =>
+                    `server ${server.port}: role ${String(((await r.call('ROLE')) as unknown[])[0])}`,
+                ).catch((err: unknown) => `server ${server.port}: ${String(err)}`)
+              : `server ${server.port}: killed`,
+          );
+        }
+        return lines.join('; ');
       },
       close: () => fleet.close(),
     };
