@@ -148,9 +148,10 @@ export class Forwarder {
   }
 
   /**
-   * Not itself async, nor are `attempt` and `send`: each async layer on every proxied call costs a
-   * promise, and an async function that returns a promise costs extra microtask turns (with
-   * AsyncLocalStorage's promise hooks on, each turn runs them too).
+   * Not async, nor are `attempt`, `afterFirst` and `send` (only bodies to buffer and DPoP proofs
+   * await): each async layer on every proxied call costs promises, and an async function that
+   * returns a promise costs extra microtask turns (with AsyncLocalStorage's promise hooks on, each
+   * runs them too). A Bearer GET makes one promise here.
    */
   forward(req: ForwardRequest): Promise<ForwardResponse> {
     let path: string;
@@ -164,42 +165,64 @@ export class Forwarder {
     const hasBody = requestHasBody(req.headers);
     // Only requests that may be retried (a DPoP nonce challenge, a refreshed token) buffer their body.
     if (!req.dpop && !req.refresh) return this.send(req, path, headers, hasBody ? req.raw : null);
-    return this.retrying(req, path, headers, hasBody);
+    if (!hasBody) return this.firstThenRetry(req, path, headers, null, true);
+    const length = Number(req.headers['content-length']);
+    if (!Number.isFinite(length) || length > MAX_REPLAYABLE_BODY)
+      return this.firstThenRetry(req, path, headers, req.raw, false);
+    return readBody(req.raw, MAX_REPLAYABLE_BODY).then((body) =>
+      this.firstThenRetry(req, path, headers, body, true),
+    );
   }
 
-  private async retrying(
+  private firstThenRetry(
     req: ForwardRequest,
     path: string,
     headers: Record<string, string | string[]>,
-    hasBody: boolean,
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
   ): Promise<ForwardResponse> {
-    let body: Buffer | IncomingMessage | null = null;
-    let replayable = true;
-    if (hasBody) {
-      const length = Number(req.headers['content-length']);
-      if (Number.isFinite(length) && length <= MAX_REPLAYABLE_BODY)
-        body = await readBody(req.raw, MAX_REPLAYABLE_BODY);
-      else {
-        body = req.raw;
-        replayable = false;
-      }
-    }
-    const first = await this.attempt(req, path, headers, body, replayable, req.dpop);
-    // RFC 6750 §3.1 / RFC 9449 §7.1: the resource server refuses the token itself. One refresh (the
-    // caller rate-limits it per session) and one retry with the new token, replayable bodies only.
+    const first = this.attempt(req, path, headers, body, replayable, req.dpop);
+    return req.refresh
+      ? first.then((res) => this.afterFirst(req, path, headers, body, replayable, res))
+      : first;
+  }
+
+  /**
+   * RFC 6750 §3.1 / RFC 9449 §7.1: the resource server refuses the token itself. One refresh (the
+   * caller rate-limits it per session) and one retry with the new token, replayable bodies only.
+   */
+  private afterFirst(
+    req: ForwardRequest,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
+    first: ForwardResponse,
+  ): ForwardResponse | Promise<ForwardResponse> {
     if (first.status !== 401 || !req.refresh || !isInvalidTokenChallenge(first.headers['www-authenticate']))
       return first;
     if (!replayable) {
       req.refresh.skipped('body_not_replayable');
       return first;
     }
-    const renewed = await req.refresh.renew();
+    return this.renewAndRetry(req, req.refresh, path, headers, body, first);
+  }
+
+  private async renewAndRetry(
+    req: ForwardRequest,
+    refresh: UpstreamRefresh,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+    first: ForwardResponse,
+  ): Promise<ForwardResponse> {
+    const renewed = await refresh.renew();
     if (!renewed) return first;
     first.body.resume();
     const retryHeaders = { ...headers };
     delete retryHeaders.dpop;
     if (renewed.authorization !== undefined) retryHeaders.authorization = renewed.authorization;
-    return this.attempt(req, path, retryHeaders, body, replayable, renewed.dpop);
+    return this.attempt(req, path, retryHeaders, body, true, renewed.dpop);
   }
 
   /** One request; with DPoP, a proof and at most one retry for a `use_dpop_nonce` challenge. */
@@ -253,23 +276,34 @@ export class Forwarder {
     headers: Record<string, string | string[]>,
     body: Buffer | IncomingMessage | null,
   ): Promise<ForwardResponse> {
-    try {
-      const agent = req.route.mtls ? this.mtlsAgent : this.agent;
-      if (!agent) throw new BffError('BFF_INTERNAL', { reason: 'mtls_route_without_certificate' });
-      return agent
-        .request({
-          origin: req.route.url.origin,
-          path,
-          method: req.method as Dispatcher.HttpMethod,
-          headers,
-          body,
-          headersTimeout: req.route.timeoutMs,
-          bodyTimeout: req.route.timeoutMs,
-        })
-        .then(forwardResponse, rejectUpstream);
-    } catch (err) {
-      return rejectUpstream(err);
+    const agent = req.route.mtls ? this.mtlsAgent : this.agent;
+    if (!agent) {
+      return Promise.reject(new BffError('BFF_INTERNAL', { reason: 'mtls_route_without_certificate' }));
     }
+    const options: Dispatcher.RequestOptions = {
+      origin: req.route.url.origin,
+      path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      headersTimeout: req.route.timeoutMs,
+      bodyTimeout: req.route.timeoutMs,
+    };
+    // undici's callback form: one promise (ours) instead of undici's plus a `then` on it.
+    return new Promise((resolve, reject) => {
+      try {
+        agent.request(options, (err, res) => {
+          if (err) return reject(upstreamError(err));
+          try {
+            resolve(forwardResponse(res));
+          } catch (e) {
+            reject(upstreamError(e));
+          }
+        });
+      } catch (err) {
+        reject(upstreamError(err));
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -392,10 +426,6 @@ function forwardResponse(res: Dispatcher.ResponseData): ForwardResponse {
     body: res.body,
     dpopNonce: typeof nonce === 'string' ? nonce : undefined,
   };
-}
-
-function rejectUpstream(err: unknown): Promise<never> {
-  return Promise.reject(upstreamError(err));
 }
 
 function upstreamError(err: unknown): BffError {
