@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { loadConfig } from '../../src/config/load.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { ConfigError, fapiBff } from '../../src/index.js';
+import { ConfigError, fapiBff, MemoryStore } from '../../src/index.js';
 import { freePort, makeClientKey } from '../helpers/bff-harness.js';
 import { type CheckReport, runToExit } from '../helpers/main-process.js';
 
@@ -127,9 +127,23 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
     }, /fapiBff serves one frontend per registration; several frontends \(shop, bank\)/);
     await refused.close().catch(() => undefined);
 
+    // One store for both, recording the keys written: each frontend writes in its own namespace.
+    const memory = new MemoryStore();
+    const written: string[] = [];
+    const store = new Proxy(memory, {
+      get: (target, property) => {
+        const value = Reflect.get(target, property) as unknown;
+        if (property === 'set' || property === 'setIfAbsent')
+          return (key: string, ...rest: unknown[]) => {
+            written.push(key);
+            return (value as (...a: unknown[]) => unknown).call(target, key, ...rest);
+          };
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     const host = Fastify({ logger: false });
-    await host.register(fapiBff, { prefix: '/shop', config, frontend: 'shop' });
-    await host.register(fapiBff, { prefix: '/bank', config, frontend: 'bank' });
+    await host.register(fapiBff, { prefix: '/shop', config, frontend: 'shop', store });
+    await host.register(fapiBff, { prefix: '/bank', config, frontend: 'bank', store });
     await host.listen({ host: '127.0.0.1', port });
     try {
       for (const name of ['shop', 'bank']) {
@@ -143,9 +157,14 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
           JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Record<string, string>
         ).client_id;
         assert.equal(location.searchParams.get('client_id'), clientId, `${name} logs in with its own client`);
+        assert.ok(
+          written.some((k) => k.startsWith(`f:${name}:`)),
+          `${name}'s login transaction is in its namespace: ${written.join(' ')}`,
+        );
       }
     } finally {
       await host.close();
+      await memory.close();
     }
   });
 
