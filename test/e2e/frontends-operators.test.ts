@@ -9,7 +9,6 @@
  *    refuses a configuration with several and no name.
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,8 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { loadConfig } from '../../src/config/load.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { ConfigError, fapiBff, MemoryStore } from '../../src/index.js';
-import { freePort, makeClientKey } from '../helpers/bff-harness.js';
+import { fapiBff, MemoryStore } from '../../src/index.js';
+import { freePort, frontendsEnv } from '../helpers/bff-harness.js';
 import { type CheckReport, runToExit } from '../helpers/main-process.js';
 
 interface MultiCheckReport extends CheckReport {
@@ -55,16 +54,7 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
     dir = mkdtempSync(join(tmpdir(), 'bff-frontends-ops-'));
     port = await freePort();
     file = join(dir, 'bff.json');
-    const key = await makeClientKey('ES256');
-    env = {
-      OIDC_ISSUER: idp.issuer,
-      BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-      MS_BFF_PROFILE: 'development',
-      MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      MS_BFF_CONFIG: file,
-    };
+    env = await frontendsEnv({ issuer: idp.issuer, port, file });
     writeFrontends();
   });
   after(async () => {
