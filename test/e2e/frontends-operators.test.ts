@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { fapiBff, MemoryStore } from '../../src/index.js';
 import { freePort, frontendsEnv } from '../helpers/bff-harness.js';
-import { type CheckReport, runToExit } from '../helpers/main-process.js';
+import { type CheckReport, runToExit, startMain } from '../helpers/main-process.js';
 
 interface MultiCheckReport extends CheckReport {
   frontends: { name: string; client_id: string; redirect_uri: string; ok: boolean }[];
@@ -32,11 +32,21 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
   let env: Record<string, string>;
   let file: string;
 
+  /** Paths of the requests the IdP received, in order. */
+  const seen: string[] = [];
+  const count = (path: string) => seen.filter((p) => p === path).length;
+
   /** shop (plain, on /shop/) first and bank (DPoP, JAR, on /bank/) second; `bank` edits bank's entry. */
-  function writeFrontends(bank: Record<string, unknown> = {}): void {
+  function writeFrontends(bank: Record<string, unknown> = {}, shop: Record<string, unknown> = {}): void {
     const url = `http://127.0.0.1:${port}`;
     const frontends = [
-      { name: 'shop', pathPrefix: '/shop/', publicUrl: url, clientRegistrationFile: join(dir, 'shop.json') },
+      {
+        name: 'shop',
+        pathPrefix: '/shop/',
+        publicUrl: url,
+        clientRegistrationFile: join(dir, 'shop.json'),
+        ...shop,
+      },
       {
         name: 'bank',
         pathPrefix: '/bank/',
@@ -50,7 +60,16 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
   }
 
   before(async () => {
-    idp = await startDevIdp({ clients: [], registration: {} });
+    idp = await startDevIdp({
+      clients: [],
+      registration: {},
+      middleware: [
+        async (ctx, next) => {
+          seen.push(ctx.path);
+          await next();
+        },
+      ],
+    });
     dir = mkdtempSync(join(tmpdir(), 'bff-frontends-ops-'));
     port = await freePort();
     file = join(dir, 'bff.json');
@@ -155,6 +174,42 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
     } finally {
       await host.close();
       await memory.close();
+    }
+  });
+
+  it('frontends of one issuer discover it once and share one JWKS cache, also across a reload', async () => {
+    // JARM on both: each needs the IdP's JWKS kept fresh in the background.
+    writeFrontends({ flags: { jarm: true } }, { flags: { jarm: true } });
+    const published = await fetch(`${idp.issuer}/.well-known/openid-configuration`);
+    const jwksPath = new URL(((await published.json()) as { jwks_uri: string }).jwks_uri).pathname;
+    const discoveries = count('/.well-known/openid-configuration');
+    const main = startMain({ ...env, LOG_LEVEL: 'info' });
+    try {
+      await main.waitFor('fapi-bff listening');
+      assert.equal(
+        count('/.well-known/openid-configuration'),
+        discoveries + 1,
+        'one discovery for two frontends',
+      );
+      const deadline = Date.now() + 5_000;
+      while (count(jwksPath) === 0) {
+        assert.ok(Date.now() < deadline, `no JWKS fetch within 5 s: ${seen.join(' ')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(ready.status, 200, await ready.text());
+      assert.equal(count(jwksPath), 1, `one JWKS fetch for two frontends: ${seen.join(' ')}`);
+
+      // A changed frontend gets a new IdP client: the issuer's metadata is still fresh, not fetched again.
+      writeFrontends({ flags: { jarm: true } }, { flags: { jarm: true }, scopes: 'openid profile' });
+      await main.waitFor(/"outcome":"applied"/, 10_000);
+      assert.equal(
+        count('/.well-known/openid-configuration'),
+        discoveries + 1,
+        'no discovery for the reload',
+      );
+    } finally {
+      await main.stop();
     }
   });
 
