@@ -257,17 +257,18 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const clock = options.clock ?? Date.now;
   const dpopKeys = new DpopKeyCache();
   const obs = config.observability;
+  const frontend = options.frontend ?? 'default';
   const audit = new AuditLog(
     options.auditSink ?? { info: () => undefined },
     {
       sub: obs.auditSub,
       hashKey: config.session.keys[0] as Uint8Array,
-      frontend: options.frontend ?? 'default',
+      frontend,
     },
     (event) => metrics.audit(event),
   );
   const sessions = new SessionManager(store, sealer, config.session, clock, (expired) => {
-    metrics.session('expired');
+    metrics.session('expired', frontend);
     audit.emit('session.expired', {
       sessionKey: expired.key,
       sub: expired.data.sub,
@@ -280,6 +281,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const clientDpopKey = () =>
     (clientKey ??= generateDpopKey(config.oidc.dpopAlg).then((stored) => DpopKey.import(stored)));
   const services: BffServices = {
+    frontend,
     config,
     fips: options.fips ?? collectFipsEvidence(config.fipsMode),
     store,
@@ -300,9 +302,9 @@ export function createServices(options: CreateServicesOptions): BffServices {
       config.session.refreshSkewSec,
       {
         refresh: (outcome, seconds) => metrics.refresh(outcome, seconds),
-        session: (event) => metrics.session(event),
+        session: (event) => metrics.session(event, frontend),
         upstreamInvalidToken: (outcome) => metrics.upstreamInvalidToken(outcome),
-        revocation: (outcome) => metrics.revocation(outcome),
+        revocation: (outcome) => metrics.revocation(outcome, frontend),
         audit: (event, values) => audit.emit(event, values),
       },
       dpopKeys,

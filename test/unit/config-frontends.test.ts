@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
+import { writeRegistrationFile } from '../../src/registration/file.js';
 import { configProblems, minimalEnv } from '../helpers/bff-harness.js';
 
 async function baseEnv(file: string): Promise<Record<string, string>> {
@@ -167,5 +168,37 @@ describe('config file frontends', () => {
       const found = await configProblems(await baseEnv(writeConfig({ frontends })));
       assert.match(found.get('MS_BFF_CONFIG.frontends') ?? '', /non-empty list/);
     }
+  });
+
+  it("a frontend's own client (clientId or clientRegistrationFile) replaces the environment's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bff-frontends-reg-'));
+    const registered = join(dir, 'banking.json');
+    writeRegistrationFile(registered, { client_id: 'registered-banking', issuer: 'https://idp.example.com' });
+    const envRegistered = join(dir, 'env.json');
+    writeRegistrationFile(envRegistered, { client_id: 'env-registered', issuer: 'https://idp.example.com' });
+    const { clientId: _a, ...banking } = BANKING;
+    const file = writeConfig({ frontends: [{ ...banking, clientRegistrationFile: registered }, SHOP] });
+    // The environment names a client of its own, by id and by registration file: neither is theirs.
+    const config = await loadConfig({
+      ...(await baseEnv(file)),
+      OIDC_CLIENT_ID: 'env-client',
+      OIDC_CLIENT_REGISTRATION_FILE: envRegistered,
+    });
+    assert.deepEqual(
+      config.frontends.map((f) => [f.name, f.config.oidc.clientId, f.config.oidc.registration?.file]),
+      [
+        ['banking', 'registered-banking', registered],
+        ['shop', 'shop-bff', undefined],
+      ],
+    );
+    // Not registered yet (`fapi-bff register`): the file is not read, its path is kept.
+    const unregistered = await loadConfig(await baseEnv(file), { unregistered: true });
+    assert.equal(unregistered.frontends[0]?.config.oidc.registration?.file, registered);
+    const missing = writeConfig({
+      frontends: [{ ...banking, clientRegistrationFile: join(dir, 'none.json') }],
+    });
+    const fresh = await loadConfig(await baseEnv(missing), { unregistered: true });
+    assert.equal(fresh.oidc.registration?.file, join(dir, 'none.json'));
+    assert.equal(fresh.oidc.registration?.clientUri, undefined);
   });
 });
