@@ -29,32 +29,23 @@
  * - V8 heap after a full GC at the end minus after a full GC at the end of the warm-up (SOAK_WARMUP_SEC,
  *   default 20 % of the run) below SOAK_MAX_HEAP_GROWTH_MB (default 3).
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import type { DevIdpOptions } from '../src/dev/idp.js';
 import { clientMetadata, freePort, makeClientKey, REDIS_URL } from '../test/helpers/bff-harness.js';
 import { ALICE, startLogin } from '../test/helpers/flows.js';
 import { loginAtDevIdp, TestBrowser } from '../test/helpers/test-browser.js';
+import { BenchChild as Child } from './processes.js';
+import { deleteKeysUnder } from './redis-keys.js';
+import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { num } from './settings.js';
 import type { SoakBffMessage, SoakBffOptions, SoakBffRequest } from './soak-bff.js';
 import type { SoakLoadMessage, SoakLoadRequest, SoakLoadResult } from './soak-load.js';
 
-const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const START = '<!-- soak:generated:start (rewritten by `npm run soak`; edit outside these markers) -->';
 const END = '<!-- soak:generated:end -->';
-
-function num(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
-  return n;
-}
 
 const durationSec = num('SOAK_DURATION_SEC', 600, 10);
 const fixedRate = process.env.SOAK_RATE ? num('SOAK_RATE', 0, 1) : undefined;
@@ -78,56 +69,6 @@ const settings = {
   write: process.env.SOAK_WRITE !== '0',
 };
 if (settings.warmupSec >= settings.durationSec / 2) throw new Error('SOAK_WARMUP_SEC must be < half the run');
-
-/** A forked child answering requests by id (the same shape as run.ts's, smaller). */
-class Child<Req extends { id: number }, Res> {
-  readonly proc: ChildProcess;
-  readonly ready: Promise<{ url: string; cookieName?: string }>;
-  readonly #pending = new Map<number, (m: Res) => void>();
-  #next = 1;
-
-  constructor(script: string, args: string[], execArgv: string[] = []) {
-    this.proc = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-      execArgv,
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.proc.on('message', (m: Res & { type: string; id?: number; url?: string; cookieName?: string }) => {
-        if (m.type === 'ready') return resolve({ url: m.url ?? '', cookieName: m.cookieName });
-        if (m.id === undefined) return;
-        this.#pending.get(m.id)?.(m);
-        this.#pending.delete(m.id);
-      });
-      this.proc.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
-    });
-    this.ready.catch(() => {});
-  }
-
-  ask(message: Req extends unknown ? Omit<Req, 'id'> : never, timeoutMs = 30_000): Promise<Res> {
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, (m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      this.proc.send({ ...message, id });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
-    if (this.proc.connected) this.proc.disconnect();
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 interface Sample {
   t: number;
@@ -435,28 +376,13 @@ async function main(): Promise<number> {
     const text = lines.join('\n');
     console.log(`\n${text}\n`);
     if (settings.write) {
-      const current = readFileSync(RESULTS_PATH, 'utf8');
-      const a = current.indexOf(START);
-      const b = current.indexOf(END);
-      const next =
-        a !== -1 && b > a
-          ? `${current.slice(0, a)}${text}${current.slice(b + END.length)}`
-          : `${current.trimEnd()}\n\n${text}\n`;
-      writeFileSync(RESULTS_PATH, next);
+      writeResultsSection(text, START, END);
       console.log(`soak: wrote ${RESULTS_PATH}`);
     }
     return ok ? 0 : 1;
   } finally {
     for (const c of children.reverse()) await c.stop().catch(() => undefined);
-    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect().catch(() => undefined);
-    let deleted = 0;
-    for await (const keys of redis.scanStream({ match: `${keyPrefix}*`, count: 500 }) as AsyncIterable<
-      string[]
-    >) {
-      if (keys.length) deleted += await redis.del(...keys);
-    }
-    redis.disconnect();
+    const deleted = await deleteKeysUnder(keyPrefix);
     clearTimeout(watchdog);
     console.log(
       `soak: deleted ${deleted} Redis keys; done in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
