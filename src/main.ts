@@ -128,7 +128,7 @@ export async function start(): Promise<void> {
   }
 
   // Frontends of one issuer discover it once and share its JWKS cache (the first one's included).
-  const issuerShares = new IssuerShares(metrics.jwks);
+  const issuerShares = new IssuerShares(metrics);
   const idp = await discoverWithRetry(config, metrics, log, issuerShares);
   idp.startBackgroundRefresh();
   // Key sets named by a path are re-read on change and on SIGHUP, validated before they replace

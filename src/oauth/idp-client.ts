@@ -13,16 +13,13 @@ import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 import { tracedFetch } from '../observability/traced-fetch.js';
 import { withSpan } from '../observability/tracing.js';
 import { IdpHealth } from './idp-health.js';
-import { type IssuerShare, IssuerShares } from './issuer-share.js';
-import type { JwksCache, JwksCacheEvents } from './jwks-cache.js';
+import { type IssuerEvents, type IssuerShare, IssuerShares } from './issuer-share.js';
+import type { JwksCache } from './jwks-cache.js';
 import { describeIdpFailure } from './diagnostics.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
-export interface OAuthEvents {
-  /** Every fetch of the IdP's JWKS (once per issuer, however many frontends share it). */
-  readonly jwks?: JwksCacheEvents;
+export interface OAuthEvents extends IssuerEvents {
   parRequest(outcome: 'success' | 'failure'): void;
-  discoveryRefreshed(ok: boolean): void;
   jarRequestObjectCreated(alg: string): void;
   jarPushFailed(reason: string): void;
   /** Every authenticated call to the IdP, labelled with the one client authentication method. */
@@ -122,7 +119,7 @@ export class IdpClient {
     events: OAuthEvents,
     logger: OAuthLogger,
     baseFetch?: IdpFetch,
-    shares: IssuerShares = new IssuerShares(events.jwks),
+    shares: IssuerShares = new IssuerShares(events),
   ): Promise<IdpClient> {
     const hooks: FetchHooks = {};
     const share = shares.for(config, baseFetch);
@@ -291,11 +288,9 @@ export class IdpClient {
     try {
       this.current = await discover(this.config, this.share, maxAgeMs, this.fetchImpl, this.keys);
       this.health.record('metadata', true);
-      this.events.discoveryRefreshed(true);
       return true;
     } catch (err) {
       this.health.record('metadata', false);
-      this.events.discoveryRefreshed(false);
       this.logger.warn(
         { err: describe(err) },
         'IdP metadata refresh failed; serving on the last good metadata',

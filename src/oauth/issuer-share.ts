@@ -7,6 +7,12 @@ import { translateOAuthError } from './errors.js';
 import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 import { JwksCache, type JwksCacheEvents } from './jwks-cache.js';
 
+/** What a share reports: each metadata refresh (not the first discovery), each JWKS fetch. */
+export interface IssuerEvents {
+  discoveryRefreshed?(ok: boolean): void;
+  readonly jwks?: JwksCacheEvents | undefined;
+}
+
 /**
  * What the IdP publishes for everyone: its discovery metadata (OpenID Connect Discovery 1.0 §4,
  * https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig) and its JWKS. Several
@@ -25,7 +31,7 @@ export class IssuerShare {
   constructor(
     private readonly config: BffConfig,
     private readonly fetchImpl: IdpFetch,
-    private readonly jwksEvents: JwksCacheEvents | undefined,
+    private readonly events: IssuerEvents,
   ) {}
 
   /**
@@ -34,7 +40,7 @@ export class IssuerShare {
    * `fetched`: this call started the fetch (for counting refreshes once).
    */
   async metadata(maxAgeMs: number): Promise<{ metadata: oidc.ServerMetadata; fetched: boolean }> {
-    if (this.#last && Date.now() - this.#last.at <= maxAgeMs) {
+    if (this.#last && Date.now() - this.#last.at < maxAgeMs) {
       return { metadata: this.#last.metadata, fetched: false };
     }
     if (this.#inflight) return { metadata: await this.#inflight, fetched: false };
@@ -48,6 +54,8 @@ export class IssuerShare {
   #discover(): Promise<oidc.ServerMetadata> {
     const config = this.config;
     return withSpan('idp.discovery', { 'oauth.issuer': config.oidc.issuer.href }, async () => {
+      // A refresh (there was metadata before) is counted once for every frontend of the issuer.
+      const refresh = this.#last !== undefined;
       let discovered: oidc.Configuration;
       try {
         // The client id is the first frontend's; only the server's metadata is used from here.
@@ -58,10 +66,12 @@ export class IssuerShare {
           algorithm: 'oidc',
         });
       } catch (err) {
+        if (refresh) this.events.discoveryRefreshed?.(false);
         throw translateOAuthError(err, 'discovery');
       }
       const metadata = discovered.serverMetadata();
       this.#last = { metadata, at: Date.now() };
+      if (refresh) this.events.discoveryRefreshed?.(true);
       return metadata;
     });
   }
@@ -73,7 +83,7 @@ export class IssuerShare {
   get jwks(): JwksCache {
     if (!this.#jwks) {
       const listeners = this.#jwksListeners;
-      const outer = this.jwksEvents;
+      const outer = this.events.jwks;
       this.#jwks = new JwksCache({
         jwksUri: String(this.#last?.metadata.jwks_uri),
         fetch: tracedFetch(sizeCappedFetch(undefined, tlsDispatcher(this.config.tls)), 'idp.jwks'),
@@ -121,8 +131,8 @@ export class IssuerShares {
   readonly #fetchIds = new WeakMap<IdpFetch, number>();
   #nextFetchId = 1;
 
-  /** `jwksEvents`: counted once per JWKS fetch of any share (the metrics). */
-  constructor(private readonly jwksEvents?: JwksCacheEvents) {}
+  /** `events`: each refresh and JWKS fetch of any share, counted once (the metrics). */
+  constructor(private readonly events: IssuerEvents = {}) {}
 
   for(config: BffConfig, baseFetch: IdpFetch | undefined): IssuerShare {
     let fetchId = 0;
@@ -147,7 +157,7 @@ export class IssuerShares {
     let share = this.#shares.get(key);
     if (!share) {
       const fetchImpl = tracedFetch(baseFetch ?? sizeCappedFetch(undefined, tlsDispatcher(config.tls)));
-      share = new IssuerShare(config, fetchImpl, this.jwksEvents);
+      share = new IssuerShare(config, fetchImpl, this.events);
       this.#shares.set(key, share);
     }
     return share;

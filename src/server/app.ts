@@ -105,7 +105,7 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   // Filled in once the app exists: its logger (the default IdP logger and audit sink) and the
   // frontends' registry (rewriteUrl runs only for requests, after listen).
   const late: { log?: FastifyInstance['log']; registry?: FrontendRegistry } = {};
-  const shares = options.issuerShares ?? new IssuerShares(metrics.jwks);
+  const shares = options.issuerShares ?? new IssuerShares(metrics);
   const createIdp =
     options.createIdp ??
     ((config: BffConfig) =>

@@ -16,7 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { loadConfig } from '../../src/config/load.js';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { fapiBff, MemoryStore } from '../../src/index.js';
+import { fapiBff, IdpClient, MemoryStore, Metrics } from '../../src/index.js';
+import { IssuerShares } from '../../src/oauth/issuer-share.js';
 import { freePort, frontendsEnv } from '../helpers/bff-harness.js';
 import { type CheckReport, runToExit, startMain } from '../helpers/main-process.js';
 
@@ -35,6 +36,9 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
   /** Paths of the requests the IdP received, in order. */
   const seen: string[] = [];
   const count = (path: string) => seen.filter((p) => p === path).length;
+  const DISCOVERY = '/.well-known/openid-configuration';
+  /** While true, the IdP answers discovery with 503. */
+  let discoveryDown = false;
 
   /** shop (plain, on /shop/) first and bank (DPoP, JAR, on /bank/) second; `bank` edits bank's entry. */
   function writeFrontends(bank: Record<string, unknown> = {}, shop: Record<string, unknown> = {}): void {
@@ -66,6 +70,11 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
       middleware: [
         async (ctx, next) => {
           seen.push(ctx.path);
+          if (discoveryDown && ctx.path === DISCOVERY) {
+            ctx.status = 503;
+            ctx.body = 'down';
+            return;
+          }
           await next();
         },
       ],
@@ -210,6 +219,36 @@ describe('operating several frontends: check, register, the plugin', { timeout: 
       );
     } finally {
       await main.stop();
+    }
+  });
+
+  it('one refresh per issuer: concurrent and recent refreshes of two frontends fetch once, a failure counts once', async () => {
+    const config = await loadConfig(env);
+    const metrics = new Metrics({ defaultMetrics: false });
+    const shares = new IssuerShares(metrics);
+    const silent = { warn: () => undefined, info: () => undefined };
+    const before = count(DISCOVERY);
+    const [a, b] = await Promise.all(
+      config.frontends.map((f) => IdpClient.create(f.config, metrics, silent, undefined, shares)),
+    );
+    assert.ok(a && b);
+    try {
+      assert.equal(count(DISCOVERY), before + 1, 'one discovery for both clients');
+      assert.deepEqual(await Promise.all([a.refreshMetadata(), b.refreshMetadata()]), [true, true]);
+      assert.equal(count(DISCOVERY), before + 2, 'concurrent refreshes share one fetch');
+      assert.equal(await b.refreshMetadata(60_000), true);
+      assert.equal(count(DISCOVERY), before + 2, 'a result younger than the window is reused');
+      discoveryDown = true;
+      try {
+        assert.deepEqual(await Promise.all([a.refreshMetadata(), b.refreshMetadata()]), [false, false]);
+      } finally {
+        discoveryDown = false;
+      }
+      assert.match(await metrics.render(), /^bff_discovery_refresh_failures_total 1$/m, 'counted once');
+      assert.equal(a.configuration.serverMetadata().issuer, idp.issuer, 'the last good metadata serves on');
+    } finally {
+      a.stop();
+      b.stop();
     }
   });
 
