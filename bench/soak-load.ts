@@ -8,8 +8,7 @@
  * Requests cycle through `requests` (one per signed-in session), so every session carries its share
  * of the load and sees its access token refreshed under it.
  */
-import type { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
+import { type AutocannonOptions, autocannon } from './autocannon.js';
 
 export interface SoakLoadRequest {
   id: number;
@@ -42,22 +41,6 @@ export type SoakLoadMessage =
   /** No `id`: progress is not the answer to the request. */
   | { type: 'progress'; responses: number; non200: number; errors: number }
   | { type: 'failed'; id: number; message: string };
-
-interface AutocannonOptions {
-  url: string;
-  connections: number;
-  duration: number;
-  pipelining: number;
-  timeout: number;
-  sampleInt: number;
-  requests: { method: 'GET'; path: string; headers: Record<string, string> }[];
-  overallRate?: number;
-}
-
-type AutocannonRun = EventEmitter & PromiseLike<{ errors: number; timeouts: number }> & { stop(): void };
-
-const require = createRequire(import.meta.url);
-const autocannon = require('autocannon') as (options: AutocannonOptions) => AutocannonRun;
 
 function options(req: SoakLoadRequest, durationSec: number): AutocannonOptions {
   return {

@@ -646,7 +646,7 @@ async function discover(
   }
   // RFC 8705 §5 / FAPI 2.0 §5.2.2.1: with a client certificate, use the IdP's mTLS aliases.
   if (config.tls.cert) metadata.use_mtls_endpoint_aliases = true;
-  const server = (await share.metadata(maxAgeMs)).metadata;
+  const server = await share.metadata(maxAgeMs);
   const missing = missingCapabilities(config, server as IdpMetadata);
   if (missing.length > 0) {
     throw new BffError('BFF_IDP_CAPABILITY_MISSING', { detail: missing.join('; '), reason: 'capability' });

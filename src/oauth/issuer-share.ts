@@ -37,18 +37,13 @@ export class IssuerShare {
   /**
    * The issuer's metadata: fetched now, or the last good one when it is younger than `maxAgeMs`.
    * Concurrent callers share one fetch (and its failure); a failure is never reused later.
-   * `fetched`: this call started the fetch (for counting refreshes once).
    */
-  async metadata(maxAgeMs: number): Promise<{ metadata: oidc.ServerMetadata; fetched: boolean }> {
-    if (this.#last && Date.now() - this.#last.at < maxAgeMs) {
-      return { metadata: this.#last.metadata, fetched: false };
-    }
-    if (this.#inflight) return { metadata: await this.#inflight, fetched: false };
-    const inflight = this.#discover().finally(() => {
+  metadata(maxAgeMs: number): Promise<oidc.ServerMetadata> {
+    if (this.#last && Date.now() - this.#last.at < maxAgeMs) return Promise.resolve(this.#last.metadata);
+    this.#inflight ??= this.#discover().finally(() => {
       this.#inflight = undefined;
     });
-    this.#inflight = inflight;
-    return { metadata: await inflight, fetched: true };
+    return this.#inflight;
   }
 
   #discover(): Promise<oidc.ServerMetadata> {
