@@ -23,48 +23,32 @@
  * BENCH_APACHE_CONNECTIONS (default 16), BENCH_APACHE_THREADS (wrk threads, default 2),
  * APACHE_BIN, MOD_AUTH_OPENIDC, BENCH_WRITE=0.
  */
-import { type ChildProcess, execFile, execFileSync, fork, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import type { DevIdpOptions } from '../src/dev/idp.js';
 import { bffEnv, clientMetadata, freePort, makeClientKey, REDIS_URL } from '../test/helpers/bff-harness.js';
 import { ALICE, startLogin } from '../test/helpers/flows.js';
 import { type MainProcess, startMain } from '../test/helpers/main-process.js';
 import { loginAtDevIdp, TestBrowser } from '../test/helpers/test-browser.js';
-import type { ChildReady, StatsResult } from './protocol.js';
+import { BenchChild, treeCpuSec } from './processes.js';
+import type { StatsRequest, StatsResult } from './protocol.js';
+import { deleteKeysUnder } from './redis-keys.js';
+import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { num } from './settings.js';
 
 const run = promisify(execFile);
 const APACHE = process.env.APACHE_BIN ?? '/usr/sbin/apache2';
 const MOD_DIR = '/usr/lib/apache2/modules';
 const MOD_OIDC = process.env.MOD_AUTH_OPENIDC ?? `${MOD_DIR}/mod_auth_openidc.so`;
-const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const START = '<!-- apache:generated:start (rewritten by `npm run bench`; edit outside these markers) -->';
 const END = '<!-- apache:generated:end -->';
 const SECRET = `apache-bench-${randomBytes(16).toString('hex')}`;
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim()) || 100;
-
-function num(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
-  return n;
-}
 
 const settings = {
   rounds: Math.round(num('BENCH_APACHE_ROUNDS', 3, 1)),
@@ -81,79 +65,6 @@ function missing(): string | undefined {
     return `${MOD_OIDC} not found (Debian: apt-get install libapache2-mod-auth-openidc)`;
   if (spawnSync('wrk', ['--version']).error) return 'wrk not found (Debian: apt-get install wrk)';
   return undefined;
-}
-
-/** A forked bench child (upstream.ts, idp.ts). */
-class Child {
-  readonly proc: ChildProcess;
-  readonly ready: Promise<ChildReady>;
-  readonly #pending = new Map<number, (m: StatsResult) => void>();
-  #next = 1;
-  constructor(script: string, args: string[] = []) {
-    this.proc = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-      execArgv: [],
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.proc.on('message', (m: ChildReady | StatsResult) => {
-        if (m.type === 'ready') return resolve(m);
-        this.#pending.get(m.id)?.(m);
-        this.#pending.delete(m.id);
-      });
-      this.proc.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
-    });
-    this.ready.catch(() => {});
-  }
-  stats(peek = false): Promise<StatsResult> {
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('upstream stats: no answer')), 5000);
-      this.#pending.set(id, (m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      this.proc.send({ type: 'stats', id, peek });
-    });
-  }
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
-    if (this.proc.connected) this.proc.disconnect();
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
-
-/** CPU seconds (user + system, own + reaped children) of `root` and every live descendant. */
-function treeCpuSec(root: number): { cpuSec: number; pids: number } {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${name}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    // Fields after the parenthesised command (which may contain spaces): state is field 3.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const ppid = Number(rest[1]);
-    const [utime, stime, cutime, cstime] = [rest[11], rest[12], rest[13], rest[14]].map(Number);
-    stats.set(Number(name), { ppid, ticks: (utime ?? 0) + (stime ?? 0) + (cutime ?? 0) + (cstime ?? 0) });
-  }
-  let ticks = 0;
-  let pids = 0;
-  const add = (pid: number) => {
-    const s = stats.get(pid);
-    if (!s) return;
-    ticks += s.ticks;
-    pids++;
-    for (const [child, c] of stats) if (c.ppid === pid) add(child);
-  };
-  add(root);
-  return { cpuSec: ticks / CLK_TCK, pids };
 }
 
 interface WrkResult {
@@ -309,8 +220,11 @@ async function main(): Promise<number> {
   );
   watchdog.unref();
   try {
-    const upstream = new Child('./upstream.js');
+    const upstream = new BenchChild<StatsRequest, StatsResult>('./upstream.js', [], [], {
+      killAfterMs: 3000,
+    });
     cleanups.push(() => upstream.stop());
+    const stats = (peek = false) => upstream.ask({ type: 'stats', peek }, 5000);
     const upstreamUrl = (await upstream.ready).url;
     const [apachePort, bearerPort, dpopPort] = [await freePort(), await freePort(), await freePort()];
     const [bearerKey, dpopKey] = [await makeClientKey(), await makeClientKey()];
@@ -334,7 +248,9 @@ async function main(): Promise<number> {
         },
       ],
     };
-    const idp = new Child('./idp.js', [JSON.stringify(idpOptions)]);
+    const idp = new BenchChild<{ id: number }, unknown>('./idp.js', [JSON.stringify(idpOptions)], [], {
+      killAfterMs: 3000,
+    });
     cleanups.push(() => idp.stop());
     const issuer = (await idp.ready).url;
 
@@ -420,10 +336,10 @@ async function main(): Promise<number> {
     ];
     // Probe: 200 with the upstream's body, and the credential each side must attach.
     for (const side of sides) {
-      await upstream.stats();
+      await stats();
       const res = await request(side.url, { headers: side.headers });
       await res.body.text();
-      const seen = await upstream.stats();
+      const seen = await stats();
       if (res.statusCode !== 200 || seen.requests !== 1 || seen[side.auth] !== 1) {
         throw new Error(`probe of ${side.name}: ${res.statusCode}, upstream saw ${JSON.stringify(seen)}`);
       }
@@ -436,10 +352,10 @@ async function main(): Promise<number> {
     const points = new Map<string, Point[]>(sides.map((s) => [s.name, []]));
     /** Requests a proxy accepted before wrk stopped still reach the upstream: wait until none arrive. */
     const settle = async () => {
-      let last = (await upstream.stats(true)).requests;
+      let last = (await stats(true)).requests;
       for (let i = 0; i < 100; i++) {
         await sleep(50);
-        const now = (await upstream.stats(true)).requests;
+        const now = (await stats(true)).requests;
         if (now === last) return;
         last = now;
       }
@@ -453,12 +369,12 @@ async function main(): Promise<number> {
     for (let round = 1; round <= settings.rounds; round++) {
       const order = round % 2 ? sides : [...sides].reverse();
       for (const side of order) {
-        await upstream.stats();
+        await stats();
         const before = treeCpuSec(side.rootPid);
         const r = await wrk(side.url, side.headers, settings.durationSec);
         await settle();
         const after = treeCpuSec(side.rootPid);
-        const seen = await upstream.stats();
+        const seen = await stats();
         if (r.non2xx > 0 || r.socketErrors > 0 || seen[side.auth] !== seen.requests) {
           throw new Error(
             `${side.name}: ${r.non2xx} non-2xx, ${r.socketErrors} socket errors, upstream ${JSON.stringify(seen)}`,
@@ -540,27 +456,11 @@ async function main(): Promise<number> {
     ].join('\n');
     console.log(`\n${text}\n`);
     if (settings.write) {
-      const current = readFileSync(RESULTS_PATH, 'utf8');
-      const a = current.indexOf(START);
-      const b = current.indexOf(END);
-      writeFileSync(
-        RESULTS_PATH,
-        a !== -1 && b > a
-          ? `${current.slice(0, a)}${text}${current.slice(b + END.length)}`
-          : `${current.trimEnd()}\n\n${text}\n`,
-      );
+      writeResultsSection(text, START, END);
       console.log(`bench: wrote ${RESULTS_PATH}`);
     }
     // Sessions of this run: mod_auth_openidc's database 7 is flushed of nothing else (its keys only).
-    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
-    let deleted = 0;
-    for await (const keys of redis.scanStream({ match: `${keyPrefix}*`, count: 500 }) as AsyncIterable<
-      string[]
-    >) {
-      if (keys.length) deleted += await redis.del(...keys);
-    }
-    redis.disconnect();
+    const deleted = await deleteKeysUnder(keyPrefix);
     console.log(
       `bench: deleted ${deleted} BFF keys; apache comparison took ${((performance.now() - t0) / 1000).toFixed(0)} s`,
     );

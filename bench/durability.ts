@@ -9,11 +9,8 @@
  * redis-server / redis-sentinel are missing. BENCH_DURABLE_LOGINS (default 30 per BFF),
  * BENCH_DURABLE_WRITES (default 1000 per variant), BENCH_WRITE=0.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { DevIdpOptions } from '../src/dev/idp.js';
 import { createRedisStore, type RedisStore } from '../src/store/redis-store.js';
 import {
@@ -26,9 +23,9 @@ import {
 import { ALICE, startLogin } from '../test/helpers/flows.js';
 import { haveRedisSentinel, haveRedisServer, startSentinel } from '../test/helpers/redis-servers.js';
 import { loginAtDevIdp, TestBrowser } from '../test/helpers/test-browser.js';
-import type { ChildReady } from './protocol.js';
+import { BenchChild } from './processes.js';
+import { RESULTS_PATH, writeResultsSection } from './results-file.js';
 
-const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const START =
   '<!-- durability:generated:start (rewritten by `npm run bench`; edit outside these markers) -->';
 const END = '<!-- durability:generated:end -->';
@@ -64,7 +61,7 @@ async function main(): Promise<number> {
   const started = new Date();
   const loadavg = os.loadavg();
   const topology = await startSentinel({ downAfterMs: 5000 });
-  let idp: ChildProcess | undefined;
+  let idp: BenchChild<{ id: number }, unknown> | undefined;
   const stores: RedisStore[] = [];
   const bffs: RunningBff[] = [];
   try {
@@ -73,15 +70,8 @@ async function main(): Promise<number> {
     const idpOptions: DevIdpOptions = {
       clients: [0, 1].map((i) => clientMetadata(`durable-${i}`, `http://127.0.0.1:${ports[i]}`, keys[i]!)),
     };
-    idp = fork(fileURLToPath(new URL('./idp.js', import.meta.url)), [JSON.stringify(idpOptions)], {
-      execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const child = idp;
-    const issuer = await new Promise<string>((resolve, reject) => {
-      child.once('message', (m: ChildReady) => resolve(m.url));
-      child.once('exit', () => reject(new Error('IdP exited')));
-    });
+    idp = new BenchChild('./idp.js', [JSON.stringify(idpOptions)]);
+    const issuer = (await idp.ready).url;
     const prefix = `fapi-bff-durable-bench:${randomBytes(4).toString('hex')}:`;
     for (const replicas of [1, 0]) {
       const store = await createRedisStore({
@@ -161,22 +151,14 @@ async function main(): Promise<number> {
     ].join('\n');
     console.log(`\n${text}\n`);
     if (process.env.BENCH_WRITE !== '0') {
-      const current = readFileSync(RESULTS_PATH, 'utf8');
-      const a = current.indexOf(START);
-      const b = current.indexOf(END);
-      writeFileSync(
-        RESULTS_PATH,
-        a !== -1 && b > a
-          ? `${current.slice(0, a)}${text}${current.slice(b + END.length)}`
-          : `${current.trimEnd()}\n\n${text}\n`,
-      );
+      writeResultsSection(text, START, END);
       console.log(`bench: wrote ${RESULTS_PATH}`);
     }
     return 0;
   } finally {
     for (const b of bffs) await b.close();
     for (const s of stores) await s.close();
-    if (idp && idp.exitCode === null) idp.kill('SIGKILL');
+    idp?.killNow();
     await topology.close();
   }
 }

@@ -7,32 +7,8 @@
  * Latency is recorded here from autocannon's per-response `response` event (hrtime-based, sub-ms),
  * not from autocannon's own histogram, which stores whole milliseconds: too coarse for a 2 ms budget.
  */
-import type { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
+import { type AutocannonOptions, autocannon } from './autocannon.js';
 import type { LoadFailure, LoadRequest, LoadResult } from './protocol.js';
-
-/** The part of autocannon's untyped API used here. */
-interface AutocannonOptions {
-  url: string;
-  connections: number;
-  duration: number;
-  pipelining: number;
-  /** Seconds. */
-  timeout: number;
-  /** ms between autocannon's samples; it also only notices the end of `duration` on a sample tick. */
-  sampleInt: number;
-  headers: Record<string, string>;
-}
-
-interface AutocannonResult {
-  errors: number;
-  timeouts: number;
-}
-
-type AutocannonRun = EventEmitter & PromiseLike<AutocannonResult>;
-
-const require = createRequire(import.meta.url);
-const autocannon = require('autocannon') as (options: AutocannonOptions) => AutocannonRun;
 
 class Samples {
   #data = new Float64Array(1 << 16);

@@ -34,13 +34,11 @@
  * micro-benchmark), BENCH_WRITE=0. Partial runs (BENCH_ONLY, BENCH_CONNECTIONS, BENCH_EXPERIMENT,
  * BENCH_JARM_ROUNDS) never rewrite RESULTS.md.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import replyFrom from '@fastify/reply-from';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
@@ -58,12 +56,13 @@ import {
 import { ALICE, startLogin } from '../test/helpers/flows.js';
 import { loginAtDevIdp, TestBrowser } from '../test/helpers/test-browser.js';
 import { applyExperiments, type Experiment, parseExperiments } from './experiments.js';
+import { BenchChild } from './processes.js';
 import type {
   ChildMessage,
-  ChildReady,
   JarmRequest,
   LoadRequest,
   LoadResult,
+  StatsRequest,
   StatsResult,
 } from './protocol.js';
 import {
@@ -84,6 +83,9 @@ import {
   type TargetName,
   targetLines,
 } from './report.js';
+import { deleteKeysUnder } from './redis-keys.js';
+import { RESULTS_PATH } from './results-file.js';
+import { num } from './settings.js';
 
 const ALL_TARGETS: TargetName[] = ['direct', 'reply-from', 'bff-memory', 'bff-redis', 'bff-dpop'];
 /** Selectable with BENCH_ONLY, in this order. */
@@ -99,7 +101,6 @@ const KNOWN_TARGETS: TargetName[] = [
 const DEFAULT_JARM_ROUNDS = 8;
 /** Wall time of the JARM micro-benchmark at the default rounds on this machine (~15 s), with margin. */
 const JARM_ESTIMATE_SEC = 30;
-const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const GEN_START = '<!-- bench:generated:start (rewritten by `npm run bench`; edit outside these markers) -->';
 const GEN_END = '<!-- bench:generated:end -->';
 /** Per-point overhead beyond warm-up + duration (IPC, autocannon's 100 ms sample tick), measured. */
@@ -122,13 +123,6 @@ interface Settings {
 }
 
 function settings(env: NodeJS.ProcessEnv): Settings {
-  const num = (name: string, fallback: number, min: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
-    return n;
-  };
   const connections = (env.BENCH_CONNECTIONS ?? '1,16,64').split(',').map((s) => {
     const n = Number(s.trim());
     if (!Number.isInteger(n) || n < 1) throw new Error('BENCH_CONNECTIONS must list positive integers');
@@ -140,16 +134,16 @@ function settings(env: NodeJS.ProcessEnv): Settings {
   }
   const targets = only.length ? KNOWN_TARGETS.filter((t) => only.includes(t)) : ALL_TARGETS;
   const experiments = parseExperiments(env.BENCH_EXPERIMENT);
-  const jarmRounds = Math.round(num('BENCH_JARM_ROUNDS', DEFAULT_JARM_ROUNDS, 0));
+  const jarmRounds = Math.round(num('BENCH_JARM_ROUNDS', DEFAULT_JARM_ROUNDS, 0, env));
   const partial =
     targets.join() !== ALL_TARGETS.join() ||
     env.BENCH_CONNECTIONS !== undefined ||
     experiments.length > 0 ||
     jarmRounds !== DEFAULT_JARM_ROUNDS;
   return {
-    durationSec: num('BENCH_DURATION', 2.5, 0.5),
-    warmupSec: num('BENCH_WARMUP', 0.5, 0),
-    rounds: Math.round(num('BENCH_ROUNDS', 4, 1)),
+    durationSec: num('BENCH_DURATION', 2.5, 0.5, env),
+    warmupSec: num('BENCH_WARMUP', 0.5, 0, env),
+    rounds: Math.round(num('BENCH_ROUNDS', 4, 1, env)),
     connections,
     targets,
     partial,
@@ -159,76 +153,11 @@ function settings(env: NodeJS.ProcessEnv): Settings {
   };
 }
 
-/** A forked child speaking the protocol.ts messages; requests are matched to answers by id. */
-class Child {
-  readonly #proc: ChildProcess;
-  readonly #pending = new Map<number, { resolve(m: ChildMessage): void; reject(e: Error): void }>();
-  #nextId = 1;
-  #exited = false;
-  readonly ready: Promise<ChildReady>;
+/** A forked child speaking the protocol.ts messages. */
+type Child = BenchChild<LoadRequest | JarmRequest | StatsRequest, ChildMessage>;
 
-  constructor(script: string, args: string[] = []) {
-    this.#proc = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-      // Never inherit --cpu-prof & co. from a profiling run of the driver.
-      execArgv: [],
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.#proc.on('message', (m: ChildMessage) => {
-        if (m.type === 'ready') return resolve(m);
-        const waiter = this.#pending.get(m.id);
-        this.#pending.delete(m.id);
-        waiter?.resolve(m);
-      });
-      this.#proc.once('exit', (code, signal) => {
-        this.#exited = true;
-        const err = new Error(`${script} exited (${signal ?? code})`);
-        reject(err);
-        for (const w of this.#pending.values()) w.reject(err);
-        this.#pending.clear();
-      });
-    });
-    this.ready.catch(() => {});
-  }
-
-  request(
-    message: Omit<LoadRequest, 'id'> | Omit<JarmRequest, 'id'> | { type: 'stats'; peek?: boolean },
-    timeoutMs: number,
-  ): Promise<ChildMessage> {
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`no answer to ${message.type} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, {
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.#proc.send({ ...message, id });
-    });
-  }
-
-  /** Disconnect (the child exits on its own), then SIGKILL this child only if it lingers. */
-  async stop(): Promise<void> {
-    if (this.#exited) return;
-    const exited = new Promise<void>((resolve) => this.#proc.once('exit', () => resolve()));
-    if (this.#proc.connected) this.#proc.disconnect();
-    const timer = setTimeout(() => this.#proc.kill('SIGKILL'), 2000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  killNow(): void {
-    if (!this.#exited) this.#proc.kill('SIGKILL');
-  }
+function forkChild(script: string, args: string[] = []): Child {
+  return new BenchChild(script, args, [], { killAfterMs: 2000 });
 }
 
 interface Target {
@@ -497,15 +426,15 @@ async function main(): Promise<number> {
   }
 
   try {
-    const upstream = new Child('./upstream.js');
+    const upstream = forkChild('./upstream.js');
     children.push(upstream);
     cleanups.push(() => upstream.stop());
-    const load = new Child('./load-worker.js');
+    const load = forkChild('./load-worker.js');
     children.push(load);
     cleanups.push(() => load.stop());
     const upstreamUrl = (await withTimeout(upstream.ready, 10_000, 'upstream start')).url;
     // Forked now, used after the HTTP points: it only waits until then.
-    const jarm = s.jarmRounds > 0 ? new Child('./jarm.js') : undefined;
+    const jarm = s.jarmRounds > 0 ? forkChild('./jarm.js') : undefined;
     if (jarm) {
       children.push(jarm);
       cleanups.push(() => jarm.stop());
@@ -540,7 +469,7 @@ async function main(): Promise<number> {
       accessTokenTtlSec: 3600,
       resourceAudience: 'urn:fapi-bff:bench',
     };
-    const idpChild = new Child('./idp.js', [JSON.stringify(idpOptions)]);
+    const idpChild = forkChild('./idp.js', [JSON.stringify(idpOptions)]);
     children.push(idpChild);
     cleanups.push(() => idpChild.stop());
     const issuer = (await withTimeout(idpChild.ready, 20_000, 'IdP start')).url;
@@ -556,15 +485,7 @@ async function main(): Promise<number> {
       await redisStore.close();
       await dpopStore.close();
       // Delete every key this run created (sessions, indexes, login transactions) by our own prefix.
-      const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-      await redis.connect();
-      let deleted = 0;
-      for await (const keys of redis.scanStream({ match: `${keyPrefix}*`, count: 500 }) as AsyncIterable<
-        string[]
-      >) {
-        if (keys.length) deleted += await redis.del(...keys);
-      }
-      await redis.quit();
+      const deleted = await deleteKeysUnder(keyPrefix);
       console.log(`bench: deleted ${deleted} Redis keys under ${keyPrefix}`);
     });
     const redisInfo = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -667,7 +588,7 @@ async function main(): Promise<number> {
     const targets = all.filter((t) => s.targets.includes(t.name));
 
     const stats = async (peek = false): Promise<StatsResult> => {
-      const m = await upstream.request({ type: 'stats', peek }, 5000);
+      const m = await upstream.ask({ type: 'stats', peek }, 5000);
       if (m.type !== 'stats-result') throw new Error(`unexpected ${m.type} from upstream`);
       return m;
     };
@@ -726,7 +647,7 @@ async function main(): Promise<number> {
     ) => {
       await stats();
       const cpu = process.cpuUsage();
-      const m = await load.request(
+      const m = await load.ask(
         { type: 'load', url: t.url, connections, warmupSec, durationSec, headers: t.headers },
         (warmupSec + durationSec + 20) * 1000,
       );
@@ -804,7 +725,7 @@ async function main(): Promise<number> {
     if (jarm) {
       await withTimeout(jarm.ready, 10_000, 'JARM child start');
       console.log(`bench: JARM verification micro-benchmark, ${s.jarmRounds} rounds`);
-      const m = await jarm.request({ type: 'jarm', rounds: s.jarmRounds }, (jarmEstimateSec * 3 + 30) * 1000);
+      const m = await jarm.ask({ type: 'jarm', rounds: s.jarmRounds }, (jarmEstimateSec * 3 + 30) * 1000);
       if (m.type === 'jarm-error') throw new Error(`JARM micro-benchmark: ${m.message}`);
       if (m.type !== 'jarm-result') throw new Error(`unexpected ${m.type} from the JARM child`);
       jarmSec = m.elapsedSec;

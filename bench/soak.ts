@@ -1,55 +1,67 @@
 /**
- * `npm run soak` (not in CI): a bounded run of logins, API calls, token refreshes and logouts against
- * one BFF on the Redis store, sampling the BFF process's memory; exits 1 unless memory is flat and
- * no request failed. Results go to bench/RESULTS.md (between the soak markers) unless SOAK_WRITE=0.
+ * `npm run soak` (not in CI): ten minutes at 70 % of the measured maximum against one BFF on the Redis
+ * store, with token refreshes, logins and logouts happening, sampling the BFF process's memory; exits 1
+ * unless memory is flat, no request failed and the rate was held. Results go to bench/RESULTS.md
+ * (between the soak markers) unless SOAK_WRITE=0.
  *
  * Processes: the BFF (`soak-bff.ts`, with --expose-gc, so its memory is its own), the dev IdP
- * (`idp.ts`) and the upstream (`upstream.ts`) are forked children; this process drives the load
- * (SOAK_USERS virtual users, each: log in through the IdP, call the API until its session is
- * SOAK_SESSION_SEC old, log out, then check the old cookie is refused). Access tokens live
- * SOAK_TOKEN_TTL_SEC and the BFF refreshes MS_BFF_REFRESH_SKEW (60) s before expiry, so every session
- * sees refreshes. Bounded by SOAK_DURATION_SEC (default 180) and SOAK_MAX_REQUESTS (default 1,000,000).
+ * (`idp.ts`), the upstream (`upstream.ts`) and the load generator (`soak-load.ts`, autocannon) are
+ * forked children; this process signs in and drives the virtual users and samples memory.
  *
- * Flat memory means both:
+ * 1. SOAK_LOAD_SESSIONS (default 8) sessions are signed in through the IdP.
+ * 2. Calibration: SOAK_CONNECTIONS (default 16) connections, closed loop, SOAK_CALIBRATE_SEC (default
+ *    10) s after a 3 s warm-up, spread over those sessions: the measured maximum API calls/s.
+ *    SOAK_RATE (calls/s) skips this and fixes the rate instead.
+ * 3. Soak, SOAK_DURATION_SEC (default 600): the load generator calls the API at SOAK_LOAD_FRACTION
+ *    (default 0.7) of that maximum, open loop on SOAK_PACED_CONNECTIONS (default 64), over the same
+ *    sessions. Access tokens live
+ *    SOAK_TOKEN_TTL_SEC (default 70) and the BFF refreshes MS_BFF_REFRESH_SKEW (60) s before expiry,
+ *    so each session is refreshed every ~10 s under load. Alongside, SOAK_USERS (default 4) virtual
+ *    users each: log in, call the API for SOAK_SESSION_SEC with SOAK_CALL_PAUSE_MS (default 50)
+ *    between calls (at most SOAK_MAX_REQUESTS in all), log out, and check the old cookie is refused.
+ *
+ * Passed means all of:
+ * - no failed request (any non-200 from the load generator, socket error or timeout; any failure of a
+ *   virtual user), at least one refresh, and the paced rate held (≥ 95 % of the target);
  * - RSS slope over the second half of the run (least squares over the samples, MB per minute) below
- *   SOAK_MAX_RSS_SLOPE_MB_MIN (default 2): a leak of 1 KB per request at this rate would be ~60 MB/min;
+ *   SOAK_MAX_RSS_SLOPE_MB_MIN (default 2): a leak of 1 KB per request at this rate would be hundreds
+ *   of MB per minute;
  * - V8 heap after a full GC at the end minus after a full GC at the end of the warm-up (SOAK_WARMUP_SEC,
  *   default 20 % of the run) below SOAK_MAX_HEAP_GROWTH_MB (default 3).
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import type { DevIdpOptions } from '../src/dev/idp.js';
 import { clientMetadata, freePort, makeClientKey, REDIS_URL } from '../test/helpers/bff-harness.js';
 import { ALICE, startLogin } from '../test/helpers/flows.js';
 import { loginAtDevIdp, TestBrowser } from '../test/helpers/test-browser.js';
+import { BenchChild as Child } from './processes.js';
+import { deleteKeysUnder } from './redis-keys.js';
+import { RESULTS_PATH, writeResultsSection } from './results-file.js';
+import { num } from './settings.js';
 import type { SoakBffMessage, SoakBffOptions, SoakBffRequest } from './soak-bff.js';
+import type { SoakLoadMessage, SoakLoadRequest, SoakLoadResult } from './soak-load.js';
 
-const RESULTS_PATH = fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
 const START = '<!-- soak:generated:start (rewritten by `npm run soak`; edit outside these markers) -->';
 const END = '<!-- soak:generated:end -->';
 
-function num(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
-  return n;
-}
-
-const durationSec = num('SOAK_DURATION_SEC', 180, 10);
+const durationSec = num('SOAK_DURATION_SEC', 600, 10);
+const fixedRate = process.env.SOAK_RATE ? num('SOAK_RATE', 0, 1) : undefined;
 const settings = {
   durationSec,
   warmupSec: num('SOAK_WARMUP_SEC', Math.round(durationSec * 0.2), 1),
-  users: Math.round(num('SOAK_USERS', 6, 1)),
+  loadSessions: Math.round(num('SOAK_LOAD_SESSIONS', 8, 1)),
+  connections: Math.round(num('SOAK_CONNECTIONS', 16, 1)),
+  pacedConnections: Math.round(num('SOAK_PACED_CONNECTIONS', 64, 1)),
+  calibrateSec: num('SOAK_CALIBRATE_SEC', 10, 2),
+  fraction: num('SOAK_LOAD_FRACTION', 0.7, 0.01),
+  fixedRate,
+  users: Math.round(num('SOAK_USERS', 4, 0)),
   sessionSec: num('SOAK_SESSION_SEC', 25, 1),
   tokenTtlSec: Math.round(num('SOAK_TOKEN_TTL_SEC', 70, 61)),
-  pauseMs: num('SOAK_CALL_PAUSE_MS', 2, 0),
+  pauseMs: num('SOAK_CALL_PAUSE_MS', 50, 0),
   maxRequests: Math.round(num('SOAK_MAX_REQUESTS', 1_000_000, 1)),
   sampleSec: num('SOAK_SAMPLE_SEC', 2, 0.5),
   maxRssSlope: num('SOAK_MAX_RSS_SLOPE_MB_MIN', 2, 0),
@@ -57,56 +69,6 @@ const settings = {
   write: process.env.SOAK_WRITE !== '0',
 };
 if (settings.warmupSec >= settings.durationSec / 2) throw new Error('SOAK_WARMUP_SEC must be < half the run');
-
-/** A forked child answering requests by id (the same shape as run.ts's, smaller). */
-class Child<Req extends { id: number }, Res> {
-  readonly proc: ChildProcess;
-  readonly ready: Promise<{ url: string; cookieName?: string }>;
-  readonly #pending = new Map<number, (m: Res) => void>();
-  #next = 1;
-
-  constructor(script: string, args: string[], execArgv: string[] = []) {
-    this.proc = fork(fileURLToPath(new URL(script, import.meta.url)), args, {
-      execArgv,
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.ready = new Promise((resolve, reject) => {
-      this.proc.on('message', (m: Res & { type: string; id?: number; url?: string; cookieName?: string }) => {
-        if (m.type === 'ready') return resolve({ url: m.url ?? '', cookieName: m.cookieName });
-        if (m.id === undefined) return;
-        this.#pending.get(m.id)?.(m);
-        this.#pending.delete(m.id);
-      });
-      this.proc.once('exit', (code) => reject(new Error(`${script} exited (${code})`)));
-    });
-    this.ready.catch(() => {});
-  }
-
-  ask(message: Req extends unknown ? Omit<Req, 'id'> : never, timeoutMs = 30_000): Promise<Res> {
-    const id = this.#next++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new Error(`no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(id, (m) => {
-        clearTimeout(timer);
-        resolve(m);
-      });
-      this.proc.send({ ...message, id });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
-    if (this.proc.connected) this.proc.disconnect();
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 interface Sample {
   t: number;
@@ -184,11 +146,13 @@ async function main(): Promise<number> {
     );
     children.push(bff);
     const { url: bffUrl, cookieName = '__Host-bff-session' } = await bff.ready;
-    const pid = bff.proc.pid;
+    const loader = new Child<SoakLoadRequest, SoakLoadMessage>('./soak-load.js', []);
+    children.push(loader);
+    await loader.ready;
     console.log(
-      `soak: BFF pid ${pid} at ${bffUrl} (Redis ${REDIS_URL}), IdP ${issuer}; ${settings.users} users, ` +
-        `${settings.durationSec} s (warm-up ${settings.warmupSec} s), sessions of ${settings.sessionSec} s, ` +
-        `access tokens of ${settings.tokenTtlSec} s (refresh 60 s before expiry)`,
+      `soak: BFF pid ${bff.proc.pid} at ${bffUrl} (Redis ${REDIS_URL}), IdP ${issuer}; ` +
+        `${settings.durationSec} s (warm-up ${settings.warmupSec} s), ${settings.loadSessions} sessions under load, ` +
+        `${settings.users} churning users, access tokens of ${settings.tokenTtlSec} s (refresh 60 s before expiry)`,
     );
 
     const memory = async (gc = false) => {
@@ -206,6 +170,71 @@ async function main(): Promise<number> {
       }
       return n;
     };
+    const csrf = { 'x-csrf': '1', 'sec-fetch-site': 'same-origin' };
+    /** Signs a fresh browser in through the IdP; what failed, if anything. */
+    const signIn = async (browser: TestBrowser): Promise<string | undefined> => {
+      const start = await startLogin(browser, bffUrl, issuer);
+      if (!start.stopped) return `login start ${start.response.status}`;
+      const done = await loginAtDevIdp(browser, start.url, ALICE.username, ALICE.password, (u) =>
+        u.href.startsWith(`${bffUrl}/auth/callback`),
+      );
+      const callback = await browser.request(done.url);
+      await callback.text();
+      return callback.status === 302 ? undefined : `callback ${callback.status}`;
+    };
+
+    // The sessions the load generator spreads its calls over.
+    const loadRequests: SoakLoadRequest['requests'] = [];
+    for (let i = 0; i < settings.loadSessions; i++) {
+      const browser = new TestBrowser({ timeoutMs: 10_000 });
+      const failed = await signIn(browser);
+      if (failed) throw new Error(`signing in a load session: ${failed}`);
+      const cookie = `${cookieName}=${browser.cookie(bffUrl, cookieName)?.value ?? ''}`;
+      loadRequests.push({ path: '/api/soak/items', headers: { ...csrf, cookie } });
+    }
+    const loadRun = async (type: 'max' | 'paced', warmupSec: number, runSec: number, rate?: number) => {
+      const m = await loader.ask(
+        {
+          type,
+          url: bffUrl,
+          requests: loadRequests,
+          // Open loop needs spare connections: one that waits on a slow response cannot keep its share
+          // of the rate, so the paced run spreads it over more of them than calibration used.
+          connections: type === 'max' ? settings.connections : settings.pacedConnections,
+          warmupSec,
+          durationSec: runSec,
+          ...(rate !== undefined ? { rate } : {}),
+        },
+        (warmupSec + runSec + 60) * 1000,
+      );
+      if (m.type !== 'result') throw new Error(`load generator: ${m.type === 'failed' ? m.message : m.type}`);
+      return m;
+    };
+    const failedResponses = (r: SoakLoadResult) =>
+      r.errors + r.timeouts + Object.entries(r.statuses).reduce((n, [k, v]) => (k === '200' ? n : n + v), 0);
+
+    // Calibration: the most this BFF answers here, closed loop (unless SOAK_RATE fixes the rate).
+    let maxRate: number | undefined;
+    if (settings.fixedRate === undefined) {
+      const max = await loadRun('max', 3, settings.calibrateSec);
+      if (failedResponses(max) > 0)
+        throw new Error(`calibration: failed responses ${JSON.stringify(max.statuses)}`);
+      maxRate = max.responses / max.elapsedSec;
+    }
+    const rate = Math.max(1, Math.round(settings.fixedRate ?? (maxRate ?? 0) * settings.fraction));
+    console.log(
+      maxRate !== undefined
+        ? `soak: measured maximum ${maxRate.toFixed(0)} calls/s (${settings.connections} connections, closed loop, ` +
+            `${settings.calibrateSec} s); soaking at ${rate} calls/s (${Math.round(settings.fraction * 100)} %)`
+        : `soak: soaking at ${rate} calls/s (SOAK_RATE)`,
+    );
+    loader.proc.on('message', (m: SoakLoadMessage) => {
+      if (m.type === 'progress') {
+        console.log(
+          `soak: load generator: ${m.responses} responses, ${m.non200} not 200, ${m.errors} errors`,
+        );
+      }
+    });
 
     const counts: Counts = {
       logins: 0,
@@ -223,25 +252,15 @@ async function main(): Promise<number> {
     const deadline = loadStart + settings.durationSec * 1000;
     const requests = () => counts.calls + counts.logins * 4 + counts.logouts * 2;
     const running = () => Date.now() < deadline && requests() < settings.maxRequests;
-    const csrf = { 'x-csrf': '1', 'sec-fetch-site': 'same-origin' };
 
     const user = async (n: number) => {
       await sleep((n * settings.sessionSec * 1000) / settings.users / 4);
       while (running()) {
         const browser = new TestBrowser({ timeoutMs: 10_000 });
         try {
-          const start = await startLogin(browser, bffUrl, issuer);
-          if (!start.stopped) {
-            fail(`login start ${start.response.status}`);
-            continue;
-          }
-          const done = await loginAtDevIdp(browser, start.url, ALICE.username, ALICE.password, (u) =>
-            u.href.startsWith(`${bffUrl}/auth/callback`),
-          );
-          const callback = await browser.request(done.url);
-          await callback.text();
-          if (callback.status !== 302) {
-            fail(`callback ${callback.status}`);
+          const failed = await signIn(browser);
+          if (failed) {
+            fail(failed);
             continue;
           }
           counts.logins++;
@@ -301,7 +320,9 @@ async function main(): Promise<number> {
         }
       }
     })();
+    const paced = loadRun('paced', 0, settings.durationSec, rate);
     await Promise.all([...Array.from({ length: settings.users }, (_, i) => user(i)), sampler]);
+    const load = await paced;
     const loadSec = (Date.now() - loadStart) / 1000;
     const refreshes = await refreshCount();
     await sleep(1000);
@@ -314,21 +335,32 @@ async function main(): Promise<number> {
     const heapGrowth = (end.heapUsed - warm.heapUsed) / MB;
     const flatRss = rssSlope < settings.maxRssSlope;
     const flatHeap = heapGrowth < settings.maxHeapGrowth;
-    const ok = flatRss && flatHeap && counts.errors === 0 && refreshes > 0;
-    const perSec = (n: number) => (n / loadSec).toFixed(1);
+    const loadFailed = failedResponses(load);
+    const achieved = load.responses / load.elapsedSec;
+    const rateHeld = achieved >= rate * 0.95;
+    const ok = flatRss && flatHeap && counts.errors === 0 && loadFailed === 0 && rateHeld && refreshes > 0;
     const lines = [
       START,
       '',
       `## Soak (\`npm run soak\`)`,
       '',
       `**Latest soak:** ${started.toISOString().replace(/\.\d+Z$/, 'Z')} · ${os.availableParallelism()} CPUs · Node ${process.version} · load average at start ${loadavg.map((l) => l.toFixed(2)).join(' / ')}.`,
-      `${settings.users} virtual users for ${loadSec.toFixed(0)} s against one BFF on Redis (its own process), each: log in through the dev IdP,`,
-      `call \`/api/soak/items\` for ${settings.sessionSec} s (pause ${settings.pauseMs} ms between calls), log out, replay the old cookie (must be 401).`,
-      `Access tokens live ${settings.tokenTtlSec} s and are refreshed 60 s before expiry, so every session refreshes.`,
+      `Calibration: ${settings.connections} connections, closed loop, ${settings.calibrateSec} s over ${settings.loadSessions} signed-in sessions → ` +
+        (maxRate !== undefined
+          ? `measured maximum **${maxRate.toFixed(0)} API calls/s**; the soak runs at ${Math.round(settings.fraction * 100)} % of it.`
+          : `skipped (SOAK_RATE=${rate}).`),
+      `For ${loadSec.toFixed(0)} s against one BFF on Redis (its own process): the load generator (autocannon, open loop, ${settings.pacedConnections} connections) calls`,
+      `\`/api/soak/items\` at ${rate} calls/s over those sessions, whose access tokens (${settings.tokenTtlSec} s) are refreshed 60 s before expiry`,
+      `under that load; ${settings.users} more virtual users each log in through the dev IdP, call the API for ${settings.sessionSec} s`,
+      `(pause ${settings.pauseMs} ms), log out and replay the old cookie (must be 401).`,
       '',
-      '| logins | API calls | refreshes | logouts | old cookie refused | errors | API calls/s |',
+      '| paced load: target | achieved | responses | not 200 / errors / timeouts | p50 ms | p99 ms | max ms |',
       '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-      `| ${counts.logins} | ${counts.calls} | ${refreshes} | ${counts.logouts} | ${counts.refusedAfterLogout} | ${counts.errors} | ${perSec(counts.calls)} |`,
+      `| ${rate}/s | ${achieved.toFixed(0)}/s (${rateHeld ? 'held' : 'NOT HELD'}) | ${load.responses} | ${loadFailed - load.errors - load.timeouts} / ${load.errors} / ${load.timeouts} | ${load.p50Ms.toFixed(2)} | ${load.p99Ms.toFixed(2)} | ${load.maxMs.toFixed(1)} |`,
+      '',
+      '| virtual users: logins | API calls | logouts | old cookie refused | errors | refreshes (all sessions) |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| ${counts.logins} | ${counts.calls} | ${counts.logouts} | ${counts.refusedAfterLogout} | ${counts.errors} | ${refreshes} |`,
       '',
       '| memory of the BFF process | value | bound | verdict |',
       '| --- | ---: | ---: | --- |',
@@ -337,35 +369,20 @@ async function main(): Promise<number> {
       `| heap after full GC: end of warm-up (${settings.warmupSec} s) → end | ${(warm.heapUsed / MB).toFixed(1)} → ${(end.heapUsed / MB).toFixed(1)} MB (${heapGrowth >= 0 ? '+' : ''}${heapGrowth.toFixed(2)} MB) | < +${settings.maxHeapGrowth} MB | ${flatHeap ? 'flat' : 'GROWING'} |`,
       `| RSS: end of warm-up → end | ${(warm.rss / MB).toFixed(1)} → ${(end.rss / MB).toFixed(1)} MB | – | – |`,
       '',
-      `Verdict: **${ok ? 'memory flat, no errors' : 'FAILED'}**${counts.errors ? ` (errors: ${[...counts.errorKinds].map(([k, v]) => `${k} × ${v}`).join(', ')})` : ''}${refreshes === 0 ? ' (no refresh happened)' : ''}.`,
+      `Verdict: **${ok ? 'memory flat, no errors, rate held' : 'FAILED'}**${counts.errors ? ` (errors: ${[...counts.errorKinds].map(([k, v]) => `${k} × ${v}`).join(', ')})` : ''}${loadFailed ? ` (load generator: ${loadFailed} failed: ${JSON.stringify(load.statuses)}, ${load.errors} errors, ${load.timeouts} timeouts)` : ''}${rateHeld ? '' : ' (rate not held)'}${refreshes === 0 ? ' (no refresh happened)' : ''}.`,
       '',
       END,
     ];
     const text = lines.join('\n');
     console.log(`\n${text}\n`);
     if (settings.write) {
-      const current = readFileSync(RESULTS_PATH, 'utf8');
-      const a = current.indexOf(START);
-      const b = current.indexOf(END);
-      const next =
-        a !== -1 && b > a
-          ? `${current.slice(0, a)}${text}${current.slice(b + END.length)}`
-          : `${current.trimEnd()}\n\n${text}\n`;
-      writeFileSync(RESULTS_PATH, next);
+      writeResultsSection(text, START, END);
       console.log(`soak: wrote ${RESULTS_PATH}`);
     }
     return ok ? 0 : 1;
   } finally {
     for (const c of children.reverse()) await c.stop().catch(() => undefined);
-    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect().catch(() => undefined);
-    let deleted = 0;
-    for await (const keys of redis.scanStream({ match: `${keyPrefix}*`, count: 500 }) as AsyncIterable<
-      string[]
-    >) {
-      if (keys.length) deleted += await redis.del(...keys);
-    }
-    redis.disconnect();
+    const deleted = await deleteKeysUnder(keyPrefix);
     clearTimeout(watchdog);
     console.log(
       `soak: deleted ${deleted} Redis keys; done in ${((performance.now() - t0) / 1000).toFixed(0)} s`,

@@ -10,6 +10,7 @@ import { BffError, ConfigError, isBffError } from './errors.js';
 import { collectFipsEvidence, fipsRefusal } from './fips/evidence.js';
 import { pinFipsTls } from './fips/tls.js';
 import { IdpClient } from './oauth/idp-client.js';
+import { IssuerShares } from './oauth/issuer-share.js';
 import { loggerOptions, prettyStream } from './observability/logger.js';
 import { startTracing, type Tracing } from './observability/otel-sdk.js';
 import { Metrics } from './observability/metrics.js';
@@ -126,7 +127,9 @@ export async function start(): Promise<void> {
     );
   }
 
-  const idp = await discoverWithRetry(config, metrics, log);
+  // Frontends of one issuer discover it once and share its JWKS cache (the first one's included).
+  const issuerShares = new IssuerShares(metrics);
+  const idp = await discoverWithRetry(config, metrics, log, issuerShares);
   idp.startBackgroundRefresh();
   // Key sets named by a path are re-read on change and on SIGHUP, validated before they replace
   // the current set (seed 002 §5).
@@ -136,6 +139,7 @@ export async function start(): Promise<void> {
     config,
     store,
     idp,
+    issuerShares,
     metrics,
     fips,
     logger: { ...loggerOptions(config.logLevel), ...(stream ? { stream } : {}) },
@@ -215,10 +219,15 @@ export async function start(): Promise<void> {
   }
 }
 
-async function discoverWithRetry(config: BffConfig, metrics: Metrics, log: pino.Logger): Promise<IdpClient> {
+async function discoverWithRetry(
+  config: BffConfig,
+  metrics: Metrics,
+  log: pino.Logger,
+  shares: IssuerShares,
+): Promise<IdpClient> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await IdpClient.create(config, metrics, log);
+      return await IdpClient.create(config, metrics, log, undefined, shares);
     } catch (err) {
       const bff = isBffError(err) ? err : new BffError('BFF_INTERNAL', { cause: err });
       if (bff.code !== 'BFF_IDP_UNAVAILABLE' || attempt >= DISCOVERY_ATTEMPTS) {

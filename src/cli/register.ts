@@ -9,15 +9,17 @@ import {
   readRegistrationFile,
   writeRegistrationFile,
 } from '../registration/file.js';
+import type { BffConfig } from '../config/types.js';
 import { type CliCommand, type CliIo, parseFlags, UsageError } from './command.js';
+import { chooseFrontend, FRONTEND_OPTION, frontendConfig } from './frontend-choice.js';
 
 export const command: CliCommand = {
   name: 'register',
   summary: 'dynamic client registration (RFC 7591) and management (RFC 7592)',
-  usage: `Usage: fapi-bff register [--initial-access-token-file F] --out FILE
-       fapi-bff register --update [--out FILE]
-       fapi-bff register --show [--out FILE]
-       fapi-bff register --delete [--out FILE]
+  usage: `Usage: fapi-bff register [--frontend NAME] [--initial-access-token-file F] --out FILE
+       fapi-bff register [--frontend NAME] --update [--out FILE]
+       fapi-bff register [--frontend NAME] --show [--out FILE]
+       fapi-bff register [--frontend NAME] --delete [--out FILE]
 
 Registers the BFF at the IdP's registration_endpoint (RFC 7591) with the metadata the configuration
 in the environment needs (exactly what \`fapi-bff client-metadata\` prints), and stores client_id,
@@ -28,9 +30,13 @@ Start the BFF with OIDC_CLIENT_REGISTRATION_FILE=FILE; OIDC_CLIENT_ID is then no
              configuration change; a new registration access token is stored when the IdP issues one
   --show     print the registration as the IdP holds it (RFC 7592 §2.1 GET); secrets are masked
   --delete   delete the registration at the IdP (RFC 7592 §2.3) and then the file
+  --frontend NAME
+             with several frontends in the MS_BFF_CONFIG file, the one whose client this is (each
+             frontend has its own client); required then, except for --show/--delete with --out.
+             Give the frontend \`clientRegistrationFile: FILE\` in the file to start with it.
 
-FILE defaults to OIDC_CLIENT_REGISTRATION_FILE. Errors of the IdP (RFC 7591 §3.2.2) are shown with
-their code and description.
+FILE defaults to the frontend's clientRegistrationFile, else OIDC_CLIENT_REGISTRATION_FILE. Errors of
+the IdP (RFC 7591 §3.2.2) are shown with their code and description.
 `,
   async run(io) {
     const { values } = parseFlags(io.args, {
@@ -39,13 +45,29 @@ their code and description.
       update: { type: 'boolean' },
       show: { type: 'boolean' },
       delete: { type: 'boolean' },
+      ...FRONTEND_OPTION,
     });
     const modes = (['update', 'show', 'delete'] as const).filter((m) => values[m]);
     if (modes.length > 1) throw new UsageError('choose one of --update, --show, --delete');
-    const file = values.out ?? io.env.OIDC_CLIENT_REGISTRATION_FILE?.trim();
-    if (!file) throw new UsageError('--out FILE is required (or OIDC_CLIENT_REGISTRATION_FILE)');
     const mode = modes[0] ?? 'register';
-    if (mode === 'register') return register(io, file, values['initial-access-token-file']);
+    // --show and --delete need only the file (a frontend's, from the MS_BFF_CONFIG file, without
+    // --out); the others send the chosen frontend's metadata.
+    const config =
+      mode === 'register' || mode === 'update' || (values.out === undefined && io.env.MS_BFF_CONFIG?.trim())
+        ? await loadConfig(io.env, { unregistered: true })
+        : undefined;
+    const chosen = config && frontendConfig(config, chooseFrontend(config, values.frontend));
+    const file =
+      values.out ?? (chosen ? chosen.oidc.registration?.file : io.env.OIDC_CLIENT_REGISTRATION_FILE?.trim());
+    if (!file) {
+      throw new UsageError(
+        "--out FILE is required (or OIDC_CLIENT_REGISTRATION_FILE, or the frontend's clientRegistrationFile)",
+      );
+    }
+    if (mode === 'register' && chosen) {
+      const several = (config?.frontends.length ?? 1) > 1;
+      return register(io, chosen, file, values['initial-access-token-file'], several);
+    }
     const record = readRegistrationFile(file);
     if (typeof record === 'string') throw new Error(record);
     if (!record.registration_client_uri || !record.registration_access_token)
@@ -66,14 +88,13 @@ their code and description.
       io.stdout.write(`deleted client ${record.client_id} at the IdP and removed ${file}\n`);
       return 0;
     }
+    if (!chosen) throw new UsageError('--update needs the configuration');
+    const issuer = chosen.oidc.issuer.href.replace(/\/$/, '');
+    if (record.issuer.replace(/\/$/, '') !== issuer)
+      throw new Error(`${file} registers a client at ${record.issuer}, not at OIDC_ISSUER ${issuer}`);
     // RFC 7592 §2.2: the full metadata, with client_id (and client_secret when one was issued).
-    const config = await loadConfig({
-      ...io.env,
-      OIDC_CLIENT_REGISTRATION_FILE: file,
-      OIDC_CLIENT_ID: undefined,
-    });
     const body = {
-      ...registrationRequestBody(config),
+      ...registrationRequestBody(chosen),
       client_id: record.client_id,
       ...(record.client_secret ? { client_secret: record.client_secret } : {}),
     };
@@ -89,13 +110,13 @@ their code and description.
   },
 };
 
-async function register(io: CliIo, file: string, tokenFile: string | undefined): Promise<number> {
-  // `register` needs no OIDC_CLIENT_ID: the IdP assigns it (the placeholder is never sent).
-  const config = await loadConfig({
-    ...io.env,
-    OIDC_CLIENT_ID: io.env.OIDC_CLIENT_ID ?? 'unregistered',
-    OIDC_CLIENT_REGISTRATION_FILE: undefined,
-  });
+async function register(
+  io: CliIo,
+  config: BffConfig,
+  file: string,
+  tokenFile: string | undefined,
+  several: boolean,
+): Promise<number> {
   const discovered = await oidc.discovery(config.oidc.issuer, config.oidc.clientId, undefined, undefined, {
     execute: config.oidc.allowInsecureIssuer ? [oidc.allowInsecureRequests] : [],
     [oidc.customFetch]: sizeCappedFetch(),
@@ -108,9 +129,10 @@ async function register(io: CliIo, file: string, tokenFile: string | undefined):
   const response = await registrationRequest('POST', endpoint, token, registrationRequestBody(config));
   const record = toRecord(response ?? {}, config.oidc.issuer.href, undefined);
   writeRegistrationFile(file, record);
-  io.stdout.write(
-    `registered client ${record.client_id} at ${config.oidc.issuer.href}; start with OIDC_CLIENT_REGISTRATION_FILE=${file}\n`,
-  );
+  const startWith = several
+    ? `give the frontend clientRegistrationFile: ${file}`
+    : `start with OIDC_CLIENT_REGISTRATION_FILE=${file}`;
+  io.stdout.write(`registered client ${record.client_id} at ${config.oidc.issuer.href}; ${startWith}\n`);
   return 0;
 }
 

@@ -4,6 +4,7 @@ import type { BffConfig } from '../config/types.js';
 import { DpopKeyCache } from '../dpop/client.js';
 import { isBffError } from '../errors.js';
 import { IdpClient } from '../oauth/idp-client.js';
+import { IssuerShares } from '../oauth/issuer-share.js';
 import { Metrics } from '../observability/metrics.js';
 import { SessionSealer } from '../session/sealing.js';
 import { SessionManager } from '../session/session-manager.js';
@@ -77,6 +78,8 @@ async function revoke(io: CliIo, args: string[]): Promise<number> {
   try {
     const total: Counts = { sub_sessions: 0, ended: 0, revoked: 0, revocation_failed: 0 };
     const byFrontend: Record<string, Counts> = {};
+    // The frontends of one issuer discover it once.
+    const shares = new IssuerShares();
     for (const frontend of frontends) {
       // Each frontend keeps its sessions under its own namespace, sealed with its keys, issued to its client.
       const counts = await revokeIn(
@@ -85,6 +88,7 @@ async function revoke(io: CliIo, args: string[]): Promise<number> {
         subject,
         values['no-idp'] === true,
         log,
+        shares,
       );
       byFrontend[frontend.name] = counts;
       for (const k of Object.keys(total) as (keyof Counts)[]) total[k] += counts[k];
@@ -102,12 +106,15 @@ async function revokeIn(
   subject: string,
   noIdp: boolean,
   log: pino.Logger,
+  shares: IssuerShares,
 ): Promise<Counts> {
   const sessions = new SessionManager(store, new SessionSealer(config.session.keys), config.session);
   const keys = await sessions.keysOf({ sub: subject });
   const counts: Counts = { sub_sessions: keys.length, ended: 0, revoked: 0, revocation_failed: 0 };
   if (keys.length === 0) return counts;
-  const idp = noIdp ? undefined : await IdpClient.create(config, new Metrics({ defaultMetrics: false }), log);
+  const idp = noIdp
+    ? undefined
+    : await IdpClient.create(config, new Metrics({ defaultMetrics: false }), log, undefined, shares);
   const dpopKeys = new DpopKeyCache();
   for (const key of keys) {
     // take: the record as it was when deleted, so the refresh token revoked is the current one.

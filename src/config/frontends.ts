@@ -1,4 +1,5 @@
 import type { Env, ProblemSink } from './read.js';
+import type { BffConfig, FrontendConfig } from './types.js';
 import { frontendKey, VARIABLES, type VariableName } from './variables.js';
 
 /**
@@ -240,5 +241,24 @@ export function frontendProblemSink(entry: FrontendEntry, baseEnv: Env, problem:
       return problem(`${FRONTENDS_PATH}[${entry.index}].${frontendKey(bare)}${rest}`, message);
     }
     problem(variable, message);
+  };
+}
+
+/**
+ * The frontend a command or an embedding acts on: the one named, or the only one. Several and no
+ * name (or a name none has) is a problem, with every frontend's name: guessing would act on the
+ * wrong client.
+ */
+export function frontendNamed(
+  config: BffConfig,
+  name: string | undefined,
+): FrontendConfig | { readonly problem: string; readonly names: string } {
+  const names = config.frontends.map((f) => f.name);
+  const wanted = name ?? (names.length === 1 ? names[0] : undefined);
+  const found = config.frontends.find((f) => f.name === wanted);
+  if (found) return found;
+  return {
+    problem: name === undefined ? 'several frontends' : `no frontend named ${name}`,
+    names: names.join(', '),
   };
 }

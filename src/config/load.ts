@@ -21,6 +21,16 @@ import { VARIABLE_NAMES } from './variables.js';
 
 export { isSafeRelativePath } from './paths.js';
 
+export interface LoadOptions {
+  /**
+   * For `fapi-bff register` and `client-metadata`: the clients are not registered yet (or are being
+   * registered again). OIDC_CLIENT_ID may be absent (a placeholder the metadata never carries takes
+   * its place) and a registration file is not read (it may not exist yet); its path is kept in
+   * `oidc.registration.file`.
+   */
+  readonly unregistered?: boolean;
+}
+
 /**
  * Parse the environment (plus the optional MS_BFF_CONFIG file) once into a deep-frozen config:
  * variables.ts declares and parses each variable; the modules in rules/ check what depends on
@@ -28,7 +38,7 @@ export { isSafeRelativePath } from './paths.js';
  * and reported together in one ConfigError: an operator fixes a deployment in one round, not one
  * variable per restart.
  */
-export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
+export async function loadConfig(rawEnv: Env, options: LoadOptions = {}): Promise<BffConfig> {
   const problems: { variable: string; message: string }[] = [];
   const warnings: string[] = [];
   const seen = new Set<string>();
@@ -47,7 +57,7 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
   const frontends: FrontendConfig[] = [];
   if (merged.fileFrontends === undefined) {
     // The environment alone: one frontend, `default`, whose sessions keep their store keys.
-    const config = await buildConfig(merged.env, merged.fileRoutes, problem, warn, '/');
+    const config = await buildConfig(merged.env, merged.fileRoutes, problem, warn, '/', options);
     if (config)
       frontends.push({ name: 'default', host: undefined, pathPrefix: '/', storeNamespace: '', config });
   } else {
@@ -55,8 +65,20 @@ export async function loadConfig(rawEnv: Env): Promise<BffConfig> {
       const env: Record<string, string | undefined> = { ...merged.env, ...entry.env };
       // The frontend's own routes replace the environment's (and the file's top-level) routes.
       if (entry.routes !== undefined) delete env.MS_BFF_ROUTES;
+      // The frontend's own client (clientId or clientRegistrationFile) replaces the environment's.
+      if (entry.env.OIDC_CLIENT_ID !== undefined && entry.env.OIDC_CLIENT_REGISTRATION_FILE === undefined)
+        delete env.OIDC_CLIENT_REGISTRATION_FILE;
+      if (entry.env.OIDC_CLIENT_REGISTRATION_FILE !== undefined && entry.env.OIDC_CLIENT_ID === undefined)
+        delete env.OIDC_CLIENT_ID;
       const sink = frontendProblemSink(entry, merged.env, problem);
-      const config = await buildConfig(env, entry.routes ?? merged.fileRoutes, sink, warn, entry.pathPrefix);
+      const config = await buildConfig(
+        env,
+        entry.routes ?? merged.fileRoutes,
+        sink,
+        warn,
+        entry.pathPrefix,
+        options,
+      );
       if (config && entry.host !== undefined && config.publicUrl.hostname.toLowerCase() !== entry.host) {
         sink('MS_BFF_PUBLIC_URL', `must be on the frontend's host ${entry.host}`);
       }
@@ -90,14 +112,26 @@ async function buildConfig(
   problem: ProblemSink,
   warn: (message: string) => void,
   pathPrefix: string,
+  options: LoadOptions,
 ): Promise<BffConfig | undefined> {
   let failed = false;
   const report: ProblemSink = (variable, message) => {
     failed = true;
     problem(variable, message);
   };
+  // Not registered yet: the file `register` is about to write is not read, and needs no client id.
+  const unregisteredFile = options.unregistered
+    ? mergedEnv.OIDC_CLIENT_REGISTRATION_FILE?.trim() || undefined
+    : undefined;
+  const clientEnv = options.unregistered
+    ? {
+        ...mergedEnv,
+        OIDC_CLIENT_REGISTRATION_FILE: undefined,
+        OIDC_CLIENT_ID: mergedEnv.OIDC_CLIENT_ID?.trim() ? mergedEnv.OIDC_CLIENT_ID : 'unregistered',
+      }
+    : mergedEnv;
   // MS_BFF_IDP_PRESET fills in only what neither the file nor the environment set.
-  const env = applyPreset(mergedEnv);
+  const env = applyPreset(clientEnv);
   const v = readVariables(env, report);
   const production = v.MS_BFF_PROFILE === 'production';
   const warnings: string[] = [];
@@ -196,7 +230,9 @@ async function buildConfig(
       clientSecret: clientSecret ?? registration?.client_secret,
       registration: registration
         ? { file: registration.file, clientUri: registration.registration_client_uri }
-        : undefined,
+        : unregisteredFile
+          ? { file: unregisteredFile, clientUri: undefined }
+          : undefined,
       scopes: v.OIDC_SCOPES,
       authorizationUrl: v.OIDC_AUTHORIZATION_URL,
       tokenUrl: v.OIDC_TOKEN_URL,

@@ -41,6 +41,7 @@ export const VARIABLES = {
   OIDC_CLIENT_ID: text({ doc: 'OAuth client identifier registered at the IdP.', frontend: true }),
   OIDC_CLIENT_REGISTRATION_FILE: text({
     doc: 'Path to the file `fapi-bff register` wrote (RFC 7591): client_id, client_secret if any, registration access token and URI. Takes the place of OIDC_CLIENT_ID (and OIDC_CLIENT_SECRET).',
+    frontend: true,
   }),
   OIDC_CLIENT_SECRET: text({
     doc: 'Client secret, only for client_secret_basic / client_secret_post.',

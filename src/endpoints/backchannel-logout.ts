@@ -16,7 +16,7 @@ export function registerBackchannelLogout(app: FastifyInstance, root: BffService
     const body = typeof request.body === 'string' ? new URLSearchParams(request.body) : new URLSearchParams();
     const tokens = body.getAll('logout_token');
     if (tokens.length !== 1 || !tokens[0]) {
-      s.metrics.backchannelLogout('invalid');
+      s.metrics.backchannelLogout('invalid', s.frontend);
       return reply
         .code(400)
         .send({ error: 'invalid_request', error_description: 'exactly one logout_token is required' });
@@ -32,13 +32,13 @@ export function registerBackchannelLogout(app: FastifyInstance, root: BffService
         clock: s.clock,
       });
       const ended = await s.sessions.destroyBy({ ...(sid ? { sid } : {}), ...(sub ? { sub } : {}) });
-      for (let i = 0; i < ended; i++) s.metrics.session('ended');
-      s.metrics.backchannelLogout('success');
+      for (let i = 0; i < ended; i++) s.metrics.session('ended', s.frontend);
+      s.metrics.backchannelLogout('success', s.frontend);
       s.audit.emit('backchannel_logout', { sub, sid, sessions_ended: ended });
       return reply.code(200).send();
     } catch (err) {
       if (isBffError(err) && err.code === 'BFF_LOGOUT_TOKEN_INVALID') {
-        s.metrics.backchannelLogout('invalid');
+        s.metrics.backchannelLogout('invalid', s.frontend);
         s.metrics.error(err.code);
         request.log.info({ reason: err.reason }, 'back-channel logout token refused');
         return reply.code(400).send({ error: 'invalid_request', error_description: err.reason });

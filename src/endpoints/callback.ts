@@ -45,11 +45,11 @@ export function registerCallback(app: FastifyInstance, root: BffServices): void 
       if (needsRelay(request, s.config.publicOrigin, binding !== undefined))
         return sendRelayPage(reply, request.method === 'POST' ? params : undefined, relayTarget(request));
       const result = await complete(s, request, reply, params, binding);
-      s.metrics.callback('success', 'none', (performance.now() - started) / 1000);
+      s.metrics.callback('success', 'none', (performance.now() - started) / 1000, s.frontend);
       return result;
     } catch (err) {
       const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
-      s.metrics.callback('failure', code, (performance.now() - started) / 1000);
+      s.metrics.callback('failure', code, (performance.now() - started) / 1000, s.frontend);
       s.audit.emit('login.failed', {
         stage: 'callback',
         code,
@@ -281,7 +281,7 @@ async function finish(
       scope: tokens.scope,
     }),
   });
-  s.metrics.session('created');
+  s.metrics.session('created', s.frontend);
   s.audit.emit('login.succeeded', { sessionKey: session.key, sub, token_type: tokens.tokenType });
   try {
     // The login-binding cookie stays: other tabs may still be logging in with it; it expires by itself.
@@ -299,7 +299,7 @@ async function finish(
   } catch (err) {
     // Never a session without a cookie pointing to it.
     await s.sessions.destroy(session.key);
-    s.metrics.session('ended');
+    s.metrics.session('ended', s.frontend);
     throw err;
   }
   return reply.send();

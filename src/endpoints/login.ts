@@ -64,10 +64,10 @@ export function registerLogin(app: FastifyInstance, root: BffServices): void {
           extra: authorizationParameters(requested),
           resources: userTokenResources(s.config.routes.values()),
         });
-        s.metrics.loginStarted('success', (performance.now() - started) / 1000);
+        s.metrics.loginStarted('success', (performance.now() - started) / 1000, s.frontend);
         return reply.code(302).header('cache-control', 'no-store').header('location', url.href).send();
       } catch (err) {
-        s.metrics.loginStarted('failure', 0);
+        s.metrics.loginStarted('failure', 0, s.frontend);
         s.audit.emit('login.failed', {
           stage: 'start',
           code: isBffError(err) ? err.code : 'BFF_INTERNAL',

@@ -55,7 +55,7 @@ async function endSession(
   // read has stored a rotated refresh token, and that one is the token to revoke. A refresh still
   // in flight finds no session to store its result in and revokes its own (proxy/access-token.ts).
   const removed = (await s.sessions.take(session.key)) ?? session;
-  s.metrics.session('ended');
+  s.metrics.session('ended', s.frontend);
   const token = removed.data.refreshToken ?? removed.data.accessToken;
   const hint = removed.data.refreshToken ? 'refresh_token' : 'access_token';
   let revocation: 'success' | 'failure' | 'skipped' = 'skipped';
@@ -75,7 +75,7 @@ async function endSession(
       );
     }
   }
-  s.metrics.revocation(revocation);
+  s.metrics.revocation(revocation, s.frontend);
   s.audit.emit('logout', { sessionKey: session.key, sub: session.data.sub, revocation });
   return s.idp.endSessionUrl(session.data.idToken, postLogout)?.href ?? postLogout;
 }

@@ -13,12 +13,13 @@ import { type IdpFetch, sizeCappedFetch, tlsDispatcher } from './http.js';
 import { tracedFetch } from '../observability/traced-fetch.js';
 import { withSpan } from '../observability/tracing.js';
 import { IdpHealth } from './idp-health.js';
+import { type IssuerEvents, type IssuerShare, IssuerShares } from './issuer-share.js';
+import type { JwksCache } from './jwks-cache.js';
 import { describeIdpFailure } from './diagnostics.js';
 
 /** What the protocol core reports; implemented by observability, injected here (no prom-client in oauth/). */
-export interface OAuthEvents {
+export interface OAuthEvents extends IssuerEvents {
   parRequest(outcome: 'success' | 'failure'): void;
-  discoveryRefreshed(ok: boolean): void;
   jarRequestObjectCreated(alg: string): void;
   jarPushFailed(reason: string): void;
   /** Every authenticated call to the IdP, labelled with the one client authentication method. */
@@ -85,6 +86,7 @@ export class IdpClient {
   /** Reachability as seen by this instance's own calls (readiness). */
   readonly health = new IdpHealth();
   private probing: Promise<boolean> | undefined;
+  private readonly stopJwksEvents: () => void;
 
   private constructor(
     private readonly config: BffConfig,
@@ -95,19 +97,36 @@ export class IdpClient {
     hooks: FetchHooks,
     /** Our key sets: the active signing key and every JARM decryption key (seed 002 §5). */
     readonly keys: KeyRing,
+    /** The issuer's metadata and JWKS, shared with the other frontends of this issuer. */
+    private readonly share: IssuerShare,
   ) {
     this.current = initial;
     hooks.onNonce = (origin, nonce) => void this.nonces?.set(origin, nonce);
+    // JWKS fetches count for the IdP's reachability too (readiness).
+    this.stopJwksEvents = share.onJwks({
+      refreshed: () => this.health.record('jwks', true),
+      refreshFailed: () => this.health.record('jwks', false),
+    });
   }
 
+  /**
+   * `shares`: the process's issuer shares, so frontends of one issuer discover it once and keep one
+   * JWKS cache (absent: this client's own). `baseFetch`: how to reach the IdP (tests), default
+   * size-capped with the configured TLS settings.
+   */
   static async create(
     config: BffConfig,
     events: OAuthEvents,
     logger: OAuthLogger,
-    baseFetch: IdpFetch = sizeCappedFetch(undefined, tlsDispatcher(config.tls)),
+    baseFetch?: IdpFetch,
+    shares: IssuerShares = new IssuerShares(events),
   ): Promise<IdpClient> {
     const hooks: FetchHooks = {};
-    const fetchImpl = dpopAwareFetch(tracedFetch(baseFetch), hooks);
+    const share = shares.for(config, baseFetch);
+    const fetchImpl = dpopAwareFetch(
+      tracedFetch(baseFetch ?? sizeCappedFetch(undefined, tlsDispatcher(config.tls))),
+      hooks,
+    );
     const keys = await KeyRing.open({
       ...(config.signingKey
         ? { signing: { path: config.keys.signingPath, fixed: config.signingKey, alg: config.signingKey.alg } }
@@ -125,8 +144,8 @@ export class IdpClient {
       fipsMode: config.fipsMode,
       log: { info: (o, m) => logger.info(o, m), error: (o, m) => logger.warn(o, m) },
     });
-    const configuration = await discover(config, fetchImpl, keys);
-    return new IdpClient(config, configuration, events, logger, fetchImpl, hooks, keys);
+    const configuration = await discover(config, share, freshEnough(config), fetchImpl, keys);
+    return new IdpClient(config, configuration, events, logger, fetchImpl, hooks, keys, share);
   }
 
   /**
@@ -209,6 +228,16 @@ export class IdpClient {
     });
   }
 
+  /** The IdP's JWKS (its discovered jwks_uri), one cache for every frontend of this issuer. */
+  get jwks(): JwksCache {
+    return this.share.jwks;
+  }
+
+  /** Keep the JWKS fresh in the background (JARM, unpinned JAR encryption) until stop(). */
+  startJwksRefresh(): void {
+    this.share.startJwks(this);
+  }
+
   get configuration(): oidc.Configuration {
     return this.current;
   }
@@ -229,32 +258,39 @@ export class IdpClient {
   probeIfQuiet(quietMs: number): void {
     const last = this.health.snapshot().lastCall?.at ?? this.health.snapshot().lastSuccessAt;
     if (this.probing || Date.now() - last < quietMs) return;
-    this.probing = this.refreshMetadata().finally(() => {
+    // Another frontend's probe of the same issuer within this window answers for this one too.
+    this.probing = this.refreshMetadata(quietMs / 2).finally(() => {
       this.probing = undefined;
     });
   }
 
   startBackgroundRefresh(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.refreshMetadata(), this.config.oidc.discoveryRefreshSec * 1000);
+    this.timer = setInterval(
+      () => void this.refreshMetadata(freshEnough(this.config)),
+      this.config.oidc.discoveryRefreshSec * 1000,
+    );
     this.timer.unref();
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.share.stopJwks(this);
+    this.stopJwksEvents();
   }
 
-  /** Re-discover; on any failure keep the last good metadata (and say so in logs and metrics). */
-  async refreshMetadata(): Promise<boolean> {
+  /**
+   * Re-discover; on any failure keep the last good metadata (and say so in logs and metrics).
+   * Metadata another frontend of this issuer fetched less than `maxAgeMs` ago counts as fresh.
+   */
+  async refreshMetadata(maxAgeMs = 0): Promise<boolean> {
     try {
-      this.current = await discover(this.config, this.fetchImpl, this.keys);
+      this.current = await discover(this.config, this.share, maxAgeMs, this.fetchImpl, this.keys);
       this.health.record('metadata', true);
-      this.events.discoveryRefreshed(true);
       return true;
     } catch (err) {
       this.health.record('metadata', false);
-      this.events.discoveryRefreshed(false);
       this.logger.warn(
         { err: describe(err) },
         'IdP metadata refresh failed; serving on the last good metadata',
@@ -584,14 +620,19 @@ function dpopAwareFetch(base: IdpFetch, hooks: FetchHooks): IdpFetch {
   };
 }
 
-function discover(config: BffConfig, fetchImpl: IdpFetch, keys: KeyRing): Promise<oidc.Configuration> {
-  return withSpan('idp.discovery', { 'oauth.issuer': config.oidc.issuer.href }, () =>
-    discoverUntraced(config, fetchImpl, keys),
-  );
+/**
+ * A result this much younger than the refresh interval is reused: each frontend's timer fires once
+ * per interval, and the frontends of one issuer then fetch once between them.
+ */
+function freshEnough(config: BffConfig): number {
+  return (config.oidc.discoveryRefreshSec * 1000) / 2;
 }
 
-async function discoverUntraced(
+/** This client's configuration over the issuer's (shared) metadata, checked for what this client needs. */
+async function discover(
   config: BffConfig,
+  share: IssuerShare,
+  maxAgeMs: number,
   fetchImpl: IdpFetch,
   keys: KeyRing,
 ): Promise<oidc.Configuration> {
@@ -605,36 +646,18 @@ async function discoverUntraced(
   }
   // RFC 8705 §5 / FAPI 2.0 §5.2.2.1: with a client certificate, use the IdP's mTLS aliases.
   if (config.tls.cert) metadata.use_mtls_endpoint_aliases = true;
-  let configuration: oidc.Configuration;
-  try {
-    configuration = await oidc.discovery(config.oidc.issuer, config.oidc.clientId, metadata, clientAuth, {
-      execute: config.oidc.allowInsecureIssuer ? [oidc.allowInsecureRequests] : [],
-      [oidc.customFetch]: fetchImpl,
-      timeout: Math.ceil(config.oidc.timeoutMs / 1000),
-      algorithm: 'oidc',
-    });
-  } catch (err) {
-    throw translateOAuthError(err, 'discovery');
-  }
-  const server = configuration.serverMetadata();
+  const server = await share.metadata(maxAgeMs);
   const missing = missingCapabilities(config, server as IdpMetadata);
   if (missing.length > 0) {
     throw new BffError('BFF_IDP_CAPABILITY_MISSING', { detail: missing.join('; '), reason: 'capability' });
   }
-  if (config.oidc.authorizationUrl || config.oidc.tokenUrl) {
-    const overridden = {
-      ...(server as oidc.ServerMetadata),
-      ...(config.oidc.authorizationUrl ? { authorization_endpoint: config.oidc.authorizationUrl.href } : {}),
-      ...(config.oidc.tokenUrl ? { token_endpoint: config.oidc.tokenUrl.href } : {}),
-    };
-    configuration = new oidc.Configuration(
-      overridden as oidc.ServerMetadata,
-      config.oidc.clientId,
-      metadata,
-      clientAuth,
-    );
-    if (config.oidc.allowInsecureIssuer) oidc.allowInsecureRequests(configuration);
-  }
+  const overridden = {
+    ...server,
+    ...(config.oidc.authorizationUrl ? { authorization_endpoint: config.oidc.authorizationUrl.href } : {}),
+    ...(config.oidc.tokenUrl ? { token_endpoint: config.oidc.tokenUrl.href } : {}),
+  };
+  const configuration = new oidc.Configuration(overridden, config.oidc.clientId, metadata, clientAuth);
+  if (config.oidc.allowInsecureIssuer) oidc.allowInsecureRequests(configuration);
   configuration[oidc.customFetch] = fetchImpl;
   configuration.timeout = Math.ceil(config.oidc.timeoutMs / 1000);
   // FAPI 2.0 Message Signing §5.6.2: verify ID token signatures even from the token endpoint.

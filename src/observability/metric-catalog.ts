@@ -35,8 +35,8 @@ export const METRICS = {
   logins: {
     name: 'bff_login_started_total',
     type: 'counter',
-    help: 'Logins started (redirects to the IdP), by outcome.',
-    labels: ['outcome'],
+    help: 'Logins started (redirects to the IdP), by outcome and frontend.',
+    labels: ['outcome', 'frontend'],
     movedBy: '`GET /auth/login`: redirected to the IdP (`success`) or refused (`failure`).',
   },
   loginDuration: {
@@ -50,8 +50,8 @@ export const METRICS = {
   callbacks: {
     name: 'bff_callbacks_total',
     type: 'counter',
-    help: 'Authorization callbacks, by outcome and error code.',
-    labels: ['outcome', 'code'],
+    help: 'Authorization callbacks, by outcome, error code and frontend.',
+    labels: ['outcome', 'code', 'frontend'],
     movedBy:
       '`/auth/callback`: `success` with code `none`, or `failure` with the stable error code (docs/errors.md).',
   },
@@ -98,8 +98,8 @@ export const METRICS = {
   sessions: {
     name: 'bff_sessions_total',
     type: 'counter',
-    help: 'Session lifecycle events (created, ended, expired).',
-    labels: ['event'],
+    help: 'Session lifecycle events (created, ended, expired), by frontend.',
+    labels: ['event', 'frontend'],
     movedBy:
       '`created` by a successful callback; `ended` by logout, back-channel logout or `invalid_grant`; `expired` past the absolute lifetime.',
   },
@@ -113,8 +113,8 @@ export const METRICS = {
   revocations: {
     name: 'bff_token_revocations_total',
     type: 'counter',
-    help: 'RFC 7009 revocations at logout, by outcome.',
-    labels: ['outcome'],
+    help: 'RFC 7009 revocations at logout, by outcome and frontend.',
+    labels: ['outcome', 'frontend'],
     movedBy:
       '`/auth/logout`, and a refresh whose rotated token had no session left to land in (orphan revoked): `success`, `failure`, `skipped` (no revocation endpoint).',
   },
@@ -216,8 +216,8 @@ export const METRICS = {
   backchannelLogouts: {
     name: 'bff_backchannel_logouts_total',
     type: 'counter',
-    help: 'Back-channel logout requests (OIDC BCL 1.0), by outcome.',
-    labels: ['outcome'],
+    help: 'Back-channel logout requests (OIDC BCL 1.0), by outcome and frontend.',
+    labels: ['outcome', 'frontend'],
     movedBy: '`POST /auth/backchannel-logout`: `success` or `invalid` logout token.',
   },
   upstreamInvalidTokens: {

@@ -83,12 +83,13 @@ export class Metrics {
   parRequest(outcome: Outcome): void {
     this.parRequests.inc({ outcome });
   }
-  loginStarted(outcome: Outcome, seconds: number): void {
-    this.logins.inc({ outcome });
+  /** `frontend`: the frontend's name (`default` with one), on the login/session/logout metrics. */
+  loginStarted(outcome: Outcome, seconds: number, frontend: string): void {
+    this.logins.inc({ outcome, frontend });
     if (outcome === 'success') this.loginDuration.observe(seconds);
   }
-  callback(outcome: Outcome, code: string, seconds: number): void {
-    this.callbacks.inc({ outcome, code });
+  callback(outcome: Outcome, code: string, seconds: number, frontend: string): void {
+    this.callbacks.inc({ outcome, code, frontend });
     this.callbackDuration.observe(seconds);
   }
   refresh(outcome: 'success' | 'failure' | 'invalid_grant' | 'shared', seconds?: number): void {
@@ -99,14 +100,14 @@ export class Metrics {
     this.proxyRequests.inc({ route, status_class: `${Math.floor(status / 100)}xx` });
     this.proxyDuration.observe({ route }, seconds);
   }
-  session(event: 'created' | 'ended' | 'expired'): void {
-    this.sessions.inc({ event });
+  session(event: 'created' | 'ended' | 'expired', frontend: string): void {
+    this.sessions.inc({ event, frontend });
   }
   error(code: string): void {
     this.errors.inc({ code });
   }
-  revocation(outcome: Outcome | 'skipped'): void {
-    this.revocations.inc({ outcome });
+  revocation(outcome: Outcome | 'skipped', frontend: string): void {
+    this.revocations.inc({ outcome, frontend });
   }
   discoveryRefreshed(ok: boolean): void {
     if (ok) this.discoveryFetchedAt = Date.now();
@@ -138,8 +139,8 @@ export class Metrics {
   configReload(outcome: string): void {
     this.configReloads.inc({ outcome });
   }
-  backchannelLogout(outcome: 'success' | 'invalid'): void {
-    this.backchannelLogouts.inc({ outcome });
+  backchannelLogout(outcome: 'success' | 'invalid', frontend: string): void {
+    this.backchannelLogouts.inc({ outcome, frontend });
   }
   jarRequestObjectCreated(alg: string): void {
     this.jarCreated.inc({ alg });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BffError, isBffError } from '../errors.js';
 import type { DpopKeyCache } from '../dpop/client.js';
-import type { IdpClient } from '../oauth/idp-client.js';
+import type { IdpClient, TokenSet } from '../oauth/idp-client.js';
 import { afterRefresh } from '../session/login-trace.js';
 import type {
   LoadedSession,
@@ -39,6 +39,11 @@ export interface ResourceGrant {
 
 export type InvalidTokenOutcome =
   'refreshed' | 'shared' | 'rate_limited' | 'no_refresh_token' | 'refresh_failed' | 'body_not_replayable';
+
+/** The refresh token `tokens` rotated `used` to (RFC 9700 §4.14.2), if any. */
+function rotatedRefreshToken(tokens: TokenSet, used: string): string | undefined {
+  return tokens.refreshToken !== undefined && tokens.refreshToken !== used ? tokens.refreshToken : undefined;
+}
 
 function invalidTokenGate(sessionKey: string): string {
   return `refresh-on-401:${sessionKey}`;
@@ -150,14 +155,32 @@ export class AccessTokens {
    * token); re-read under the lock; refresh; store with compare-and-set; release only our own lock.
    * Instances that do not get the lock wait for the winner's result in the store.
    */
-  private async refreshUnlessDone(seen: LoadedSession): Promise<LoadedSession> {
+  private refreshUnlessDone(seen: LoadedSession): Promise<LoadedSession> {
+    return this.underRefreshLock(
+      seen,
+      (latest) => (latest.data.accessToken !== seen.data.accessToken ? latest : undefined),
+      (current) => this.refresh(current),
+    );
+  }
+
+  /**
+   * The lock protocol of refreshUnlessDone, for any grant on the session's refresh token. `done`:
+   * the result a sibling already stored in `latest`, if any (counted as a shared refresh); `grant`:
+   * the grant to run on the session as re-read under the lock.
+   */
+  private async underRefreshLock<T>(
+    seen: LoadedSession,
+    done: (latest: LoadedSession) => T | undefined,
+    grant: (current: LoadedSession) => Promise<T>,
+  ): Promise<T> {
     const deadline = this.clock() + this.lockTtlMs;
     for (;;) {
       const latest = await this.sessions.reload(seen.key);
       if (!latest) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
-      if (latest.data.accessToken !== seen.data.accessToken) {
+      const shared = done(latest);
+      if (shared !== undefined) {
         this.events.refresh('shared');
-        return latest;
+        return shared;
       }
       const fence = randomBytes(16).toString('base64url');
       const lock = lockKey(seen.key);
@@ -167,11 +190,12 @@ export class AccessTokens {
           // token between the read above and taking the lock.
           const current = await this.sessions.reload(seen.key);
           if (!current) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
-          if (current.data.accessToken !== seen.data.accessToken) {
+          const sharedUnderLock = done(current);
+          if (sharedUnderLock !== undefined) {
             this.events.refresh('shared');
-            return current;
+            return sharedUnderLock;
           }
-          return await this.refresh(current);
+          return await grant(current);
         } finally {
           // Release only if the lock is still ours (it may have expired and been taken since).
           await this.store.compareAndSet(lock, fence, 'released', 1).catch(() => undefined);
@@ -266,41 +290,18 @@ export class AccessTokens {
   }
 
   /** forResource's grant, once across instances: the same lock protocol as refreshUnlessDone. */
-  private async resourceUnlessDone(
+  private resourceUnlessDone(
     seen: LoadedSession,
     resource: string,
     rejected: string | undefined,
   ): Promise<ResourceGrant> {
-    const deadline = this.clock() + this.lockTtlMs;
-    for (;;) {
-      const latest = await this.sessions.reload(seen.key);
-      if (!latest) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
-      const done = this.freshResourceToken(latest, resource, rejected);
-      if (done) {
-        this.events.refresh('shared');
-        return { session: latest, token: done };
-      }
-      const fence = randomBytes(16).toString('base64url');
-      const lock = lockKey(seen.key);
-      if (await this.store.setIfAbsent(lock, fence, this.lockTtlMs)) {
-        try {
-          const current = await this.sessions.reload(seen.key);
-          if (!current) throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_before_refresh' });
-          const shared = this.freshResourceToken(current, resource, rejected);
-          if (shared) {
-            this.events.refresh('shared');
-            return { session: current, token: shared };
-          }
-          return await this.refreshResource(current, resource, rejected);
-        } finally {
-          await this.store.compareAndSet(lock, fence, 'released', 1).catch(() => undefined);
-        }
-      }
-      if (this.clock() > deadline) {
-        throw new BffError('BFF_IDP_UNAVAILABLE', { status: 503, reason: 'refresh_lock_timeout' });
-      }
-      await sleep(LOCK_POLL_MS);
-    }
+    const stored = (session: LoadedSession): ResourceGrant | undefined => {
+      const token = this.freshResourceToken(session, resource, rejected);
+      return token ? { session, token } : undefined;
+    };
+    return this.underRefreshLock(seen, stored, (current) =>
+      this.refreshResource(current, resource, rejected),
+    );
   }
 
   /** The refresh grant with `resource`, under the session's refresh lock. */
@@ -312,33 +313,14 @@ export class AccessTokens {
     const started = performance.now();
     const refreshToken = session.data.refreshToken;
     if (!refreshToken) throw new BffError('BFF_REFRESH_FAILED', { reason: 'no_refresh_token_for_resource' });
-    let tokens: Awaited<ReturnType<IdpClient['refresh']>>;
+    let tokens: TokenSet;
     try {
-      tokens = await this.idp.refresh(
-        refreshToken,
-        session.data.identity,
-        session.data.dpop ? await this.dpopKeys.get(session.data.dpop) : undefined,
-        resource,
-      );
+      tokens = await this.grant(session, refreshToken, resource);
     } catch (err) {
-      const who = { sessionKey: session.key, sub: session.data.sub };
-      const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
-      if (isBffError(err) && err.code === 'BFF_REFRESH_FAILED') {
-        this.events.refresh('invalid_grant');
-        // The grant itself is refused (revoked, expired, reused): the session cannot go on.
-        const latest = await this.sessions.reload(session.key);
-        if (latest && latest.data.refreshToken !== refreshToken)
-          return this.refreshResource(latest, resource, rejected);
-        this.events.audit?.('refresh.failed', { ...who, code, reason: err.reason ?? 'invalid_grant' });
-        await this.end(session, 'refresh_rejected');
-        throw err;
-      }
-      this.events.refresh('failure');
-      this.events.audit?.('refresh.failed', {
-        ...who,
-        code,
-        reason: (isBffError(err) ? err.reason : undefined) ?? 'idp_unavailable',
-      });
+      // The grant itself is refused (revoked, expired, reused): the session cannot go on, unless
+      // another writer rotated the refresh token meanwhile; then retry with the rotated one.
+      const latest = await this.onRefreshError(err, session, refreshToken);
+      if (latest) return this.refreshResource(latest, resource, rejected);
       // The IdP is unreachable: keep serving on a resource token that has not expired yet.
       const kept = session.data.resourceTokens?.[resource];
       if (kept && kept.accessToken !== rejected && kept.expiresAt > this.clock())
@@ -354,57 +336,33 @@ export class AccessTokens {
     };
     // Expired tokens of other resources are dropped on the way: the record only grows with live ones.
     const kept = Object.entries(session.data.resourceTokens ?? {}).filter(([, t]) => t.expiresAt > now);
-    const rotated = tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken;
+    const rotated = rotatedRefreshToken(tokens, refreshToken);
     const next: SessionData = {
       ...session.data,
       refreshToken: tokens.refreshToken ?? refreshToken,
       resourceTokens: { ...Object.fromEntries(kept), [resource]: token },
-      trace: afterRefresh(session.data.trace, now, rotated),
+      trace: afterRefresh(session.data.trace, now, rotated !== undefined),
     };
-    const stored = (await this.sessions.replace(session, next)) ?? (await this.sessions.reload(session.key));
-    this.events.refresh('success', (performance.now() - started) / 1000);
-    this.events.audit?.('session.refreshed', { sessionKey: session.key, sub: session.data.sub });
-    if (!stored) {
-      // As in refresh(): the session ended meanwhile; a rotated refresh token nobody knows is revoked.
-      if (rotated && tokens.refreshToken) await this.revokeOrphan(tokens.refreshToken, session);
-      throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_during_refresh' });
-    }
+    const stored = await this.storeRefreshed(session, next, rotated, started);
     return { session: stored, token };
   }
 
   private async refresh(session: LoadedSession): Promise<LoadedSession> {
     const started = performance.now();
     const refreshToken = session.data.refreshToken as string;
-    let tokens: Awaited<ReturnType<IdpClient['refresh']>>;
+    let tokens: TokenSet;
     try {
-      tokens = await this.idp.refresh(
-        refreshToken,
-        session.data.identity,
-        session.data.dpop ? await this.dpopKeys.get(session.data.dpop) : undefined,
-      );
+      tokens = await this.grant(session, refreshToken);
     } catch (err) {
-      const who = { sessionKey: session.key, sub: session.data.sub };
-      const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
-      if (isBffError(err) && err.code === 'BFF_REFRESH_FAILED') {
-        this.events.refresh('invalid_grant');
-        // Another writer may already have rotated the token: use its result instead of failing.
-        const latest = await this.sessions.reload(session.key);
-        if (latest && latest.data.refreshToken !== refreshToken) return latest;
-        this.events.audit?.('refresh.failed', { ...who, code, reason: err.reason ?? 'invalid_grant' });
-        await this.end(session, 'refresh_rejected');
-        throw err;
-      }
-      this.events.refresh('failure');
-      this.events.audit?.('refresh.failed', {
-        ...who,
-        code,
-        reason: (isBffError(err) ? err.reason : undefined) ?? 'idp_unavailable',
-      });
+      // Another writer may already have rotated the token: use its result instead of failing.
+      const latest = await this.onRefreshError(err, session, refreshToken);
+      if (latest) return latest;
       // The IdP is unreachable: keep serving on a token that has not expired yet.
       if (session.data.accessTokenExpiresAt > this.clock()) return session;
       throw err;
     }
     if (tokens.idToken) await this.idTokenPolicy?.(tokens.idToken);
+    const rotated = rotatedRefreshToken(tokens, refreshToken);
     const next: SessionData = {
       ...session.data,
       accessToken: tokens.accessToken,
@@ -413,12 +371,65 @@ export class AccessTokens {
       refreshToken: tokens.refreshToken ?? refreshToken,
       idToken: tokens.idToken ?? session.data.idToken,
       scope: tokens.scope ?? session.data.scope,
-      trace: afterRefresh(
-        session.data.trace,
-        this.clock(),
-        tokens.refreshToken !== undefined && tokens.refreshToken !== refreshToken,
-      ),
+      trace: afterRefresh(session.data.trace, this.clock(), rotated !== undefined),
     };
+    return this.storeRefreshed(session, next, rotated, started);
+  }
+
+  /**
+   * The refresh_token grant (RFC 6749 §6, https://www.rfc-editor.org/rfc/rfc6749#section-6), with
+   * `resource` for a resource token. The caller applies the ID token policy outside its error
+   * handling: a refused ID token is not an unreachable IdP.
+   */
+  private async grant(session: LoadedSession, refreshToken: string, resource?: string): Promise<TokenSet> {
+    return this.idp.refresh(
+      refreshToken,
+      session.data.identity,
+      session.data.dpop ? await this.dpopKeys.get(session.data.dpop) : undefined,
+      resource,
+    );
+  }
+
+  /**
+   * Counts and audits a failed grant on `refreshToken`. The grant refused (BFF_REFRESH_FAILED,
+   * invalid_grant): returns the session as stored when another writer has rotated the refresh token
+   * meanwhile; otherwise ends the session and throws `err`. Anything else (the IdP unreachable):
+   * returns undefined, and the caller keeps an unexpired token or throws `err`.
+   */
+  private async onRefreshError(
+    err: unknown,
+    session: LoadedSession,
+    refreshToken: string,
+  ): Promise<LoadedSession | undefined> {
+    const who = { sessionKey: session.key, sub: session.data.sub };
+    const code = isBffError(err) ? err.code : 'BFF_INTERNAL';
+    if (isBffError(err) && err.code === 'BFF_REFRESH_FAILED') {
+      this.events.refresh('invalid_grant');
+      const latest = await this.sessions.reload(session.key);
+      if (latest && latest.data.refreshToken !== refreshToken) return latest;
+      this.events.audit?.('refresh.failed', { ...who, code, reason: err.reason ?? 'invalid_grant' });
+      await this.end(session, 'refresh_rejected');
+      throw err;
+    }
+    this.events.refresh('failure');
+    this.events.audit?.('refresh.failed', {
+      ...who,
+      code,
+      reason: (isBffError(err) ? err.reason : undefined) ?? 'idp_unavailable',
+    });
+    return undefined;
+  }
+
+  /**
+   * Stores a refresh's result with compare-and-set (or reads what a sibling stored), counts and
+   * audits the refresh. `orphan`: the rotated refresh token, revoked if the session is gone.
+   */
+  private async storeRefreshed(
+    session: LoadedSession,
+    next: SessionData,
+    orphan: string | undefined,
+    started: number,
+  ): Promise<LoadedSession> {
     const stored = (await this.sessions.replace(session, next)) ?? (await this.sessions.reload(session.key));
     this.events.refresh('success', (performance.now() - started) / 1000);
     this.events.audit?.('session.refreshed', { sessionKey: session.key, sub: session.data.sub });
@@ -426,8 +437,7 @@ export class AccessTokens {
       // The session ended while the IdP answered (logout, back-channel logout, expiry): the result is
       // discarded, and a rotated refresh token, which nobody else knows of, is revoked (RFC 7009 §2)
       // rather than left valid after the user logged out.
-      if (tokens.refreshToken && tokens.refreshToken !== refreshToken)
-        await this.revokeOrphan(tokens.refreshToken, session);
+      if (orphan) await this.revokeOrphan(orphan, session);
       throw new BffError('BFF_SESSION_EXPIRED', { reason: 'gone_during_refresh' });
     }
     return stored;

@@ -4,15 +4,13 @@ import { ClientTokens } from '../oauth/client-tokens.js';
 import { DpopKey, DpopKeyCache, DpopNonceCache, generateDpopKey } from '../dpop/client.js';
 import { collectFipsEvidence, type FipsEvidence } from '../fips/evidence.js';
 import { checkIdTokenPolicy } from '../oauth/id-token-policy.js';
-import { sizeCappedFetch, tlsDispatcher } from '../oauth/http.js';
 import { IdpClient } from '../oauth/idp-client.js';
-import { JwksCache } from '../oauth/jwks-cache.js';
+import { IssuerShares } from '../oauth/issuer-share.js';
 import { BffError } from '../errors.js';
 import { AuditLog, type AuditSink } from '../observability/audit.js';
 import { carriesRequestFields, loggerOptions } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { installTraceContext, tracingStarted } from '../observability/otel-sdk.js';
-import { tracedFetch } from '../observability/traced-fetch.js';
 import { AccessTokens } from '../proxy/access-token.js';
 import { Forwarder } from '../proxy/forward.js';
 import { LoginTransactions } from '../session/login-transaction.js';
@@ -67,6 +65,12 @@ export interface BuildAppOptions extends CreateServicesOptions {
    */
   readonly createIdp?: (config: BffConfig) => Promise<IdpClient>;
   /**
+   * The issuer shares `idp` was created with (IdpClient.create): the default createIdp uses them, so
+   * frontends of one issuer discover it once and share one JWKS cache. Default: new ones (shared by
+   * every frontend but the first).
+   */
+  readonly issuerShares?: IssuerShares;
+  /**
    * Loads the configuration again, from the same environment and MS_BFF_CONFIG file (the same
    * loader as at start), for reloads; absent: reloads are refused.
    */
@@ -101,10 +105,17 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   // Filled in once the app exists: its logger (the default IdP logger and audit sink) and the
   // frontends' registry (rewriteUrl runs only for requests, after listen).
   const late: { log?: FastifyInstance['log']; registry?: FrontendRegistry } = {};
+  const shares = options.issuerShares ?? new IssuerShares(metrics);
   const createIdp =
     options.createIdp ??
     ((config: BffConfig) =>
-      IdpClient.create(config, metrics, late.log ?? { warn: () => undefined, info: () => undefined }));
+      IdpClient.create(
+        config,
+        metrics,
+        late.log ?? { warn: () => undefined, info: () => undefined },
+        undefined,
+        shares,
+      ));
   const build = async (frontend: FrontendConfig, first: BffConfig | undefined): Promise<FrontendRuntime> => {
     const config = first ?? frontend.config;
     const idp = first ? options.idp : await createIdp(config);
@@ -251,17 +262,18 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const clock = options.clock ?? Date.now;
   const dpopKeys = new DpopKeyCache();
   const obs = config.observability;
+  const frontend = options.frontend ?? 'default';
   const audit = new AuditLog(
     options.auditSink ?? { info: () => undefined },
     {
       sub: obs.auditSub,
       hashKey: config.session.keys[0] as Uint8Array,
-      frontend: options.frontend ?? 'default',
+      frontend,
     },
     (event) => metrics.audit(event),
   );
   const sessions = new SessionManager(store, sealer, config.session, clock, (expired) => {
-    metrics.session('expired');
+    metrics.session('expired', frontend);
     audit.emit('session.expired', {
       sessionKey: expired.key,
       sub: expired.data.sub,
@@ -274,6 +286,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
   const clientDpopKey = () =>
     (clientKey ??= generateDpopKey(config.oidc.dpopAlg).then((stored) => DpopKey.import(stored)));
   const services: BffServices = {
+    frontend,
     config,
     fips: options.fips ?? collectFipsEvidence(config.fipsMode),
     store,
@@ -294,9 +307,9 @@ export function createServices(options: CreateServicesOptions): BffServices {
       config.session.refreshSkewSec,
       {
         refresh: (outcome, seconds) => metrics.refresh(outcome, seconds),
-        session: (event) => metrics.session(event),
+        session: (event) => metrics.session(event, frontend),
         upstreamInvalidToken: (outcome) => metrics.upstreamInvalidToken(outcome),
-        revocation: (outcome) => metrics.revocation(outcome),
+        revocation: (outcome) => metrics.revocation(outcome, frontend),
         audit: (event, values) => audit.emit(event, values),
       },
       dpopKeys,
@@ -322,22 +335,8 @@ export function createServices(options: CreateServicesOptions): BffServices {
     ),
     forwarder: new Forwarder(config.tls),
     clock,
-    jwks: new JwksCache({
-      jwksUri: String(idp.metadata.jwks_uri),
-      fetch: tracedFetch(sizeCappedFetch(undefined, tlsDispatcher(config.tls)), 'idp.jwks'),
-      // JWKS fetches count for the IdP's reachability too (readiness).
-      events: {
-        refreshed: () => {
-          metrics.jwks.refreshed();
-          idp.health.record('jwks', true);
-        },
-        refreshFailed: () => {
-          metrics.jwks.refreshFailed();
-          idp.health.record('jwks', false);
-        },
-      },
-      timeoutMs: config.oidc.timeoutMs,
-    }),
+    // One cache per issuer, shared by its frontends (the IdP client records each fetch for readiness).
+    jwks: idp.jwks,
     dpopKeys,
     dpopNonces: new DpopNonceCache(store),
   };
@@ -358,7 +357,7 @@ export function createServices(options: CreateServicesOptions): BffServices {
   if (config.oidc.dpopEnabled) idp.useDpopNonces(services.dpopNonces);
   // JARM verifies with the IdP's signing keys; unpinned JAR encryption encrypts to its current enc key.
   if (config.jar.encryption && !config.jar.encryption.key) idp.useJarEncryptionKeys(services.jwks);
-  if (config.jarm.enabled || config.jar.encryption) services.jwks.start();
+  if (config.jarm.enabled || config.jar.encryption) idp.startJwksRefresh();
 
   return services;
 }
@@ -369,7 +368,7 @@ const stopKeyAudit = new WeakMap<BffServices, () => void>();
 /** Stops what createServices started; the store is the caller's to close. */
 export async function stopServices(services: BffServices): Promise<void> {
   stopKeyAudit.get(services)?.();
+  // Also ends its share of the JWKS refresh (the cache runs while another frontend needs it).
   services.idp.stop();
-  services.jwks.stop();
   await services.forwarder.close();
 }

@@ -1,10 +1,13 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
+import { frontendNamed } from '../config/frontends.js';
 import { loadConfig } from '../config/load.js';
-import type { BffConfig } from '../config/types.js';
+import type { BffConfig, FrontendConfig } from '../config/types.js';
+import { ConfigError } from '../errors.js';
 import { IdpClient } from '../oauth/idp-client.js';
 import { Metrics } from '../observability/metrics.js';
 import { storeFromConfig } from '../store/from-config.js';
+import { namespacedStore } from '../store/namespaced.js';
 import type { KeyValueStore } from '../store/store.js';
 import { createServices, stopServices } from './app.js';
 import { registerBff } from './routes.js';
@@ -25,6 +28,14 @@ export interface FapiBffOptions {
   readonly metrics?: Metrics;
   /** Wall clock for sessions and login transactions. Default: Date.now. */
   readonly clock?: () => number;
+  /**
+   * With several frontends in the MS_BFF_CONFIG file: the one this registration serves (its client,
+   * cookie, routes and flags; its sessions in its own store namespace). The plugin cannot route by
+   * Host the way `fapi-bff start` does (that happens before the host application's router), so it
+   * serves one frontend per registration: register it once per frontend, each under its prefix.
+   * Required then; the only frontend otherwise.
+   */
+  readonly frontend?: string;
 }
 
 /**
@@ -36,9 +47,12 @@ export interface FapiBffOptions {
  */
 const plugin: FastifyPluginAsync<FapiBffOptions> = async (scope: FastifyInstance, options) => {
   const loaded = options.config ?? (await loadConfig({ ...(options.env ?? process.env) }));
-  const config = underPrefix(loaded, scope.prefix);
+  const frontend = oneFrontend(loaded, options.frontend);
+  const config = underPrefix(loaded.frontends.length === 1 ? loaded : frontend.config, scope.prefix);
   const metrics = options.metrics ?? new Metrics();
-  const store = options.store ?? (await storeFromConfig(config, scope.log));
+  const own = options.store ?? (await storeFromConfig(config, scope.log));
+  // The same store namespace as `fapi-bff start` gives the frontend ('' for the environment alone).
+  const store = namespacedStore(own, frontend.storeNamespace);
   const idp = await IdpClient.create(config, metrics, scope.log);
   idp.startBackgroundRefresh();
   const services = createServices({
@@ -46,14 +60,27 @@ const plugin: FastifyPluginAsync<FapiBffOptions> = async (scope: FastifyInstance
     store,
     idp,
     metrics,
+    frontend: frontend.name,
     ...(options.clock ? { clock: options.clock } : {}),
   });
   await registerBff(scope, services, { notFound: false, redis: sharedCountersOf(store) });
   scope.addHook('onClose', async () => {
     await stopServices(services);
-    if (!options.store) await store.close();
+    if (!options.store) await own.close();
   });
 };
+
+/** The frontend a registration serves: the named one, or the only one; several and no name: refused. */
+function oneFrontend(config: BffConfig, name: string | undefined): FrontendConfig {
+  const found = frontendNamed(config, name);
+  if (!('problem' in found)) return found;
+  throw new ConfigError([
+    {
+      variable: 'fapiBff option frontend',
+      message: `fapiBff serves one frontend per registration; ${found.problem} (${found.names}): register it once per frontend with { frontend: NAME }, or run fapi-bff start to route them by Host and pathPrefix`,
+    },
+  ]);
+}
 
 /** The redirect URI follows the prefix: the IdP sends the browser back to the plugin's callback. */
 function underPrefix(config: BffConfig, prefix: string): BffConfig {

@@ -15,6 +15,8 @@ import type { KeyValueStore } from '../store/store.js';
 
 /** Everything a request handler may use, built once by buildApp (composition, no globals). */
 export interface BffServices {
+  /** The frontend these services serve (`default` with one): metric label and audit field. */
+  readonly frontend: string;
   readonly config: BffConfig;
   readonly store: KeyValueStore;
   readonly idp: IdpClient;

@@ -63,7 +63,7 @@ describe('back-channel logout from oidc-provider across two instances on one Red
     assert.equal((await apiCall(browser, a.url, '/auth/session')).status, 401, 'ended on A');
     assert.equal((await apiCall(onB, b.url, '/auth/session')).status, 401, 'ended on B');
     const metrics = await (await browser.request(`${a.url}/metrics`)).text();
-    assert.match(metrics, /bff_backchannel_logouts_total\{outcome="success"\} 1/);
+    assert.match(metrics, /bff_backchannel_logouts_total\{outcome="success",frontend="default"\} 1/);
   });
 });
 

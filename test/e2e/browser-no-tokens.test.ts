@@ -15,51 +15,35 @@
  * Skipped, with a message, only when no Chromium binary is installed.
  */
 import { strict as assert } from 'node:assert';
-import type { JsonWebKey } from 'node:crypto';
 import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page, Response } from 'playwright-core';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  type ClientKey,
-  clientMetadata,
-  freePort,
-  LogSink,
-  makeClientKey,
-  type RunningBff,
-  type StoreKind,
-  startBff,
-} from '../helpers/bff-harness.js';
+import { clientMetadata } from '../helpers/bff-harness.js';
 import { findChromium, launchChromium } from '../helpers/chromium.js';
 import {
   IdpHarvest,
-  privateKeySecrets,
-  responseText,
+  keepDpopKey,
+  logHaystacks,
+  newScanTarget,
+  responseHaystack,
+  type ScanStack,
+  type ScanTarget,
   scan,
-  type Secret,
-  secretsOf,
   type SeenResponse,
+  startScanStack,
+  targetSecrets,
   tapResponses,
 } from '../helpers/secret-scan.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 const CHROMIUM = findChromium();
 const TIMEOUT_MS = 20_000;
 /** A body Chromium no longer had: the test fails on it (the scan would not have seen it). */
 const UNAVAILABLE = '(body unavailable)';
 
-interface Variant {
+interface Variant extends ScanTarget {
   mode: 'fragment.jwt' | 'form_post.jwt';
-  store: StoreKind;
-  dpop: boolean;
-  clientId: string;
-  port: number;
   base: string;
-  key: ClientKey;
-  skewMs: number;
-  logs: LogSink;
-  bff?: RunningBff;
-  dpopKeys: JsonWebKey[];
   /** Every response the BFF sent, as sent. */
   tap: SeenResponse[];
 }
@@ -76,64 +60,34 @@ describe(
     skip: CHROMIUM ? false : 'no Chromium binary (/usr/bin/chromium, chromium or chromium-browser on PATH)',
   },
   () => {
-    let idp: DevIdp;
     let upstream: RecordingUpstream;
+    let stack: ScanStack | undefined;
     let browser: Browser;
     const harvest = new IdpHarvest();
     const variants: Variant[] = [];
 
     before(async () => {
       for (const m of MATRIX) {
-        const port = await freePort();
-        variants.push({
-          ...m,
-          clientId: `bff-scan-${m.mode}`,
-          port,
-          base: `http://localhost:${port}`,
-          key: await makeClientKey('ES256'),
-          skewMs: 0,
-          logs: new LogSink(),
-          dpopKeys: [],
-          tap: [],
-        });
+        const target = await newScanTarget(`bff-scan-${m.mode}`);
+        variants.push({ ...m, ...target, base: `http://localhost:${target.port}`, tap: [] });
       }
-      idp = await startDevIdp({
-        clients: variants.map((v) => ({
+      stack = await startScanStack(variants, harvest, {
+        client: (v) => ({
           ...clientMetadata(v.clientId, v.base, v.key),
           ...(v.dpop ? { dpop_bound_access_tokens: true } : {}),
-        })),
-        wrapHandler: harvest.wrapHandler,
-      });
-      harvest.watch(idp);
-      upstream = await startRecordingUpstream();
-      for (const v of variants) {
-        v.bff = await startBff({
-          port: v.port,
-          issuer: idp.issuer,
-          clientId: v.clientId,
+        }),
+        bff: (v) => ({
           key: v.key,
-          storeKind: v.store,
-          routes: { echo: upstream.url },
-          logs: v.logs,
-          logLevel: 'trace',
-          clock: () => Date.now() + v.skewMs,
-          env: {
-            MS_BFF_PUBLIC_URL: v.base,
-            MS_BFF_ACCESS_LOG: 'true',
-            MS_BFF_JARM_ENABLED: 'true',
-            MS_BFF_JARM_MODE: v.mode,
-            ...(v.dpop ? { MS_BFF_DPOP_ENABLED: 'true' } : {}),
-          },
-        });
-      }
+          env: { MS_BFF_PUBLIC_URL: v.base, MS_BFF_JARM_ENABLED: 'true', MS_BFF_JARM_MODE: v.mode },
+        }),
+      });
+      upstream = stack.upstream;
       for (const v of variants) v.tap = tapResponses(v.bff?.app.server as Server);
       browser = await launchChromium(CHROMIUM as string);
     });
     after(async () => {
       await browser?.close().catch(() => undefined);
-      for (const v of variants) await v.bff?.close();
-      await upstream?.close();
-      await idp?.close();
+      await stack?.close();
     });
 
     /** Records every response from the BFF's origin, body included (none for redirects). */
@@ -178,8 +132,7 @@ describe(
       }
       const cookie = (await page.context().cookies(v.base)).find((c) => c.name === '__Host-bff-session');
       assert.ok(cookie, 'a session cookie');
-      const session = await v.bff?.services.sessions.load(cookie.value);
-      if (session?.data.dpop) v.dpopKeys.push(session.data.dpop.jwk as JsonWebKey);
+      await keepDpopKey(v, cookie.value);
     }
 
     const call = (page: Page, path: string, method = 'GET') =>
@@ -239,11 +192,7 @@ describe(
         assert.ok(issued.jarm.size >= 2, `JARM responses issued: ${issued.jarm.size}`);
         if (v.dpop) assert.ok(v.dpopKeys.length >= 2, 'DPoP keys of the sessions');
 
-        const secrets: Secret[] = [
-          ...secretsOf(issued),
-          ...v.dpopKeys.flatMap((k) => privateKeySecrets(k)),
-          ...privateKeySecrets(v.key.privateJwk as JsonWebKey),
-        ];
+        const secrets = targetSecrets(issued, v);
         // What Chromium got is what the BFF sent: every response it saw is in the tap, with the same
         // body where Chromium could still give it (a page that navigates on at once loses its body).
         const sent = v.tap.slice(tapFrom);
@@ -260,17 +209,9 @@ describe(
         let hints = 0;
         let relayed = 0;
         const haystacks = sent.map((r) => {
-          let text = responseText(r);
-          if (r.url.pathname === '/auth/logout') {
-            const target =
-              r.status === 302
-                ? r.headers.find(([k]) => k === 'location')?.[1]
-                : (JSON.parse(r.body) as { redirectTo?: string }).redirectTo;
-            const hint = target ? new URL(target).searchParams.get('id_token_hint') : null;
-            assert.ok(hint && issued.id.has(hint), 'id_token_hint is an ID token the IdP issued here');
-            hints++;
-            text = text.split(`id_token_hint=${hint}`).join('id_token_hint=(the exception)');
-          }
+          const haystack = responseHaystack(r, issued);
+          if (haystack.hinted) hints++;
+          let text = haystack.text;
           if (
             r.method === 'POST' &&
             r.url.pathname === '/auth/callback' &&
@@ -285,7 +226,7 @@ describe(
               .split(`name="response" value="${echoed}"`)
               .join('name="response" value="(the relay)"');
           }
-          return { where: `${r.method} ${r.url.pathname} → ${r.status}`, text };
+          return { where: haystack.where, text };
         });
         assert.equal(hints, 2, 'both logouts sent id_token_hint');
         assert.equal(
@@ -297,7 +238,7 @@ describe(
           responses.some((r) => r.url.pathname === '/auth/callback'),
           'the callback responses were seen',
         );
-        haystacks.push(...v.logs.lines.map((line, i) => ({ where: `log line ${i + 1}`, text: line })));
+        haystacks.push(...logHaystacks(v.logs));
         assert.deepEqual(scan(haystacks, secrets), [], 'no secret in a log line or a response Chromium got');
       });
     }

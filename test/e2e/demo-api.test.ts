@@ -4,10 +4,11 @@
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK } from 'jose';
 import * as client from 'openid-client';
 import { type DemoApi, startDemoApi } from '../../src/dev/demo-api.js';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import { startDevIdpWithClient } from '../helpers/oidc-client.js';
 import { loginAtDevIdp, TestBrowser } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-demo-api-test';
@@ -19,32 +20,14 @@ const AUDIENCE = 'https://demo-api.fapi-bff.test';
  * that client's openid-client configuration.
  */
 async function startDemoApiStack(alg: 'PS256' | 'ES256', grantTypes: string[]) {
-  const { privateKey, publicKey } = await generateKeyPair(alg);
-  const publicJwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(publicJwk);
-  const idp = await startDevIdp({
-    resourceAudience: AUDIENCE,
-    clients: [
-      {
-        client_id: CLIENT_ID,
-        token_endpoint_auth_method: 'private_key_jwt',
-        token_endpoint_auth_signing_alg: alg,
-        jwks: { keys: [{ ...publicJwk, kid, alg, use: 'sig' }] },
-        redirect_uris: [REDIRECT_URI],
-        grant_types: grantTypes,
-        response_types: ['code'],
-        id_token_signed_response_alg: 'PS256',
-      },
-    ],
+  const { idp, config } = await startDevIdpWithClient({
+    clientId: CLIENT_ID,
+    redirectUri: REDIRECT_URI,
+    alg,
+    metadata: { grant_types: grantTypes, response_types: ['code'], id_token_signed_response_alg: 'PS256' },
+    idp: { resourceAudience: AUDIENCE },
   });
   const api = await startDemoApi({ issuer: idp.issuer, audience: AUDIENCE });
-  const config = await client.discovery(
-    new URL(idp.issuer),
-    CLIENT_ID,
-    { id_token_signed_response_alg: 'PS256' },
-    client.PrivateKeyJwt({ key: privateKey, kid }),
-    { execute: [client.allowInsecureRequests], timeout: 5 },
-  );
   return { idp, api, config };
 }
 

@@ -8,9 +8,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as client from 'openid-client';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import { startDevIdpWithClient } from '../helpers/oidc-client.js';
 import { confirmEndSession, loginAtDevIdp, parseForms, TestBrowser } from '../helpers/test-browser.js';
 
 const CLIENT_ID = 'bff-dev-idp-test';
@@ -22,6 +23,27 @@ const SCOPE = 'openid profile email offline_access';
 interface LoginResult {
   tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>;
   browser: TestBrowser;
+}
+
+/** Where every flow stops: the authorization response at the client's redirect URI. */
+const atCallback = (u: URL) => u.href.startsWith(REDIRECT_URI);
+
+/**
+ * A pushed authorization request (RFC 9126 §2, https://www.rfc-editor.org/rfc/rfc9126#section-2)
+ * with PKCE S256 for `codeVerifier`; `params` over the basics.
+ */
+async function parAuthorizationUrl(
+  config: client.Configuration,
+  params: Record<string, string> = {},
+  codeVerifier = client.randomPKCECodeVerifier(),
+): Promise<URL> {
+  return client.buildAuthorizationUrlWithPAR(config, {
+    redirect_uri: REDIRECT_URI,
+    scope: SCOPE,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    ...params,
+  });
 }
 
 describe('development IdP', () => {
@@ -42,33 +64,18 @@ describe('development IdP', () => {
     await once(backchannel, 'listening');
     const backchannelUri = `http://127.0.0.1:${(backchannel.address() as AddressInfo).port}/backchannel`;
 
-    const { privateKey, publicKey } = await generateKeyPair('ES256');
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    idp = await startDevIdp({
-      clients: [
-        {
-          client_id: CLIENT_ID,
-          token_endpoint_auth_method: 'private_key_jwt',
-          token_endpoint_auth_signing_alg: 'ES256',
-          jwks: { keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] },
-          redirect_uris: [REDIRECT_URI],
-          post_logout_redirect_uris: [POST_LOGOUT_URI],
-          grant_types: ['authorization_code', 'refresh_token'],
-          response_types: ['code'],
-          id_token_signed_response_alg: 'PS256',
-          backchannel_logout_uri: backchannelUri,
-          backchannel_logout_session_required: true,
-        },
-      ],
-    });
-    config = await client.discovery(
-      new URL(idp.issuer),
-      CLIENT_ID,
-      { id_token_signed_response_alg: 'PS256' },
-      client.PrivateKeyJwt({ key: privateKey, kid }),
-      { execute: [client.allowInsecureRequests], timeout: 5 },
-    );
+    ({ idp, config } = await startDevIdpWithClient({
+      clientId: CLIENT_ID,
+      redirectUri: REDIRECT_URI,
+      metadata: {
+        post_logout_redirect_uris: [POST_LOGOUT_URI],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        id_token_signed_response_alg: 'PS256',
+        backchannel_logout_uri: backchannelUri,
+        backchannel_logout_session_required: true,
+      },
+    }));
   });
 
   after(async () => {
@@ -81,22 +88,13 @@ describe('development IdP', () => {
     const codeVerifier = client.randomPKCECodeVerifier();
     const nonce = client.randomNonce();
     const state = client.randomState();
-    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: SCOPE,
-      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
-      nonce,
-      state,
-    });
+    const authorizationUrl = await parAuthorizationUrl(config, { nonce, state }, codeVerifier);
     assert.match(
       authorizationUrl.searchParams.get('request_uri') ?? '',
       /^urn:ietf:params:oauth:request_uri:/,
     );
     const browser = new TestBrowser();
-    const { url } = await loginAtDevIdp(browser, authorizationUrl, 'alice', 'alice-password', (u) =>
-      u.href.startsWith(REDIRECT_URI),
-    );
+    const { url } = await loginAtDevIdp(browser, authorizationUrl, 'alice', 'alice-password', atCallback);
     // RFC 9207 §2: the authorization response names the issuer.
     assert.equal(url.searchParams.get('iss'), idp.issuer);
     const tokens = await client.authorizationCodeGrant(config, url, {
@@ -164,9 +162,7 @@ describe('development IdP', () => {
       code_challenge_method: 'S256',
       state: client.randomState(),
     });
-    const result = await new TestBrowser().navigate(plain, {
-      stopWhen: (u) => u.href.startsWith(REDIRECT_URI),
-    });
+    const result = await new TestBrowser().navigate(plain, { stopWhen: atCallback });
     const error = result.stopped
       ? result.url.searchParams.get('error')
       : (await result.response.text()).match(/invalid_request/)?.[0];
@@ -175,15 +171,9 @@ describe('development IdP', () => {
   });
 
   it('re-shows the login form after a wrong password, then accepts the right one', async () => {
-    const codeVerifier = client.randomPKCECodeVerifier();
-    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: SCOPE,
-      code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
-      code_challenge_method: 'S256',
-    });
+    const authorizationUrl = await parAuthorizationUrl(config);
     const browser = new TestBrowser();
-    const stopWhen = (u: URL) => u.href.startsWith(REDIRECT_URI);
+    const stopWhen = atCallback;
     const loginPage = await browser.navigate(authorizationUrl, { stopWhen });
     const html = await loginPage.response.text();
     assert.match(html, /fapi-bff development IdP/);
@@ -247,39 +237,17 @@ describe('development IdP with a consent page', () => {
   let config: client.Configuration;
 
   before(async () => {
-    const { privateKey, publicKey } = await generateKeyPair('ES256');
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    idp = await startDevIdp({
-      consent: 'form',
-      clients: [
-        {
-          client_id: CLIENT_ID,
-          token_endpoint_auth_signing_alg: 'ES256',
-          jwks: { keys: [{ ...publicJwk, kid, alg: 'ES256', use: 'sig' }] },
-          redirect_uris: [REDIRECT_URI],
-        },
-      ],
-    });
-    config = await client.discovery(
-      new URL(idp.issuer),
-      CLIENT_ID,
-      { id_token_signed_response_alg: 'PS256' },
-      client.PrivateKeyJwt({ key: privateKey, kid }),
-      { execute: [client.allowInsecureRequests], timeout: 5 },
-    );
+    ({ idp, config } = await startDevIdpWithClient({
+      clientId: CLIENT_ID,
+      redirectUri: REDIRECT_URI,
+      idp: { consent: 'form' },
+    }));
   });
 
   after(() => idp?.close());
 
   async function consentPage(browser: TestBrowser) {
-    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: SCOPE,
-      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
-    const login = await browser.navigate(authorizationUrl);
+    const login = await browser.navigate(await parAuthorizationUrl(config));
     const consent = await browser.submitForm(
       await login.response.text(),
       login.url,
@@ -294,15 +262,7 @@ describe('development IdP with a consent page', () => {
   it('denying consent returns access_denied to the client', async () => {
     const browser = new TestBrowser();
     const { html, url } = await consentPage(browser);
-    const denied = await browser.submitForm(
-      html,
-      url,
-      {},
-      {
-        action: /\/abort$/,
-        stopWhen: (u) => u.href.startsWith(REDIRECT_URI),
-      },
-    );
+    const denied = await browser.submitForm(html, url, {}, { action: /\/abort$/, stopWhen: atCallback });
     assert.equal(denied.stopped, true);
     assert.equal(denied.url.searchParams.get('error'), 'access_denied');
     assert.equal(denied.url.searchParams.get('iss'), idp.issuer);
@@ -311,29 +271,15 @@ describe('development IdP with a consent page', () => {
   it('allowing consent returns a code; loginAtDevIdp answers the consent page too', async () => {
     const browser = new TestBrowser();
     const { html, url } = await consentPage(browser);
-    const allowed = await browser.submitForm(
-      html,
-      url,
-      {},
-      {
-        action: /\/confirm$/,
-        stopWhen: (u) => u.href.startsWith(REDIRECT_URI),
-      },
-    );
+    const allowed = await browser.submitForm(html, url, {}, { action: /\/confirm$/, stopWhen: atCallback });
     assert.ok(allowed.url.searchParams.get('code'));
 
-    const authorizationUrl = await client.buildAuthorizationUrlWithPAR(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: SCOPE,
-      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-    });
     const viaHelper = await loginAtDevIdp(
       new TestBrowser(),
-      authorizationUrl,
+      await parAuthorizationUrl(config),
       'alice',
       'alice-password',
-      (u) => u.href.startsWith(REDIRECT_URI),
+      atCallback,
     );
     assert.ok(viaHelper.url.searchParams.get('code'));
   });

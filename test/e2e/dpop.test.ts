@@ -213,7 +213,7 @@ describe('DPoP with nonces at the AS and at the upstream (oidc-provider)', () =>
     assert.equal(logout.status, 302);
     assert.match(
       await (await browser.request(`${bff.url}/metrics`)).text(),
-      /bff_token_revocations_total\{outcome="success"\} [1-9]/,
+      /bff_token_revocations_total\{outcome="success",frontend="default"\} [1-9]/,
     );
   });
 });

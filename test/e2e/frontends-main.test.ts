@@ -4,13 +4,12 @@
  * and the running configuration keeps serving. The IdP is oidc-provider in this process.
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import { freePort, makeClientKey } from '../helpers/bff-harness.js';
+import { freePort, frontendsEnv } from '../helpers/bff-harness.js';
 import { type MainProcess, startMain } from '../helpers/main-process.js';
 import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
 
@@ -63,15 +62,8 @@ describe('frontends reload in the running entry point', { timeout: 90_000 }, () 
     dir = mkdtempSync(join(tmpdir(), 'bff-frontends-main-'));
     file = join(dir, 'bff.json');
     writeFileSync(file, frontends({ one: upstream.url }));
-    const key = await makeClientKey('ES256');
     main = startMain({
-      OIDC_ISSUER: idp.issuer,
-      BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-      MS_BFF_PROFILE: 'development',
-      MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      MS_BFF_CONFIG: file,
+      ...(await frontendsEnv({ issuer: idp.issuer, port, file })),
       LOG_LEVEL: 'info',
     });
     await main.waitFor('fapi-bff listening');

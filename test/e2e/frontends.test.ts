@@ -352,6 +352,26 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     assert.equal((await apiCall(browser, bank, '/auth/session')).status, 401, 'bank: signed out');
     assert.equal((await apiCall(browser, shop, '/auth/session')).status, 200, 'shop: still signed in');
     assert.equal((await apiCall(browser, shop, '/admin/auth/session')).status, 200, 'admin: still signed in');
+    // The login, callback, session and logout metrics name the frontend.
+    const text = await metrics.render();
+    assert.match(text, /^bff_backchannel_logouts_total\{outcome="success",frontend="bank"\} 1$/m);
+    assert.match(text, /^bff_sessions_total\{event="ended",frontend="bank"\} 1$/m);
+    assert.match(text, /^bff_sessions_total\{event="ended",frontend="admin"\} 1$/m, 'the admin logout above');
+    assert.doesNotMatch(text, /^bff_sessions_total\{event="ended",frontend="shop"\}/m);
+    for (const name of ['bank', 'shop', 'admin']) {
+      assert.match(
+        text,
+        new RegExp(`^bff_login_started_total\\{outcome="success",frontend="${name}"\\} [1-9]`, 'm'),
+      );
+      assert.match(
+        text,
+        new RegExp(`^bff_callbacks_total\\{outcome="success",code="none",frontend="${name}"\\} [1-9]`, 'm'),
+      );
+      assert.match(
+        text,
+        new RegExp(`^bff_sessions_total\\{event="created",frontend="${name}"\\} [1-9]`, 'm'),
+      );
+    }
   });
 
   it('applies a changed file without a restart: a new route, JARM off, sessions kept', async () => {

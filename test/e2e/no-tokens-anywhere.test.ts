@@ -15,52 +15,34 @@
  * browser-no-tokens.test.ts.
  */
 import { strict as assert } from 'node:assert';
-import type { JsonWebKey } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  type ClientKey,
-  clientMetadata,
-  freePort,
-  LogSink,
-  makeClientKey,
-  type RunningBff,
-  type StoreKind,
-  startBff,
-} from '../helpers/bff-harness.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import { clientMetadata } from '../helpers/bff-harness.js';
 import { ALICE } from '../helpers/flows.js';
 import {
-  ends,
   IdpHarvest,
   type Issued,
-  privateKeySecrets,
+  keepDpopKey,
+  logHaystacks,
+  newScanTarget,
   RecordingBrowser,
-  responseText,
+  responseHaystack,
+  type ScanStack,
+  type ScanTarget,
   scan,
-  type Secret,
-  secretsOf,
   type SeenResponse,
+  startScanStack,
+  targetSecrets,
 } from '../helpers/secret-scan.js';
 import { loginAtDevIdp, type NavigateResult } from '../helpers/test-browser.js';
-import { type RecordingUpstream, startRecordingUpstream } from '../helpers/upstream.js';
+import type { RecordingUpstream } from '../helpers/upstream.js';
 
 type Mode = 'query' | 'form_post' | 'query.jwt' | 'form_post.jwt';
 
-interface Variant {
+interface Variant extends ScanTarget {
   name: string;
-  store: StoreKind;
-  dpop: boolean;
   mode: Mode;
   auth: 'private_key_jwt' | 'client_secret_post';
-  clientId: string;
-  port: number;
-  key: ClientKey;
-  /** Moves the BFF's clock forward (access tokens live 300 s at the dev IdP). */
-  skewMs: number;
-  logs: LogSink;
-  bff?: RunningBff;
-  /** DPoP private keys of the sessions, read from the session store. */
-  dpopKeys: JsonWebKey[];
 }
 
 const SECRET = 'a-client-secret-the-scan-must-never-find-0123456789';
@@ -102,60 +84,36 @@ describe(
   () => {
     let idp: DevIdp;
     let upstream: RecordingUpstream;
+    let stack: ScanStack | undefined;
     const harvest = new IdpHarvest();
     const variants: Variant[] = [];
 
     before(async () => {
-      for (const [i, m] of MATRIX.entries()) {
-        variants.push({
-          ...m,
-          clientId: `bff-scan-${i}`,
-          port: await freePort(),
-          key: await makeClientKey('ES256'),
-          skewMs: 0,
-          logs: new LogSink(),
-          dpopKeys: [],
-        });
-      }
-      idp = await startDevIdp({
-        clients: variants.map((v) => {
+      for (const [i, m] of MATRIX.entries())
+        variants.push({ ...m, ...(await newScanTarget(`bff-scan-${i}`)) });
+      stack = await startScanStack(variants, harvest, {
+        client: (v) => {
           const meta = clientMetadata(v.clientId, `http://127.0.0.1:${v.port}`, v.key);
           if (v.auth === 'client_secret_post') {
             const { jwks: _j, token_endpoint_auth_signing_alg: _a, ...rest } = meta;
             return { ...rest, token_endpoint_auth_method: 'client_secret_post', client_secret: SECRET };
           }
           return v.dpop ? { ...meta, dpop_bound_access_tokens: true } : meta;
-        }),
-        wrapHandler: harvest.wrapHandler,
-      });
-      harvest.watch(idp);
-      upstream = await startRecordingUpstream();
-      for (const v of variants) {
-        v.bff = await startBff({
-          port: v.port,
-          issuer: idp.issuer,
-          clientId: v.clientId,
+        },
+        bff: (v) => ({
           ...(v.auth === 'private_key_jwt' ? { key: v.key } : {}),
-          storeKind: v.store,
-          routes: { echo: upstream.url },
-          logs: v.logs,
-          logLevel: 'trace',
-          clock: () => Date.now() + v.skewMs,
           env: {
-            MS_BFF_ACCESS_LOG: 'true',
             ...modeEnv(v.mode),
-            ...(v.dpop ? { MS_BFF_DPOP_ENABLED: 'true' } : {}),
             ...(v.auth === 'client_secret_post'
               ? { MS_BFF_TOKEN_AUTH_METHOD: 'client_secret_post', OIDC_CLIENT_SECRET: SECRET }
               : {}),
           },
-        });
-      }
+        }),
+      });
+      ({ idp, upstream } = stack);
     });
     after(async () => {
-      for (const v of variants) await v.bff?.close();
-      await upstream?.close();
-      await idp?.close();
+      await stack?.close();
     });
 
     const callbackOf = (v: Variant) => (u: URL) => u.href.startsWith(`${v.bff?.url}/auth/callback`);
@@ -177,8 +135,7 @@ describe(
       assert.ok(done.stopped, `login came back to /after-login (ended at ${done.url})`);
       const cookie = browser.cookie(base, '__Host-bff-session')?.value;
       assert.ok(cookie, 'a session');
-      const session = await v.bff?.services.sessions.load(cookie);
-      if (session?.data.dpop) v.dpopKeys.push(session.data.dpop.jwk as JsonWebKey);
+      await keepDpopKey(v, cookie);
     }
 
     /** Logs in at the IdP and stops before the callback; returns the callback the IdP sent. */
@@ -318,38 +275,19 @@ describe(
         const sent = upstream.requests.map((r) => String(r.headers.authorization ?? '').replace(/^\S+ /, ''));
         assert.ok(sent.some((t) => issued.access.has(t)));
 
-        const secrets: Secret[] = [
-          ...secretsOf(issued),
-          ...v.dpopKeys.flatMap((k) => privateKeySecrets(k)),
-          ...(v.auth === 'client_secret_post'
-            ? [
-                { kind: 'client_secret' as const, value: SECRET, part: 'whole' },
-                ...ends({ kind: 'client_secret', value: SECRET, part: 'whole' }),
-              ]
-            : privateKeySecrets(v.key.privateJwk as JsonWebKey)),
-        ];
+        const secrets = targetSecrets(issued, v, v.auth === 'client_secret_post' ? SECRET : undefined);
 
         // The exception: id_token_hint in the end-session URL of a logout, and only the ID token.
         let hints = 0;
         const haystacks = responses.map((r) => {
-          let text = responseText(r);
-          if (r.url.pathname === '/auth/logout') {
-            const target =
-              r.status === 302
-                ? r.headers.find(([k]) => k === 'location')?.[1]
-                : (JSON.parse(r.body) as { redirectTo?: string }).redirectTo;
-            const hint = target ? new URL(target).searchParams.get('id_token_hint') : null;
-            assert.ok(hint, `the logout's end-session URL carries id_token_hint (${r.status})`);
-            assert.ok(issued.id.has(hint), 'id_token_hint is an ID token the IdP issued to this client');
-            hints++;
-            text = text.split(`id_token_hint=${hint}`).join('id_token_hint=(the exception)');
-          }
-          return { where: `${r.method} ${r.url.pathname} → ${r.status}`, text };
+          const { where, text, hinted } = responseHaystack(r, issued);
+          if (hinted) hints++;
+          return { where, text };
         });
         assert.equal(hints, 2, 'both logouts (JSON and redirect) sent the hint');
 
         assert.ok(v.logs.lines.length > 20, `logged: ${v.logs.lines.length} lines`);
-        haystacks.push(...v.logs.lines.map((line, i) => ({ where: `log line ${i + 1}`, text: line })));
+        haystacks.push(...logHaystacks(v.logs));
         const findings = scan(haystacks, secrets);
         assert.deepEqual(findings, [], 'no secret in a log line or a browser-visible response');
         assert.ok(!v.logs.lines.some((l) => l.includes('PRIVATE KEY')), 'no PEM in the logs');

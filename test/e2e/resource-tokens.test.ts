@@ -9,15 +9,9 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, type JWTPayload, jwtVerify } from 'jose';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
-import { startDpopUpstream } from '../helpers/dpop-upstream.js';
+import type { DevIdp, DevIdpOptions } from '../../src/dev/idp.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
+import { assertAcceptedWithProof, type DpopStack, startDpopStack } from '../helpers/dpop-upstream.js';
 import { apiCall, fullLogin } from '../helpers/flows.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
@@ -32,6 +26,26 @@ const COOKIE = '__Host-bff-session';
 interface Grant {
   type: string;
   resource: string | undefined;
+}
+
+/** Every resource as an audience at the IdP. */
+const AUDIENCES = { resourceAudience: MAIN, moreResourceAudiences: [ORDERS, BILLING] };
+
+/**
+ * The IdP's options: AUDIENCES, and what each PAR request asked for (RFC 8707 §2.1) as
+ * oidc-provider parsed it, into `pushed`.
+ */
+function recordingPushedResources(pushed: unknown[]): Omit<DevIdpOptions, 'clients'> {
+  return {
+    ...AUDIENCES,
+    middleware: [
+      async (ctx, next) => {
+        await next();
+        if (ctx.path.endsWith('/request') && ctx.method === 'POST')
+          pushed.push((ctx.oidc as { params?: { resource?: unknown } } | undefined)?.params?.resource);
+      },
+    ],
+  };
 }
 
 /** Every successful token endpoint grant, with its `resource` parameter (oidc-provider's events). */
@@ -56,7 +70,7 @@ describe('per-resource user tokens (RFC 8707)', () => {
   let skewMs = 0;
   let verify: (token: string, audience: string) => Promise<JWTPayload>;
   const browser = new TestBrowser();
-  const pushed: (string | string[] | undefined)[] = [];
+  const pushed: unknown[] = [];
 
   /** The token of the upstream's last request, verified as the IdP's JWT for `audience`. */
   async function lastToken(audience: string): Promise<{ raw: string; claims: JWTPayload }> {
@@ -78,20 +92,7 @@ describe('per-resource user tokens (RFC 8707)', () => {
   before(async () => {
     stack = await startStack({
       clientId: CLIENT_ID,
-      idp: {
-        resourceAudience: MAIN,
-        moreResourceAudiences: [ORDERS, BILLING],
-        // What the PAR request asked for (RFC 8707 §2.1), as oidc-provider parsed it.
-        middleware: [
-          async (ctx, next) => {
-            await next();
-            if (ctx.path.endsWith('/request') && ctx.method === 'POST')
-              pushed.push(
-                (ctx.oidc as { params?: { resource?: string | string[] } } | undefined)?.params?.resource,
-              );
-          },
-        ],
-      },
+      idp: recordingPushedResources(pushed),
       clock: () => Date.now() + skewMs,
       routes: (url) => ({
         orders: { url, token: 'user', resource: ORDERS },
@@ -199,61 +200,36 @@ describe('per-resource user tokens (RFC 8707)', () => {
 });
 
 describe('per-resource user tokens with DPoP', () => {
-  let idp: DevIdp;
-  let bff: RunningBff;
-  let upstream: Awaited<ReturnType<typeof startDpopUpstream>>;
+  let stack: DpopStack;
   let grants: Grant[];
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({
-      clients: [
-        { ...clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key), dpop_bound_access_tokens: true },
-      ],
-      resourceAudience: MAIN,
-      moreResourceAudiences: [ORDERS, BILLING],
-      dpop: { requireNonce: true },
-    });
-    grants = recordGrants(idp);
-    // A resource server that accepts only DPoP-bound tokens for ORDERS, with a valid proof.
-    upstream = await startDpopUpstream({
-      issuer: idp.issuer,
-      jwksUri: `${idp.issuer}/jwks`,
-      audience: ORDERS,
-    });
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
+    // The resource server accepts only DPoP-bound tokens for ORDERS, with a valid proof.
+    stack = await startDpopStack({
       clientId: CLIENT_ID,
-      key,
-      env: { MS_BFF_DPOP_ENABLED: 'true' },
+      audience: ORDERS,
+      idp: AUDIENCES,
       // billing first: the main token (oidc-provider's default among the two) is not for ORDERS.
-      routes: {
-        billing: { url: upstream.url, token: 'user', resource: BILLING },
-        orders: { url: upstream.url, token: 'user', resource: ORDERS },
-      },
+      routes: (url) => ({
+        billing: { url, token: 'user', resource: BILLING },
+        orders: { url, token: 'user', resource: ORDERS },
+      }),
     });
+    grants = recordGrants(stack.idp);
   });
   after(async () => {
-    await bff?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   it('the resource token is DPoP-bound to the session key and every call proves possession', async () => {
+    const { idp, bff, upstream } = stack;
     const browser = new TestBrowser();
     await fullLogin(browser, bff.url, idp);
     for (let i = 0; i < 2; i++) {
       const res = await apiCall(browser, bff.url, '/api/orders/x');
       assert.equal(res.status, 200, await res.text());
     }
-    const accepted = upstream.seen.filter((s) => s.status === 200);
-    assert.equal(accepted.length, 2);
-    for (const s of accepted) {
-      assert.equal(s.scheme, 'DPoP');
-      assert.equal(s.hadProof, true);
-    }
+    assertAcceptedWithProof(upstream, 2);
     assert.equal(grants.filter((g) => g.type === 'refresh_token' && g.resource === ORDERS).length, 1);
     const loaded = await bff.services.sessions.load(browser.cookie(bff.url, COOKIE)?.value);
     const token = loaded?.data.resourceTokens?.[ORDERS];
@@ -275,17 +251,7 @@ describe('per-resource user tokens with signed request objects (JAR)', () => {
   before(async () => {
     stack = await startStack({
       clientId: CLIENT_ID,
-      idp: {
-        resourceAudience: MAIN,
-        moreResourceAudiences: [ORDERS, BILLING],
-        middleware: [
-          async (ctx, next) => {
-            await next();
-            if (ctx.path.endsWith('/request') && ctx.method === 'POST')
-              pushed.push((ctx.oidc as { params?: { resource?: unknown } } | undefined)?.params?.resource);
-          },
-        ],
-      },
+      idp: recordingPushedResources(pushed),
       env: { MS_BFF_JAR_ENABLED: 'true' },
       routes: (url) => ({
         orders: { url, token: 'user', resource: ORDERS },

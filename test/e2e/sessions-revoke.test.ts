@@ -170,6 +170,8 @@ describe('fapi-bff sessions revoke with several frontends (MS_BFF_CONFIG)', { ti
   let dir: string;
   let bank: string;
   let shop: string;
+  /** Discovery requests the IdP received. */
+  let discoveries = 0;
 
   before(async () => {
     const port = await freePort();
@@ -216,6 +218,12 @@ describe('fapi-bff sessions revoke with several frontends (MS_BFF_CONFIG)', { ti
         const { jwks_uri: _jwksUri, ...md } = registrationMetadata(f.config);
         return { ...md, jwks: { keys: [key.publicJwk] } };
       }),
+      middleware: [
+        async (ctx, next) => {
+          if (ctx.path === '/.well-known/openid-configuration') discoveries++;
+          await next();
+        },
+      ],
     });
     store = await createRedisStore({ url: REDIS_URL, keyPrefix: prefix });
     const metrics = new Metrics({ defaultMetrics: false });
@@ -278,5 +286,22 @@ describe('fapi-bff sessions revoke with several frontends (MS_BFF_CONFIG)', { ti
       undefined,
       "bank's token revoked by bank's client",
     );
+
+    // Both frontends signed in again and revoked in one run: one discovery of the issuer for both clients.
+    for (const url of [bank, shop]) {
+      const done = await browser.request(await loginUntilCallback(browser, url, idp));
+      assert.equal(done.status, 302, `login at ${url}`);
+    }
+    const before = discoveries;
+    const both = await cli(['sessions', 'revoke', '--sub', 'alice'], env);
+    assert.equal(both.status, 0, both.stderr);
+    assert.deepEqual(JSON.parse(both.stdout), {
+      sub_sessions: 2,
+      ended: 2,
+      revoked: 2,
+      revocation_failed: 0,
+      frontends: { bank: one, shop: one },
+    });
+    assert.equal(discoveries, before + 1, 'one discovery for two frontends of one issuer');
   });
 });

@@ -7,15 +7,9 @@
 import { strict as assert } from 'node:assert';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from 'jose';
-import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
-import {
-  clientMetadata,
-  freePort,
-  makeClientKey,
-  type RunningBff,
-  startBff,
-} from '../helpers/bff-harness.js';
-import { startDpopUpstream } from '../helpers/dpop-upstream.js';
+import type { DevIdp } from '../../src/dev/idp.js';
+import type { RunningBff } from '../helpers/bff-harness.js';
+import { assertAcceptedWithProof, type DpopStack, startDpopStack } from '../helpers/dpop-upstream.js';
 import { apiCall, errorCode, fullLogin } from '../helpers/flows.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { TestBrowser } from '../helpers/test-browser.js';
@@ -142,55 +136,28 @@ describe('token types per route', () => {
 });
 
 describe('token type "client" with DPoP', () => {
-  let idp: DevIdp;
-  let bff: RunningBff;
-  let upstream: Awaited<ReturnType<typeof startDpopUpstream>>;
+  let stack: DpopStack;
 
   before(async () => {
-    const port = await freePort();
-    const key = await makeClientKey('ES256');
-    idp = await startDevIdp({
-      clients: [
-        {
-          ...clientMetadata(CLIENT_ID, `http://127.0.0.1:${port}`, key),
-          grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
-          dpop_bound_access_tokens: true,
-        },
-      ],
-      resourceAudience: RESOURCE,
-      dpop: { requireNonce: true },
-    });
-    upstream = await startDpopUpstream({
-      issuer: idp.issuer,
-      jwksUri: `${idp.issuer}/jwks`,
-      audience: RESOURCE,
-    });
-    bff = await startBff({
-      port,
-      issuer: idp.issuer,
+    stack = await startDpopStack({
       clientId: CLIENT_ID,
-      key,
-      env: { MS_BFF_DPOP_ENABLED: 'true' },
-      routes: { fx: { url: upstream.url, token: 'client', resource: RESOURCE } },
+      audience: RESOURCE,
+      client: { grant_types: ['authorization_code', 'refresh_token', 'client_credentials'] },
+      idp: { resourceAudience: RESOURCE },
+      routes: (url) => ({ fx: { url, token: 'client', resource: RESOURCE } }),
     });
   });
   after(async () => {
-    await bff?.close();
-    await upstream?.close();
-    await idp?.close();
+    await stack?.close();
   });
 
   it('gets a DPoP-bound client token and proves possession on every call, nonce challenge included', async () => {
+    const { bff, upstream } = stack;
     const anonymous = new TestBrowser();
     for (let i = 0; i < 3; i++) {
       const res = await apiCall(anonymous, bff.url, '/api/fx/rates');
       assert.equal(res.status, 200, await res.text());
     }
-    const accepted = upstream.seen.filter((s) => s.status === 200);
-    assert.equal(accepted.length, 3);
-    for (const s of accepted) {
-      assert.equal(s.scheme, 'DPoP');
-      assert.equal(s.hadProof, true);
-    }
+    assertAcceptedWithProof(upstream, 3);
   });
 });

@@ -148,6 +148,27 @@ export function bffEnv(opts: {
 }
 
 /**
+ * The environment of a BFF whose frontends are all in the MS_BFF_CONFIG `file` (no client, public
+ * URL or routes in the environment), as an operator of several frontends sets it.
+ */
+export async function frontendsEnv(opts: {
+  issuer: string;
+  port: number;
+  file: string;
+}): Promise<Record<string, string>> {
+  const key = await makeClientKey('ES256');
+  return {
+    OIDC_ISSUER: opts.issuer,
+    BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
+    MS_BFF_PROFILE: 'development',
+    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
+    HOST: '127.0.0.1',
+    PORT: String(opts.port),
+    MS_BFF_CONFIG: opts.file,
+  };
+}
+
+/**
  * Start a real BFF (config → IdP client → app → listen) on 127.0.0.1:`port`, configured only
  * through the same variables an operator sets.
  */

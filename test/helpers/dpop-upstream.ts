@@ -1,6 +1,8 @@
+import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type DevIdp, type DevIdpOptions, startDevIdp } from '../../src/dev/idp.js';
 import { BffError } from '../../src/errors.js';
 import { JwksCache } from '../../src/oauth/jwks-cache.js';
 import {
@@ -10,6 +12,7 @@ import {
   validateDpopRequest,
 } from '../../src/dpop/validation.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
+import { clientMetadata, freePort, makeClientKey, type RunningBff, startBff } from './bff-harness.js';
 
 export interface DpopSeen {
   method: string;
@@ -111,4 +114,79 @@ export async function startDpopUpstream(opts: {
       keys.stop();
     },
   };
+}
+
+export type DpopUpstream = Awaited<ReturnType<typeof startDpopUpstream>>;
+
+export interface DpopStack {
+  readonly idp: DevIdp;
+  readonly bff: RunningBff;
+  readonly upstream: DpopUpstream;
+  close(): Promise<void>;
+}
+
+/**
+ * DPoP end to end: the development IdP with the BFF registered as a client whose access tokens are
+ * DPoP-bound and that must use server nonces (RFC 9449 §8,
+ * https://www.rfc-editor.org/rfc/rfc9449#section-8), a resource server enforcing DPoP for
+ * `audience`, and a BFF with DPoP on whose routes (`routes`, given that server's URL) lead to it.
+ */
+export async function startDpopStack(opts: {
+  clientId: string;
+  audience: string;
+  /** Extra client metadata (merged over clientMetadata()). */
+  client?: Record<string, unknown>;
+  /** Options of the IdP besides `clients` and `dpop`. */
+  idp?: Omit<DevIdpOptions, 'clients' | 'dpop'>;
+  routes: (upstreamUrl: string) => Record<string, unknown>;
+}): Promise<DpopStack> {
+  const port = await freePort();
+  const key = await makeClientKey('ES256');
+  const idp = await startDevIdp({
+    ...opts.idp,
+    clients: [
+      {
+        ...clientMetadata(opts.clientId, `http://127.0.0.1:${port}`, key),
+        ...opts.client,
+        dpop_bound_access_tokens: true,
+      },
+    ],
+    dpop: { requireNonce: true },
+  });
+  let upstream: DpopUpstream | undefined;
+  let bff: RunningBff | undefined;
+  const close = async () => {
+    await bff?.close();
+    await upstream?.close();
+    await idp.close();
+  };
+  try {
+    upstream = await startDpopUpstream({
+      issuer: idp.issuer,
+      jwksUri: `${idp.issuer}/jwks`,
+      audience: opts.audience,
+    });
+    bff = await startBff({
+      port,
+      issuer: idp.issuer,
+      clientId: opts.clientId,
+      key,
+      env: { MS_BFF_DPOP_ENABLED: 'true' },
+      routes: opts.routes(upstream.url),
+    });
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { idp, bff, upstream, close };
+}
+
+/** The resource server accepted exactly `count` requests, each with a DPoP-bound token and a proof. */
+export function assertAcceptedWithProof(upstream: DpopUpstream, count: number): void {
+  const accepted = upstream.seen.filter((s) => s.status === 200);
+  assert.equal(accepted.length, count);
+  for (const s of accepted) {
+    assert.equal(s.scheme, 'DPoP');
+    assert.equal(s.hadProof, true);
+  }
 }

@@ -6,9 +6,20 @@
  */
 import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { strict as assert } from 'node:assert';
 import { decodeJwt } from 'jose';
-import type { DevIdp } from '../../src/dev/idp.js';
+import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
+import {
+  type ClientKey,
+  freePort,
+  LogSink,
+  makeClientKey,
+  type RunningBff,
+  type StoreKind,
+  startBff,
+} from './bff-harness.js';
 import { type RequestInit, TestBrowser, type TestResponse } from './test-browser.js';
+import { type RecordingUpstream, startRecordingUpstream } from './upstream.js';
 
 export type SecretKind =
   'access_token' | 'refresh_token' | 'id_token' | 'code' | 'jarm_response' | 'client_secret' | 'private_key';
@@ -193,6 +204,36 @@ export function privateKeySecrets(jwk: JsonWebKey & { kid?: string }): Secret[] 
   return out;
 }
 
+/**
+ * The one exception to the scan (README, "SPAs never see a token"): the ID token as `id_token_hint`
+ * in the end-session URL a logout answers with (OIDC RP-Initiated Logout 1.0 §2,
+ * https://openid.net/specs/openid-connect-rpinitiated-1_0.html#RPLogout). For a logout response
+ * (302 or JSON `redirectTo`): asserts the hint is an ID token the IdP issued to this client and
+ * masks it in the response's text (`hinted`). A response as a haystack, with where it came from.
+ */
+export function responseHaystack(
+  r: SeenResponse,
+  issued: Issued,
+): { where: string; text: string; hinted: boolean } {
+  const where = `${r.method} ${r.url.pathname} → ${r.status}`;
+  const text = responseText(r);
+  if (r.url.pathname !== '/auth/logout') return { where, text, hinted: false };
+  const target =
+    r.status === 302
+      ? r.headers.find(([k]) => k === 'location')?.[1]
+      : (JSON.parse(r.body) as { redirectTo?: string }).redirectTo;
+  const hint = target ? new URL(target).searchParams.get('id_token_hint') : null;
+  assert.ok(hint, `the logout's end-session URL carries id_token_hint (${r.status})`);
+  assert.ok(issued.id.has(hint), 'id_token_hint is an ID token the IdP issued to this client');
+  const masked = text.split(`id_token_hint=${hint}`).join('id_token_hint=(the exception)');
+  return { where, text: masked, hinted: true };
+}
+
+/** Every log line as a haystack. */
+export function logHaystacks(logs: LogSink): { where: string; text: string }[] {
+  return logs.lines.map((line, i) => ({ where: `log line ${i + 1}`, text: line }));
+}
+
 export interface Finding {
   kind: SecretKind;
   part: string;
@@ -301,4 +342,111 @@ export function tapResponses(server: Server): SeenResponse[] {
     }) as typeof res.end;
   });
   return seen;
+}
+
+/** One BFF under the scan, with its own client at the IdP. */
+export interface ScanTarget {
+  clientId: string;
+  port: number;
+  key: ClientKey;
+  store: StoreKind;
+  dpop: boolean;
+  /** Moves the BFF's clock forward (access tokens live 300 s at the dev IdP). */
+  skewMs: number;
+  /** Every line the BFF logs, at trace, access log on. */
+  logs: LogSink;
+  bff?: RunningBff;
+  /** DPoP private keys of the sessions, read from the session store. */
+  dpopKeys: JsonWebKey[];
+}
+
+/** A scan target's fields that are the same for every test: a free port, a fresh key, no skew. */
+export async function newScanTarget(
+  clientId: string,
+): Promise<Pick<ScanTarget, 'clientId' | 'port' | 'key' | 'skewMs' | 'logs' | 'dpopKeys'>> {
+  return {
+    clientId,
+    port: await freePort(),
+    key: await makeClientKey('ES256'),
+    skewMs: 0,
+    logs: new LogSink(),
+    dpopKeys: [],
+  };
+}
+
+export interface ScanStack {
+  idp: DevIdp;
+  upstream: RecordingUpstream;
+  close(): Promise<void>;
+}
+
+/**
+ * The scanned stack: one dev IdP with every target's client (`client`: its metadata), whose issued
+ * values `harvest` records; one recording upstream; and per target a BFF logging at trace with the
+ * access log on into `target.logs`, on the target's store and clock, routing `echo` to the upstream,
+ * with DPoP when the target asks for it; `bff` adds the target's key (if any) and variables.
+ */
+export async function startScanStack<T extends ScanTarget>(
+  targets: readonly T[],
+  harvest: IdpHarvest,
+  setup: {
+    client(target: T): Record<string, unknown>;
+    bff(target: T): { key?: ClientKey; env: Record<string, string> };
+  },
+): Promise<ScanStack> {
+  const idp = await startDevIdp({
+    clients: targets.map((t) => setup.client(t)),
+    wrapHandler: harvest.wrapHandler,
+  });
+  harvest.watch(idp);
+  let upstream: RecordingUpstream | undefined;
+  const close = async () => {
+    for (const t of targets) await t.bff?.close();
+    await upstream?.close();
+    await idp.close();
+  };
+  try {
+    upstream = await startRecordingUpstream();
+    for (const t of targets) {
+      const { key, env } = setup.bff(t);
+      t.bff = await startBff({
+        port: t.port,
+        issuer: idp.issuer,
+        clientId: t.clientId,
+        ...(key ? { key } : {}),
+        storeKind: t.store,
+        routes: { echo: upstream.url },
+        logs: t.logs,
+        logLevel: 'trace',
+        clock: () => Date.now() + t.skewMs,
+        env: { MS_BFF_ACCESS_LOG: 'true', ...env, ...(t.dpop ? { MS_BFF_DPOP_ENABLED: 'true' } : {}) },
+      });
+    }
+  } catch (err) {
+    // What started is closed: the test's `after` has no handle on it.
+    await close().catch(() => undefined);
+    throw err;
+  }
+  return { idp, upstream, close };
+}
+
+/** Keeps the DPoP private key of the session behind `cookie` (from the session store) to search for. */
+export async function keepDpopKey(target: ScanTarget, cookie: string): Promise<void> {
+  const session = await target.bff?.services.sessions.load(cookie);
+  if (session?.data.dpop) target.dpopKeys.push(session.data.dpop.jwk as JsonWebKey);
+}
+
+/**
+ * What the scan looks for in a target's output: what the IdP issued to it, its sessions' DPoP keys
+ * and its client credential (`clientSecret`, else its private key).
+ */
+export function targetSecrets(issued: Issued, target: ScanTarget, clientSecret?: string): Secret[] {
+  const secret: Secret = { kind: 'client_secret', value: clientSecret ?? '', part: 'whole' };
+  return [
+    ...secretsOf(issued),
+    ...target.dpopKeys.flatMap((k) => privateKeySecrets(k)),
+    ...(clientSecret !== undefined
+      ? [secret, ...ends(secret)]
+      : privateKeySecrets(target.key.privateJwk as JsonWebKey)),
+  ];
 }

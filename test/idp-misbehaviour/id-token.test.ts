@@ -147,7 +147,10 @@ describe('ID token and token endpoint misbehaviour (hostile IdP)', () => {
   it('counts refusals by stable code in /metrics', async () => {
     const metrics = await (await new TestBrowser().request(`${bff.url}/metrics`)).text();
     assert.match(metrics, /bff_errors_total\{code="BFF_ID_TOKEN_INVALID"\} [1-9]/);
-    assert.match(metrics, /bff_callbacks_total\{outcome="failure",code="BFF_ID_TOKEN_INVALID"\} [1-9]/);
+    assert.match(
+      metrics,
+      /bff_callbacks_total\{outcome="failure",code="BFF_ID_TOKEN_INVALID",frontend="default"\} [1-9]/,
+    );
     assert.match(metrics, /par_requests_total\{outcome="success"\} [1-9]/);
     assert.match(metrics, /par_requests_total\{outcome="failure"\} [1-9]/);
   });

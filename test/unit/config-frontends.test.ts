@@ -4,24 +4,18 @@
  * environment-only configuration unchanged (one frontend, `default`).
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
-import { makeClientKey } from '../helpers/bff-harness.js';
+import { writeRegistrationFile } from '../../src/registration/file.js';
+import { configProblems, minimalEnv } from '../helpers/bff-harness.js';
 
 async function baseEnv(file: string): Promise<Record<string, string>> {
-  const key = await makeClientKey('ES256');
   // No OIDC_CLIENT_ID, MS_BFF_PUBLIC_URL or MS_BFF_ROUTES: the frontends carry them.
-  return {
-    OIDC_ISSUER: 'https://idp.example.com',
-    BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-    MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    MS_BFF_CONFIG: file,
-  };
+  const { OIDC_CLIENT_ID: _clientId, MS_BFF_PUBLIC_URL: _publicUrl, ...env } = await minimalEnv();
+  return { ...env, MS_BFF_CONFIG: file };
 }
 
 function writeConfig(doc: unknown, ext = 'json'): string {
@@ -29,19 +23,6 @@ function writeConfig(doc: unknown, ext = 'json'): string {
   const file = join(dir, `bff.${ext}`);
   writeFileSync(file, typeof doc === 'string' ? doc : JSON.stringify(doc));
   return file;
-}
-
-async function problems(env: Record<string, string>): Promise<Map<string, string>> {
-  try {
-    await loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    const byPath = new Map<string, string>();
-    for (const p of err.problems)
-      byPath.set(p.variable, [byPath.get(p.variable), p.message].filter(Boolean).join(' | '));
-    return byPath;
-  }
-  assert.fail('expected a ConfigError');
 }
 
 const BANKING = {
@@ -107,14 +88,7 @@ describe('config file frontends', () => {
   });
 
   it('without frontends, the environment is one frontend named default, as before', async () => {
-    const key = await makeClientKey('ES256');
-    const config = await loadConfig({
-      OIDC_ISSUER: 'https://idp.example.com',
-      OIDC_CLIENT_ID: 'bff',
-      BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-      MS_BFF_PUBLIC_URL: 'https://app.example.com',
-      MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    });
+    const config = await loadConfig(await minimalEnv());
     assert.equal(config.frontends.length, 1);
     const only = config.frontends[0];
     assert.equal(only?.name, 'default');
@@ -147,7 +121,7 @@ describe('config file frontends', () => {
         { name: 'elsewhere', host: 'a.example.com', publicUrl: 'https://b.example.com', clientId: 'e' },
       ],
     });
-    const found = await problems(await baseEnv(file));
+    const found = await configProblems(await baseEnv(file));
     const expect: [string, RegExp][] = [
       ['MS_BFF_CONFIG.frontends[0].cookieName', /__Host-/],
       ['MS_BFF_CONFIG.frontends[0].flags.dpop', /true or false|boolean/],
@@ -173,7 +147,7 @@ describe('config file frontends', () => {
 
   it("a frontend variable neither the entry nor the environment gives is the entry's problem", async () => {
     const file = writeConfig({ frontends: [{ name: 'a', publicUrl: 'https://a.example.com' }] });
-    const found = await problems(await baseEnv(file));
+    const found = await configProblems(await baseEnv(file));
     assert.match(found.get('MS_BFF_CONFIG.frontends[0].clientId') ?? '', /required/);
     // The process-wide problem keeps its variable name, reported once.
     const env = { ...(await baseEnv(file)), OIDC_CLIENT_ID: 'from-env', MS_BFF_SESSION_KEYS: 'short' };
@@ -183,7 +157,7 @@ describe('config file frontends', () => {
         { name: 'b', host: 'b.example.com', publicUrl: 'https://b.example.com' },
       ],
     });
-    const found2 = await problems({ ...env, MS_BFF_CONFIG: twice });
+    const found2 = await configProblems({ ...env, MS_BFF_CONFIG: twice });
     assert.ok(found2.has('MS_BFF_SESSION_KEYS'));
     assert.equal(found2.get('MS_BFF_SESSION_KEYS')?.split(' | ').length, 1, 'reported once');
     assert.ok(!found2.has('MS_BFF_CONFIG.frontends[0].clientId'), 'the environment gave the client id');
@@ -191,8 +165,40 @@ describe('config file frontends', () => {
 
   it('refuses an empty or malformed frontends list', async () => {
     for (const frontends of [[], {}, 'x']) {
-      const found = await problems(await baseEnv(writeConfig({ frontends })));
+      const found = await configProblems(await baseEnv(writeConfig({ frontends })));
       assert.match(found.get('MS_BFF_CONFIG.frontends') ?? '', /non-empty list/);
     }
+  });
+
+  it("a frontend's own client (clientId or clientRegistrationFile) replaces the environment's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bff-frontends-reg-'));
+    const registered = join(dir, 'banking.json');
+    writeRegistrationFile(registered, { client_id: 'registered-banking', issuer: 'https://idp.example.com' });
+    const envRegistered = join(dir, 'env.json');
+    writeRegistrationFile(envRegistered, { client_id: 'env-registered', issuer: 'https://idp.example.com' });
+    const { clientId: _a, ...banking } = BANKING;
+    const file = writeConfig({ frontends: [{ ...banking, clientRegistrationFile: registered }, SHOP] });
+    // The environment names a client of its own, by id and by registration file: neither is theirs.
+    const config = await loadConfig({
+      ...(await baseEnv(file)),
+      OIDC_CLIENT_ID: 'env-client',
+      OIDC_CLIENT_REGISTRATION_FILE: envRegistered,
+    });
+    assert.deepEqual(
+      config.frontends.map((f) => [f.name, f.config.oidc.clientId, f.config.oidc.registration?.file]),
+      [
+        ['banking', 'registered-banking', registered],
+        ['shop', 'shop-bff', undefined],
+      ],
+    );
+    // Not registered yet (`fapi-bff register`): the file is not read, its path is kept.
+    const unregistered = await loadConfig(await baseEnv(file), { unregistered: true });
+    assert.equal(unregistered.frontends[0]?.config.oidc.registration?.file, registered);
+    const missing = writeConfig({
+      frontends: [{ ...banking, clientRegistrationFile: join(dir, 'none.json') }],
+    });
+    const fresh = await loadConfig(await baseEnv(missing), { unregistered: true });
+    assert.equal(fresh.oidc.registration?.file, join(dir, 'none.json'));
+    assert.equal(fresh.oidc.registration?.clientUri, undefined);
   });
 });

@@ -4,43 +4,21 @@
  * loopback or an allowed host; the CSP and extra headers are checked. Every problem at once.
  */
 import { strict as assert } from 'node:assert';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { frontendKey, VARIABLES } from '../../src/config/variables.js';
-import { ConfigError } from '../../src/errors.js';
-import { makeClientKey } from '../helpers/bff-harness.js';
+import { configProblems, minimalEnv } from '../helpers/bff-harness.js';
 
 let base: Record<string, string>;
 let root: string;
 let spaDir: string;
 
-async function problems(env: Record<string, string | undefined>): Promise<Map<string, string>> {
-  try {
-    await loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    const byVariable = new Map<string, string>();
-    for (const p of err.problems)
-      byVariable.set(p.variable, [byVariable.get(p.variable), p.message].filter(Boolean).join(' | '));
-    return byVariable;
-  }
-  assert.fail('expected a ConfigError');
-}
-
 describe('SPA configuration', () => {
   before(async () => {
-    const key = await makeClientKey('ES256');
-    base = {
-      OIDC_ISSUER: 'https://idp.example.com',
-      OIDC_CLIENT_ID: 'bff',
-      BFF_JWT_SIGNING_KEY: JSON.stringify(key.privateJwk),
-      MS_BFF_PUBLIC_URL: 'https://app.example.com',
-      MS_BFF_SESSION_KEYS: randomBytes(32).toString('base64url'),
-    };
+    base = await minimalEnv();
     root = mkdtempSync(join(tmpdir(), 'spa-config-'));
     spaDir = join(root, 'dist');
     mkdirSync(spaDir);
@@ -77,20 +55,20 @@ describe('SPA configuration', () => {
       [join(root, 'file.txt'), /is not a directory/],
       [join(root, 'empty'), /holds no index.html/],
     ] as const) {
-      const found = await problems({ ...base, MS_BFF_STATIC_DIR: dir });
+      const found = await configProblems({ ...base, MS_BFF_STATIC_DIR: dir });
       assert.match(found.get('MS_BFF_STATIC_DIR') ?? '', message, dir);
     }
   });
 
   it('refuses both a directory and an origin', async () => {
-    const found = await problems({
+    const found = await configProblems({
       ...base,
       MS_BFF_STATIC_DIR: spaDir,
       MS_BFF_FRONTEND_URL: 'https://cdn.example.com/app/',
     });
     assert.match(found.get('MS_BFF_FRONTEND_URL') ?? '', /either MS_BFF_STATIC_DIR or MS_BFF_FRONTEND_URL/);
     // Each is still checked: every problem at once.
-    const all = await problems({
+    const all = await configProblems({
       ...base,
       MS_BFF_STATIC_DIR: join(root, 'nope'),
       MS_BFF_FRONTEND_URL: 'http://cdn.example.com/',
@@ -106,7 +84,7 @@ describe('SPA configuration', () => {
   });
 
   it('refuses a plain-HTTP origin in production, except loopback and allowed hosts', async () => {
-    const found = await problems({ ...base, MS_BFF_FRONTEND_URL: 'http://cdn.example.com/' });
+    const found = await configProblems({ ...base, MS_BFF_FRONTEND_URL: 'http://cdn.example.com/' });
     assert.match(found.get('MS_BFF_FRONTEND_URL') ?? '', /plain HTTP is refused in production/);
     for (const url of ['http://127.0.0.1:5173/', 'http://localhost:5173/', 'http://[::1]:5173/']) {
       const config = await loadConfig({ ...base, MS_BFF_FRONTEND_URL: url });
@@ -127,7 +105,7 @@ describe('SPA configuration', () => {
   });
 
   it('refuses an origin with a query or fragment', async () => {
-    const found = await problems({ ...base, MS_BFF_FRONTEND_URL: 'https://cdn.example.com/?v=1' });
+    const found = await configProblems({ ...base, MS_BFF_FRONTEND_URL: 'https://cdn.example.com/?v=1' });
     assert.match(found.get('MS_BFF_FRONTEND_URL') ?? '', /query or fragment/);
   });
 
@@ -163,7 +141,7 @@ describe('SPA configuration', () => {
   });
 
   it('reports every header problem at once, with the directory and CSP problems', async () => {
-    const found = await problems({
+    const found = await configProblems({
       ...base,
       MS_BFF_STATIC_DIR: join(root, 'empty'),
       MS_BFF_SPA_CSP: "default-src 'self'\r\nSet-Cookie: x=1",
@@ -191,11 +169,11 @@ describe('SPA configuration', () => {
     ])
       assert.match(headers, expected);
     assert.match(
-      (await problems({ ...base, MS_BFF_SPA_HEADERS: '[1]' })).get('MS_BFF_SPA_HEADERS') ?? '',
+      (await configProblems({ ...base, MS_BFF_SPA_HEADERS: '[1]' })).get('MS_BFF_SPA_HEADERS') ?? '',
       /must be a JSON object/,
     );
     assert.match(
-      (await problems({ ...base, MS_BFF_SPA_HEADERS: '{' })).get('MS_BFF_SPA_HEADERS') ?? '',
+      (await configProblems({ ...base, MS_BFF_SPA_HEADERS: '{' })).get('MS_BFF_SPA_HEADERS') ?? '',
       /not valid JSON/,
     );
   });
@@ -243,7 +221,7 @@ describe('SPA configuration', () => {
         ],
       }),
     );
-    const found = await problems({ ...env, MS_BFF_CONFIG: file });
+    const found = await configProblems({ ...env, MS_BFF_CONFIG: file });
     assert.match(found.get('MS_BFF_CONFIG.frontends[0].static') ?? '', /cannot be read/);
     assert.match(found.get('MS_BFF_CONFIG.frontends[1].frontendUrl') ?? '', /not both/);
     assert.match(found.get('MS_BFF_CONFIG.frontends[2].spaHeaders') ?? '', /Set-Cookie may not be set here/);
