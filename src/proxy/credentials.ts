@@ -2,7 +2,7 @@ import type { RouteConfig } from '../config/types.js';
 import { BffError } from '../errors.js';
 import type { DpopKey } from '../dpop/client.js';
 import type { BffServices } from '../server/services.js';
-import { currentSession } from '../session/current.js';
+import { cachedSession, currentSession } from '../session/current.js';
 import type { LoadedSession } from '../session/session-manager.js';
 import type { UpstreamDpop, UpstreamRefresh } from './forward.js';
 
@@ -32,13 +32,32 @@ const NONE: UpstreamCredential = { kind: 'none', authorization: undefined, dpop:
  * sends the BFF's own client-credentials token; `user-or-client` and `user-or-none` send the user's
  * token when there is a session and otherwise the client's token or nothing; `none` sends nothing.
  * A cookie that opens no session counts as no session here (it is answered like no cookie).
+ *
+ * Not a promise when nothing has to be awaited (no credential; or the session at hand in memory,
+ * its token fresh and any DPoP key imported): the usual API call then makes no promise here.
  */
-export async function upstreamCredential(
+export function upstreamCredential(
+  s: BffServices,
+  route: RouteConfig,
+  request: CredentialRequest,
+): UpstreamCredential | Promise<UpstreamCredential> {
+  if (route.token === 'none') return NONE;
+  if (route.token !== 'client' && route.resource === undefined) {
+    const cached = cachedSession(s, request);
+    if (cached && s.tokens.isFresh(cached)) {
+      const user = userCredential(s, route, request, cached);
+      if (!(user instanceof Promise))
+        return { ...user, refresh: userRefresh(s, route, request, cached), session: cached };
+    }
+  }
+  return loadCredential(s, route, request);
+}
+
+async function loadCredential(
   s: BffServices,
   route: RouteConfig,
   request: CredentialRequest,
 ): Promise<UpstreamCredential> {
-  if (route.token === 'none') return NONE;
   if (route.token !== 'client') {
     const loaded = await currentSession(s, request);
     if (loaded) {
@@ -46,13 +65,7 @@ export async function upstreamCredential(
       if (route.resource !== undefined) return resourceCredential(s, route, route.resource, request, loaded);
       // A fresh token (nearly every call) needs no refresh and no extra await.
       const session = s.tokens.isFresh(loaded) ? loaded : await s.tokens.ensureFresh(loaded);
-      const refresh: UpstreamRefresh = {
-        renew: async () => {
-          const renewed = await s.tokens.renewRejected(session, s.config.refreshOn401MinIntervalSec);
-          return renewed ? await userCredential(s, route, request, renewed) : undefined;
-        },
-        skipped: (reason) => s.metrics.upstreamInvalidToken(reason),
-      };
+      const refresh = userRefresh(s, route, request, session);
       const user = userCredential(s, route, request, session);
       return { ...(user instanceof Promise ? await user : user), refresh, session };
     }
@@ -64,6 +77,22 @@ export async function upstreamCredential(
     return withDpop(s, route, request, 'client', token.accessToken, token.dpopKey);
   }
   return bearer('client', token.accessToken);
+}
+
+/** Renewal of the session's main token when the upstream refuses it (RFC 6750 §3.1). */
+function userRefresh(
+  s: BffServices,
+  route: RouteConfig,
+  request: CredentialRequest,
+  session: LoadedSession,
+): UpstreamRefresh {
+  return {
+    renew: async () => {
+      const renewed = await s.tokens.renewRejected(session, s.config.refreshOn401MinIntervalSec);
+      return renewed ? await userCredential(s, route, request, renewed) : undefined;
+    },
+    skipped: (reason) => s.metrics.upstreamInvalidToken(reason),
+  };
 }
 
 /**

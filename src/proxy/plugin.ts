@@ -58,9 +58,10 @@ export async function proxyPlugin(
     if (route.enabled === false) throw new BffError('BFF_ROUTE_DISABLED', { reason: 'route_disabled' });
 
     // Service callers bring their own token (checked above); everyone else gets the route's policy.
-    const { authorization, dpop, refresh } = asserted
+    const credential = asserted
       ? { authorization: undefined, dpop: undefined, refresh: undefined }
-      : await upstreamCredential(s, route, request);
+      : upstreamCredential(s, route, request);
+    const { authorization, dpop, refresh } = credential instanceof Promise ? await credential : credential;
     const target = proxyTarget(request.url, mount, request.params.route);
     let upstream: Awaited<ReturnType<typeof s.forwarder.forward>>;
     try {

@@ -14,3 +14,14 @@ export function currentSession(
 ): Promise<LoadedSession | undefined> {
   return s.sessions.load(readCookie(request.headers.cookie, s.config.session.cookieName));
 }
+
+/** The request's session when it is at hand without waiting (SessionManager.cached), else undefined. */
+export function cachedSession(
+  s: {
+    readonly sessions: Pick<SessionManager, 'cached'>;
+    readonly config: { readonly session: { readonly cookieName: string } };
+  },
+  request: { readonly headers: { readonly cookie?: string | undefined } },
+): LoadedSession | undefined {
+  return s.sessions.cached(readCookie(request.headers.cookie, s.config.session.cookieName));
+}

@@ -226,6 +226,23 @@ export class SessionManager {
     return session;
   }
 
+  /**
+   * What `load` would return for this cookie when it needs nothing asynchronous: the session is
+   * served from memory (the change feed vouches for it, see `trusted`), within its absolute
+   * lifetime, and no touch is due. Otherwise undefined, and the caller uses `load`. No side effects.
+   * The API proxy's hot path (Redis with a live feed) saves its promises this way.
+   */
+  cached(cookieValue: string | undefined): LoadedSession | undefined {
+    if (!cookieValue) return undefined;
+    const memo = this.opened.get(cookieValue);
+    if (!memo) return undefined;
+    const now = this.clock();
+    if (!this.trusted(memo, now)) return undefined;
+    const session = memo.session;
+    if (now >= session.data.absoluteExpiresAt || this.touchDue(session, now)) return undefined;
+    return session;
+  }
+
   /** Re-read a session by key (e.g. after losing a compare-and-set to a concurrent refresh). */
   async reload(key: string): Promise<LoadedSession | undefined> {
     const sealed = await this.store.get(key);
@@ -357,6 +374,12 @@ export class SessionManager {
     }
   }
 
+  private touchDue(session: LoadedSession, now: number): boolean {
+    const last = this.lastTouch.get(session.key);
+    const interval = (this.timeouts.idleTimeoutSec * 1000) / TOUCH_INTERVAL_FRACTION;
+    return last === undefined || now - last >= interval;
+  }
+
   private ttlMs(data: SessionData, now: number): number {
     return Math.max(1, Math.min(this.timeouts.idleTimeoutSec * 1000, data.absoluteExpiresAt - now));
   }
@@ -366,9 +389,7 @@ export class SessionManager {
    * limit. Returns the renewal to wait for, or undefined when none is due (the common case).
    */
   private maybeTouch(session: LoadedSession, now: number): Promise<void> | undefined {
-    const last = this.lastTouch.get(session.key);
-    const interval = (this.timeouts.idleTimeoutSec * 1000) / TOUCH_INTERVAL_FRACTION;
-    if (last !== undefined && now - last < interval) return undefined;
+    if (!this.touchDue(session, now)) return undefined;
     if (this.lastTouch.size >= MAX_TOUCH_ENTRIES) this.lastTouch.clear();
     this.lastTouch.set(session.key, now);
     return this.store.touch(session.key, this.ttlMs(session.data, now)).then((alive) => {

@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DevIdp, startDevIdp } from '../../src/dev/idp.js';
 import { createRedisStore, type RedisStore } from '../../src/store/redis-store.js';
+import { SessionSealer } from '../../src/session/sealing.js';
+import { SessionManager } from '../../src/session/session-manager.js';
 import {
   clientMetadata,
   freePort,
@@ -109,6 +111,55 @@ describe(
       const stats = await withAdmin(redis.server.port, (r) => r.info('commandstats'));
       return Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
     }
+
+    it('a session at hand without waiting (the API hot path) is one that needs no touch and is within its lifetime', async () => {
+      // SessionManager.cached serves the API proxy without a promise: it must hand out exactly what
+      // `load` would return without awaiting anything, never a session whose idle TTL is due for renewal.
+      const store = await createRedisStore({ url: redis.url, keyPrefix: `${prefix}cached:` });
+      try {
+        await waitFor(async () => {
+          if (!store.changes.live) throw new Error('feed not live');
+        }, 5000);
+        let now = Date.now();
+        const sessions = new SessionManager(
+          store,
+          new SessionSealer([randomBytes(32)]),
+          { idleTimeoutSec: 600, absoluteTimeoutSec: 3600 },
+          () => now,
+        );
+        const { cookieValue, session } = await sessions.create({
+          sub: 'alice',
+          sid: 'sid-1',
+          claims: {},
+          identity: {},
+          idToken: undefined,
+          accessToken: 'at',
+          tokenType: 'bearer',
+          accessTokenExpiresAt: now + 3_600_000,
+          refreshToken: undefined,
+          scope: undefined,
+        });
+        assert.equal(sessions.cached(cookieValue), undefined, 'not opened in this process yet');
+        assert.equal((await sessions.load(cookieValue))?.key, session.key);
+        assert.equal(sessions.cached(cookieValue)?.key, session.key, 'opened, feed live, no touch due');
+        assert.equal(sessions.cached(`${cookieValue}x`), undefined, 'another cookie value');
+        now += 31_000; // more than idle/20: the next use renews the idle TTL in Redis
+        assert.equal(sessions.cached(cookieValue), undefined, 'a touch is due: load must run');
+        const ttlBefore = await withAdmin(redis.server.port, (r) =>
+          r.pttl(`${prefix}cached:v:${session.key}`),
+        );
+        assert.equal((await sessions.load(cookieValue))?.key, session.key);
+        const ttlAfter = await withAdmin(redis.server.port, (r) =>
+          r.pttl(`${prefix}cached:v:${session.key}`),
+        );
+        assert.ok(ttlAfter > ttlBefore, `load touched the session (${ttlBefore} → ${ttlAfter} ms)`);
+        assert.equal(sessions.cached(cookieValue)?.key, session.key, 'touched: at hand again');
+        await sessions.destroy(session.key);
+        assert.equal(sessions.cached(cookieValue), undefined, 'ended');
+      } finally {
+        await store.close();
+      }
+    });
 
     it('a warm instance serves API calls without reading the session from Redis', async () => {
       const { onB } = await twoBrowsers();
