@@ -160,18 +160,20 @@ async function main(want: (section: string) => boolean): Promise<void> {
 
   if (want('forwarder')) {
     console.log('-- forwarder (header filtering + path, no network: a dispatcher that answers at once) --');
+    // undici's callback form, as the forwarder calls it.
     const fake = {
-      request: async () => ({
-        statusCode: 200,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': '75',
-          date: new Date().toUTCString(),
-          connection: 'keep-alive',
-          'keep-alive': 'timeout=120',
-        },
-        body: Readable.from([]),
-      }),
+      request: (_options: unknown, callback: (err: null, data: unknown) => void) =>
+        callback(null, {
+          statusCode: 200,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': '75',
+            date: new Date().toUTCString(),
+            connection: 'keep-alive',
+            'keep-alive': 'timeout=120',
+          },
+          body: Readable.from([]),
+        }),
     } as unknown as Dispatcher;
     const forwarder = new Forwarder(undefined, fake);
     const route: RouteConfig = {

@@ -147,44 +147,86 @@ export class Forwarder {
         : undefined;
   }
 
-  async forward(req: ForwardRequest): Promise<ForwardResponse> {
-    const path = upstreamPath(req.route.url, req.rest, req.query);
-    const headers = requestHeaders(req);
+  /**
+   * Not async, nor are `attempt`, `afterFirst` and `send` (only bodies to buffer and DPoP proofs
+   * await): each async layer on every proxied call costs promises, and an async function that
+   * returns a promise costs extra microtask turns (with AsyncLocalStorage's promise hooks on, each
+   * runs them too). A Bearer GET makes one promise here.
+   */
+  forward(req: ForwardRequest): Promise<ForwardResponse> {
+    let path: string;
+    let headers: Record<string, string | string[]>;
+    try {
+      path = upstreamPath(req.route.url, req.rest, req.query);
+      headers = requestHeaders(req);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     const hasBody = requestHasBody(req.headers);
     // Only requests that may be retried (a DPoP nonce challenge, a refreshed token) buffer their body.
     if (!req.dpop && !req.refresh) return this.send(req, path, headers, hasBody ? req.raw : null);
+    if (!hasBody) return this.firstThenRetry(req, path, headers, null, true);
+    const length = Number(req.headers['content-length']);
+    if (!Number.isFinite(length) || length > MAX_REPLAYABLE_BODY)
+      return this.firstThenRetry(req, path, headers, req.raw, false);
+    return readBody(req.raw, MAX_REPLAYABLE_BODY).then((body) =>
+      this.firstThenRetry(req, path, headers, body, true),
+    );
+  }
 
-    let body: Buffer | IncomingMessage | null = null;
-    let replayable = true;
-    if (hasBody) {
-      const length = Number(req.headers['content-length']);
-      if (Number.isFinite(length) && length <= MAX_REPLAYABLE_BODY)
-        body = await readBody(req.raw, MAX_REPLAYABLE_BODY);
-      else {
-        body = req.raw;
-        replayable = false;
-      }
-    }
-    const first = await this.attempt(req, path, headers, body, replayable, req.dpop);
-    // RFC 6750 §3.1 / RFC 9449 §7.1: the resource server refuses the token itself. One refresh (the
-    // caller rate-limits it per session) and one retry with the new token, replayable bodies only.
+  private firstThenRetry(
+    req: ForwardRequest,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
+  ): Promise<ForwardResponse> {
+    const first = this.attempt(req, path, headers, body, replayable, req.dpop);
+    return req.refresh
+      ? first.then((res) => this.afterFirst(req, path, headers, body, replayable, res))
+      : first;
+  }
+
+  /**
+   * RFC 6750 §3.1 / RFC 9449 §7.1: the resource server refuses the token itself. One refresh (the
+   * caller rate-limits it per session) and one retry with the new token, replayable bodies only.
+   */
+  private afterFirst(
+    req: ForwardRequest,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
+    first: ForwardResponse,
+  ): ForwardResponse | Promise<ForwardResponse> {
     if (first.status !== 401 || !req.refresh || !isInvalidTokenChallenge(first.headers['www-authenticate']))
       return first;
     if (!replayable) {
       req.refresh.skipped('body_not_replayable');
       return first;
     }
-    const renewed = await req.refresh.renew();
+    return this.renewAndRetry(req, req.refresh, path, headers, body, first);
+  }
+
+  private async renewAndRetry(
+    req: ForwardRequest,
+    refresh: UpstreamRefresh,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+    first: ForwardResponse,
+  ): Promise<ForwardResponse> {
+    const renewed = await refresh.renew();
     if (!renewed) return first;
     first.body.resume();
     const retryHeaders = { ...headers };
     delete retryHeaders.dpop;
     if (renewed.authorization !== undefined) retryHeaders.authorization = renewed.authorization;
-    return this.attempt(req, path, retryHeaders, body, replayable, renewed.dpop);
+    return this.attempt(req, path, retryHeaders, body, true, renewed.dpop);
   }
 
   /** One request; with DPoP, a proof and at most one retry for a `use_dpop_nonce` challenge. */
-  private async attempt(
+  private attempt(
     req: ForwardRequest,
     path: string,
     headers: Record<string, string | string[]>,
@@ -192,7 +234,19 @@ export class Forwarder {
     replayable: boolean,
     dpop: UpstreamDpop | undefined,
   ): Promise<ForwardResponse> {
-    if (!dpop) return this.send(req, path, headers, body);
+    return dpop
+      ? this.attemptDpop(req, path, headers, body, replayable, dpop)
+      : this.send(req, path, headers, body);
+  }
+
+  private async attemptDpop(
+    req: ForwardRequest,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer | IncomingMessage | null,
+    replayable: boolean,
+    dpop: UpstreamDpop,
+  ): Promise<ForwardResponse> {
     // RFC 9449 §7.1: the token goes as `DPoP`, with a proof for this exact method and URL.
     const origin = req.route.url.origin;
     const htu = new URL(path.split('?')[0] as string, origin);
@@ -216,34 +270,40 @@ export class Forwarder {
     return res;
   }
 
-  private async send(
+  private send(
     req: ForwardRequest,
     path: string,
     headers: Record<string, string | string[]>,
     body: Buffer | IncomingMessage | null,
   ): Promise<ForwardResponse> {
-    try {
-      const agent = req.route.mtls ? this.mtlsAgent : this.agent;
-      if (!agent) throw new BffError('BFF_INTERNAL', { reason: 'mtls_route_without_certificate' });
-      const res = await agent.request({
-        origin: req.route.url.origin,
-        path,
-        method: req.method as Dispatcher.HttpMethod,
-        headers,
-        body,
-        headersTimeout: req.route.timeoutMs,
-        bodyTimeout: req.route.timeoutMs,
-      });
-      const nonce = res.headers['dpop-nonce'];
-      return {
-        status: res.statusCode,
-        headers: responseHeaders(res.headers),
-        body: res.body,
-        dpopNonce: typeof nonce === 'string' ? nonce : undefined,
-      };
-    } catch (err) {
-      throw upstreamError(err);
+    const agent = req.route.mtls ? this.mtlsAgent : this.agent;
+    if (!agent) {
+      return Promise.reject(new BffError('BFF_INTERNAL', { reason: 'mtls_route_without_certificate' }));
     }
+    const options: Dispatcher.RequestOptions = {
+      origin: req.route.url.origin,
+      path,
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      headersTimeout: req.route.timeoutMs,
+      bodyTimeout: req.route.timeoutMs,
+    };
+    // undici's callback form: one promise (ours) instead of undici's plus a `then` on it.
+    return new Promise((resolve, reject) => {
+      try {
+        agent.request(options, (err, res) => {
+          if (err) return reject(upstreamError(err));
+          try {
+            resolve(forwardResponse(res));
+          } catch (e) {
+            reject(upstreamError(e));
+          }
+        });
+      } catch (err) {
+        reject(upstreamError(err));
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -356,6 +416,16 @@ function listed(connection: string | string[] | undefined): ReadonlySet<string> 
       .map((s) => s.trim().toLowerCase())
       .filter(Boolean),
   );
+}
+
+function forwardResponse(res: Dispatcher.ResponseData): ForwardResponse {
+  const nonce = res.headers['dpop-nonce'];
+  return {
+    status: res.statusCode,
+    headers: responseHeaders(res.headers),
+    body: res.body,
+    dpopNonce: typeof nonce === 'string' ? nonce : undefined,
+  };
 }
 
 function upstreamError(err: unknown): BffError {

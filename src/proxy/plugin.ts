@@ -32,10 +32,10 @@ export async function proxyPlugin(
   const callers = new WeakMap<BffServices, ServiceCallers>();
   // The static segments before the route name: the embedding plugin's prefix, if any, then `api`.
   const mount = [...app.prefix.split('/').filter(Boolean), 'api'];
-  const handler = async (
+  const proxy = async (
     request: FastifyRequest<{ Params: { route: string; '*': string } }>,
     reply: FastifyReply,
-  ) => {
+  ): Promise<void> => {
     const started = performance.now();
     const s = servicesFor(request, root);
     const base = `${app.prefix}${basePathOf(request)}`;
@@ -114,7 +114,19 @@ export async function proxyPlugin(
       headers: upstream.headers,
       publicBase: `${base}/api/${route.name}`,
     });
-    return reply.code(upstream.status).headers(headers).send(upstream.body);
+    reply.code(upstream.status).headers(headers).send(upstream.body);
+  };
+  // A callback-style handler. An async handler must return `reply`, which Fastify then awaits as a
+  // thenable: an end-of-stream watcher on every response and two more promise turns per call. A
+  // failure goes to the error handler as a thrown one would (Fastify's own rule for async handlers).
+  const handler = (
+    request: FastifyRequest<{ Params: { route: string; '*': string } }>,
+    reply: FastifyReply,
+  ): void => {
+    proxy(request, reply).then(undefined, (err: unknown) => {
+      if (reply.sent) request.log.error({ err }, 'Promise errored, but reply.sent = true was set');
+      else reply.send(err instanceof Error ? err : new Error(String(err)));
+    });
   };
   // No body parser and no context-dependent stream listeners here: skip binding the emitters
   // (src/server/request-context.ts); the handler runs in the request's context all the same.

@@ -8,7 +8,7 @@ import { IdpClient } from '../oauth/idp-client.js';
 import { IssuerShares } from '../oauth/issuer-share.js';
 import { BffError } from '../errors.js';
 import { AuditLog, type AuditSink } from '../observability/audit.js';
-import { loggerOptions } from '../observability/logger.js';
+import { carriesRequestFields, loggerOptions } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { installTraceContext, tracingStarted } from '../observability/otel-sdk.js';
 import { AccessTokens } from '../proxy/access-token.js';
@@ -140,8 +140,9 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
       fingerprint: frontendFingerprint(frontend),
     };
   };
+  const logger = options.logger === undefined ? loggerOptions(options.config.logLevel) : options.logger;
   const app = Fastify({
-    logger: options.logger === undefined ? loggerOptions(options.config.logLevel) : options.logger,
+    logger,
     // Access logs are a switch (MS_BFF_ACCESS_LOG, request-context.ts); errors and security
     // decisions are logged where they happen.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -171,13 +172,17 @@ export async function buildApp(options: BuildAppOptions): Promise<BuiltApp> {
   const services = currentServices(frontends);
   drainConnectionsOnClose(app);
   if (options.beforeRoutes) await options.beforeRoutes(app);
-  app.addHook('onRequest', async (request) => {
+  // Callback style: it runs on every request, and an async hook costs a promise and a microtask turn.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (!frontendOf(request) && needsFrontend(request.url)) {
-      throw new BffError('BFF_FRONTEND_NOT_FOUND', { detail: 'no frontend serves this host and path' });
+      done(new BffError('BFF_FRONTEND_NOT_FOUND', { detail: 'no frontend serves this host and path' }));
+      return;
     }
+    done();
   });
   await registerBff(app, services, {
     notFound: true,
+    requestFieldsMixin: carriesRequestFields(logger),
     redis: options.redis ?? sharedCountersOf(options.store),
     upgradeFrontend: (raw) => {
       const selected = frontends.select(raw.headers.host, raw.url ?? '/');

@@ -39,13 +39,15 @@ export const HSTS = 'max-age=63072000; includeSubDomains';
  * HSTS. Runs on errors, 404s and 429s too.
  */
 export function registerAuthHeaders(app: FastifyInstance, options: { prefix: string; hsts: boolean }): void {
-  app.addHook('onSend', async (request, reply) => {
-    if (!request.url.startsWith(options.prefix)) return;
+  // Callback style: it runs on every response (an async hook costs a promise and a microtask turn).
+  app.addHook('onSend', (request, reply, _payload, done) => {
+    if (!request.url.startsWith(options.prefix)) return done();
     if (!isStrictCsp(reply.getHeader('content-security-policy')))
       reply.header('content-security-policy', AUTH_CSP);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('cache-control', 'no-store');
     if (options.hsts) reply.header('strict-transport-security', HSTS);
+    done();
   });
 }

@@ -10,7 +10,7 @@ import {
   TraceFlags,
 } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { REQUEST_BOUND } from '../observability/logger.js';
+import { REQUEST_BOUND, REQUEST_FIELDS, type RequestFields } from '../observability/logger.js';
 import { randomHex } from '../random.js';
 import { REQUEST_ID_KEY, tracer } from '../observability/tracing.js';
 
@@ -44,6 +44,12 @@ declare module 'fastify' {
 export interface RequestContextOptions {
   /** One line per request at info (MS_BFF_ACCESS_LOG). */
   readonly accessLog: boolean;
+  /**
+   * The app's logger was made from `loggerOptions` (its mixin writes REQUEST_FIELDS): the trace
+   * fields are set on the request's logger rather than bound by a child logger per request. Any
+   * other logger (an embedding application's) gets the child.
+   */
+  readonly requestFieldsMixin?: boolean;
 }
 
 /**
@@ -79,9 +85,16 @@ export function registerRequestContext(app: FastifyInstance, options: RequestCon
     request.bffSpan = span;
     const ctx = trace.setSpan(parent, span).setValue(REQUEST_ID_KEY, request.id);
     const { traceId, spanId } = span.spanContext();
-    request.log = request.log.child({ trace_id: traceId, span_id: spanId });
-    (request.log as unknown as Record<symbol, boolean>)[REQUEST_BOUND] = true;
-    reply.log = request.log;
+    if (options.requestFieldsMixin) {
+      // Fastify's logger of this request (a child made for it, with request_id bound), so the
+      // fields are this request's only.
+      const fields: RequestFields = { trace_id: traceId, span_id: spanId };
+      (request.log as unknown as Record<symbol, RequestFields>)[REQUEST_FIELDS] = fields;
+    } else {
+      request.log = request.log.child({ trace_id: traceId, span_id: spanId });
+      (request.log as unknown as Record<symbol, boolean>)[REQUEST_BOUND] = true;
+      reply.log = request.log;
+    }
     reply.header('x-request-id', request.id);
     // Body parsing and stream events run in the socket's async context: bind them to the request's
     // (unless the route says it needs neither; its handler still runs inside `context.with` below).

@@ -29,6 +29,8 @@ export async function registerBff(
     redis?: SharedCounters | undefined;
     /** The frontend of a WebSocket upgrade (its URL rewritten inside it); absent: the one frontend. */
     upgradeFrontend?: UpgradeFrontend | undefined;
+    /** The app's logger was made from `loggerOptions` (see RequestContextOptions). */
+    requestFieldsMixin?: boolean;
   },
 ): Promise<void> {
   const { config } = services;
@@ -44,7 +46,10 @@ export async function registerBff(
       if (!reply.hasHeader(name)) reply.header(name, value);
     done();
   });
-  registerRequestContext(scope, { accessLog: config.observability.accessLog });
+  registerRequestContext(scope, {
+    accessLog: config.observability.accessLog,
+    requestFieldsMixin: options.requestFieldsMixin === true,
+  });
   registerAuthHeaders(scope, {
     prefix: `${scope.prefix}/auth/`,
     hsts: config.profile === 'production' && config.publicUrl.protocol === 'https:',

@@ -188,5 +188,19 @@ describe('OpenTelemetry traces over OTLP/HTTP', () => {
     });
     const id = forged.headers.get('x-request-id') ?? '';
     assert.match(id, /^[0-9a-f-]{36}$/, 'a malformed X-Request-Id is replaced');
+
+    // An API call (its routes bind no emitters, so nothing but the request's own logger carries the
+    // request's fields into its access line; the answer here is a 401 problem, no session).
+    const apiId = `${requestId}-api`;
+    const api = await browser.request(`${bff.url}/api/echo/items`, {
+      headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'x-request-id': apiId },
+    });
+    assert.equal(api.headers.get('x-request-id'), apiId);
+    const accessOf = () => logs.records().find((l) => l.request_id === apiId && l.access === true);
+    for (let i = 0; i < 100 && !accessOf(); i++) await new Promise((r) => setTimeout(r, 20));
+    const access = accessOf();
+    assert.ok(access, 'the API call has an access line');
+    assert.equal(access.trace_id, traceId, `trace id on ${JSON.stringify(access)}`);
+    assert.match(String(access.span_id), /^[0-9a-f]{16}$/, `span id on ${JSON.stringify(access)}`);
   });
 });
