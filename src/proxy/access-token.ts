@@ -320,7 +320,12 @@ export class AccessTokens {
       // The grant itself is refused (revoked, expired, reused): the session cannot go on, unless
       // another writer rotated the refresh token meanwhile; then retry with the rotated one.
       const latest = await this.onRefreshError(err, session, refreshToken);
-      if (latest) return this.refreshResource(latest, resource, rejected);
+      if (latest) {
+        // The other writer may have obtained this resource's token as well: use it rather than
+        // spend another grant (at an IdP that revokes the grant on reuse, that grant would fail).
+        const theirs = this.freshResourceToken(latest, resource, rejected);
+        return theirs ? { session: latest, token: theirs } : this.refreshResource(latest, resource, rejected);
+      }
       // The IdP is unreachable: keep serving on a resource token that has not expired yet.
       const kept = session.data.resourceTokens?.[resource];
       if (kept && kept.accessToken !== rejected && kept.expiresAt > this.clock())

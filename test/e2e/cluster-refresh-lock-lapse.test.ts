@@ -16,10 +16,12 @@
  * BFF instances, Redis on 127.0.0.1:6379.
  *
  * oidc-provider revokes the whole grant when a spent refresh token is replayed (RFC 9700 §4.14.2):
- * for the main refresh A then answers with B's access token (what matters here: not a 401). For
- * the resource refresh A retries with the rotated token, which needs a live grant: that case runs
- * against an IdP that forgets a spent refresh token instead (it is destroyed at oidc-provider after
- * B's rotation, so A's replay is refused as unknown, invalid_grant, without revoking the grant).
+ * A then answers with the tokens B stored (what matters here: not a 401), for the main refresh and
+ * for a resource whose token B obtained too. When B rotated the refresh token without obtaining
+ * the resource's token (B refreshed the main token), A retries the resource grant with the rotated
+ * refresh token, which needs a live grant: that case runs against an IdP that forgets a spent
+ * refresh token instead (it is destroyed at oidc-provider after B's rotation, so A's replay is
+ * refused as unknown, invalid_grant, without revoking the grant).
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
@@ -115,10 +117,15 @@ describe('a refresh refused because another instance rotated the token meanwhile
 
   /**
    * Calls `path` through A with its token request held at the IdP, lets the refresh lock lapse,
-   * calls `path` through B (which refreshes for real), runs `afterB`, then lets A's grant through.
+   * calls `pathB` through B (which refreshes for real), runs `afterB`, then lets A's grant through.
    * Returns A's response.
    */
-  async function race(session: Awaited<ReturnType<typeof login>>, path: string, afterB = async () => {}) {
+  async function race(
+    session: Awaited<ReturnType<typeof login>>,
+    path: string,
+    afterB = async () => {},
+    pathB = path,
+  ) {
     hold = {
       arrived: false,
       gate: new Promise<void>((resolve) => {
@@ -132,7 +139,7 @@ describe('a refresh refused because another instance rotated the token meanwhile
     assert.ok(await a.store.touch(lock, 1), "the lock's TTL runs out");
     await until('the lock is gone', async () => (await a.store.get(lock)) === undefined);
 
-    const resB = await apiCall(session.viaB, b.url, `${path}/b`);
+    const resB = await apiCall(session.viaB, b.url, `${pathB}/b`);
     assert.equal(resB.status, 200, `B refreshed: ${await resB.text()}`);
     const stored = await b.services.sessions.reload(session.key);
     assert.ok(stored?.data.refreshToken && stored.data.refreshToken !== session.spent, 'B rotated it');
@@ -166,18 +173,39 @@ describe('a refresh refused because another instance rotated the token meanwhile
     assert.equal(tokenSentFor('/main/b'), stored.data.accessToken);
   });
 
-  it('resource refresh: A retries with the refresh token B rotated and keeps the session', async () => {
+  it('resource refresh: A uses the resource token B obtained instead of a second grant', async () => {
     const session = await login();
-    // A refreshes for ORDERS (no token for it yet) and B too, with the same refresh token.
-    const resA = await race(session, '/api/orders/resource', async () => {
-      const spent = await idp.provider.RefreshToken.find(session.spent);
-      assert.ok(spent?.consumed, "B's grant spent the refresh token A is about to send");
-      await spent.destroy();
-    });
-    assert.equal(resA.status, 200, `A retried with the rotated token: ${await resA.text()}`);
+    // A and B both need a token for ORDERS (none yet), with the same refresh token.
+    const refusedBefore = refused.length;
+    const resA = await race(session, '/api/orders/resource');
+    assert.equal(resA.status, 200, `A used B's resource token: ${await resA.text()}`);
     const stored = await a.services.sessions.reload(session.key);
     assert.ok(stored, 'the session was not ended');
     const sent = tokenSentFor('/resource/a');
+    assert.ok(sent);
+    assert.deepEqual(decodeJwt(sent).aud, ORDERS, 'A sent a token for ORDERS');
+    assert.equal(sent, tokenSentFor('/resource/b'), 'the one B obtained');
+    assert.equal(sent, stored.data.resourceTokens?.[ORDERS]?.accessToken);
+    assert.equal(refused.length, refusedBefore + 1, 'no grant after the refused one');
+  });
+
+  it('resource refresh: A retries with the refresh token B rotated for the main token, and keeps the session', async () => {
+    const session = await login();
+    skewMs += 301_000; // B's call renews the main token; A's needs a token for ORDERS (none yet)
+    const resA = await race(
+      session,
+      '/api/orders/retry',
+      async () => {
+        const spent = await idp.provider.RefreshToken.find(session.spent);
+        assert.ok(spent?.consumed, "B's grant spent the refresh token A is about to send");
+        await spent.destroy();
+      },
+      '/api/echo/renew',
+    );
+    assert.equal(resA.status, 200, `A retried with the rotated token: ${await resA.text()}`);
+    const stored = await a.services.sessions.reload(session.key);
+    assert.ok(stored, 'the session was not ended');
+    const sent = tokenSentFor('/retry/a');
     assert.ok(sent);
     assert.deepEqual(decodeJwt(sent).aud, ORDERS, 'A sent a token for ORDERS');
     assert.equal(sent, stored.data.resourceTokens?.[ORDERS]?.accessToken);
