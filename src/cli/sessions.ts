@@ -5,9 +5,11 @@ import { DpopKeyCache } from '../dpop/client.js';
 import { isBffError } from '../errors.js';
 import { IdpClient } from '../oauth/idp-client.js';
 import { IssuerShares } from '../oauth/issuer-share.js';
+import { AuditLog } from '../observability/audit.js';
+import { loggerOptions } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { SessionSealer } from '../session/sealing.js';
-import { SessionManager } from '../session/session-manager.js';
+import { type SessionData, SessionManager } from '../session/session-manager.js';
 import { storeFromConfig } from '../store/from-config.js';
 import { namespacedStore } from '../store/namespaced.js';
 import type { KeyValueStore } from '../store/store.js';
@@ -32,8 +34,9 @@ Run it with the BFF's own environment (OIDC_*, MS_BFF_SESSION_KEYS, REDIS_* or t
 file). The in-memory store lives inside one BFF process and cannot be reached from here: this
 command needs the Redis store. Prints one JSON line:
   {"sub_sessions":N,"ended":N,"revoked":N,"revocation_failed":N,"frontends":{"<name>":{<same>}}}
-Exit status 0 when every session ended (revocation failures are reported, not fatal), 1 on a
-configuration or store error, 2 on a usage error.
+Every session ended is also an audit line (event session.revoked, docs/audit.md) on standard
+error, a JSON log line like the BFF's. Exit status 0 when every session ended (revocation failures
+are reported, not fatal), 1 on a configuration or store error, 2 on a usage error.
 `,
   async run(io) {
     const [sub, ...rest] = io.args;
@@ -72,8 +75,9 @@ async function revoke(io: CliIo, args: string[]): Promise<number> {
     );
     return 1;
   }
-  // Diagnostics to stderr; stdout carries only the result line.
+  // Diagnostics and audit lines to stderr; stdout carries only the result line.
   const log = pino({ level: 'warn' }, pino.destination(2));
+  const auditLog = pino(loggerOptions('info'), pino.destination(2));
   const store = await storeFromConfig(config, log);
   try {
     const total: Counts = { sub_sessions: 0, ended: 0, revoked: 0, revocation_failed: 0 };
@@ -82,13 +86,17 @@ async function revoke(io: CliIo, args: string[]): Promise<number> {
     const shares = new IssuerShares();
     for (const frontend of frontends) {
       // Each frontend keeps its sessions under its own namespace, sealed with its keys, issued to its client.
+      const audit = new AuditLog(auditLog, {
+        sub: frontend.config.observability.auditSub,
+        hashKey: frontend.config.session.keys[0] as Uint8Array,
+        frontend: frontend.name,
+      });
       const counts = await revokeIn(
         namespacedStore(store, frontend.storeNamespace),
         frontend.config,
         subject,
         values['no-idp'] === true,
-        log,
-        shares,
+        { log, audit, shares },
       );
       byFrontend[frontend.name] = counts;
       for (const k of Object.keys(total) as (keyof Counts)[]) total[k] += counts[k];
@@ -105,8 +113,7 @@ async function revokeIn(
   config: BffConfig,
   subject: string,
   noIdp: boolean,
-  log: pino.Logger,
-  shares: IssuerShares,
+  { log, audit, shares }: { log: pino.Logger; audit: AuditLog; shares: IssuerShares },
 ): Promise<Counts> {
   const sessions = new SessionManager(store, new SessionSealer(config.session.keys), config.session);
   const keys = await sessions.keysOf({ sub: subject });
@@ -121,20 +128,32 @@ async function revokeIn(
     const removed = await sessions.take(key);
     if (!removed) continue;
     counts.ended++;
-    if (!idp?.metadata.revocation_endpoint) continue;
-    const token = removed.data.refreshToken ?? removed.data.accessToken;
-    try {
-      await idp.revoke(
-        token,
-        removed.data.refreshToken ? 'refresh_token' : 'access_token',
-        removed.data.dpop ? await dpopKeys.get(removed.data.dpop) : undefined,
-      );
-      counts.revoked++;
-    } catch (err) {
-      counts.revocation_failed++;
-      log.warn({ code: isBffError(err) ? err.code : 'error' }, 'token revocation failed');
-    }
+    const revocation = await revokeToken(removed.data, idp, dpopKeys, log);
+    if (revocation === 'revoked') counts.revoked++;
+    if (revocation === 'failed') counts.revocation_failed++;
+    audit.emit('session.revoked', { sessionKey: key, sub: subject, revocation, initiator: 'cli' });
   }
   await sessions.forgetIndex({ sub: subject }, keys);
   return counts;
+}
+
+/** Revokes the session's refresh token (else its access token) at the IdP (RFC 7009 §2.1). */
+async function revokeToken(
+  data: SessionData,
+  idp: IdpClient | undefined,
+  dpopKeys: DpopKeyCache,
+  log: pino.Logger,
+): Promise<'revoked' | 'failed' | 'skipped'> {
+  if (!idp?.metadata.revocation_endpoint) return 'skipped';
+  try {
+    await idp.revoke(
+      data.refreshToken ?? data.accessToken,
+      data.refreshToken ? 'refresh_token' : 'access_token',
+      data.dpop ? await dpopKeys.get(data.dpop) : undefined,
+    );
+    return 'revoked';
+  } catch (err) {
+    log.warn({ code: isBffError(err) ? err.code : 'error' }, 'token revocation failed');
+    return 'failed';
+  }
 }

@@ -38,6 +38,11 @@ export const AUDIT_EVENTS = {
     description: 'A session ended by time or by a refresh that can never succeed.',
     fields: ['session', 'sub', 'reason'],
   },
+  'session.revoked': {
+    description:
+      'An operator ended the session with `fapi-bff sessions revoke` (every session of a subject); revocation is what happened to its refresh token at the IdP: revoked, failed, or skipped (--no-idp, or no revocation endpoint). Written by the command, as a JSON line on its standard error.',
+    fields: ['session', 'sub', 'revocation', 'initiator'],
+  },
   'csrf.refused': {
     description: 'A request failed the CSRF header or Fetch Metadata / Origin check.',
     fields: ['reason', 'method', 'path'],

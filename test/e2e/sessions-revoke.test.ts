@@ -15,6 +15,7 @@ import { loadConfig } from '../../src/config/load.js';
 import type { BffConfig } from '../../src/config/types.js';
 import { registrationMetadata } from '../../src/oauth/client-metadata.js';
 import { IdpClient } from '../../src/oauth/idp-client.js';
+import { sessionHash } from '../../src/observability/audit.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { buildApp, type BuiltApp } from '../../src/server/app.js';
 import { SessionSealer } from '../../src/session/sealing.js';
@@ -83,6 +84,11 @@ describe('fapi-bff sessions revoke --sub', () => {
     assert.equal((await browser.request(done.url)).status, 302);
     return browser;
   }
+  async function sessionKeyOf(browser: TestBrowser): Promise<string> {
+    const session = await bff.services.sessions.load(browser.cookie(bff.url, COOKIE)?.value);
+    assert.ok(session);
+    return session.key;
+  }
   async function refreshToken(browser: TestBrowser): Promise<string> {
     const session = await bff.services.sessions.load(browser.cookie(bff.url, COOKIE)?.value);
     assert.ok(session?.data.refreshToken, 'the session holds a refresh token');
@@ -123,6 +129,7 @@ describe('fapi-bff sessions revoke --sub', () => {
     const alice2 = await login({ username: 'alice', password: 'alice-password' });
     const bob = await login(BOB);
     const aliceTokens = [await refreshToken(alice1), await refreshToken(alice2)];
+    const aliceSessions = [await sessionKeyOf(alice1), await sessionKeyOf(alice2)];
     const bobToken = await refreshToken(bob);
     for (const b of [alice1, alice2, bob])
       assert.equal((await apiCall(b, bff.url, '/auth/session')).status, 200);
@@ -140,6 +147,21 @@ describe('fapi-bff sessions revoke --sub', () => {
     assert.equal((await apiCall(bob, bff.url, '/auth/session')).status, 200, "Bob's session stays");
     for (const token of aliceTokens)
       assert.equal(await idp.provider.RefreshToken.find(token), undefined, 'revoked at the IdP');
+    // One audit line per session ended, on stderr, with the hash the BFF's own audit lines use.
+    const audit = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.audit === true);
+    assert.deepEqual(
+      audit.map((l) => [l.event, l.sub, l.revocation, l.initiator, l.frontend]),
+      [
+        ['session.revoked', 'alice', 'revoked', 'cli', 'default'],
+        ['session.revoked', 'alice', 'revoked', 'cli', 'default'],
+      ],
+    );
+    assert.deepEqual(audit.map((l) => l.session).sort(), aliceSessions.map((k) => sessionHash(k)).sort());
+    for (const token of aliceTokens) assert.ok(!r.stderr.includes(token), 'no refresh token in the output');
     assert.ok(await idp.provider.RefreshToken.find(bobToken), "Bob's refresh token is still valid");
 
     const again = await cli(['sessions', 'revoke', '--sub', 'alice', '--no-idp'], env);
