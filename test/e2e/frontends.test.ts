@@ -78,6 +78,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
   let file: string;
   let env: Record<string, string>;
   const logs = new LogSink();
+  const pushedWithRequestObject: boolean[] = [];
   let port: number;
   let bank: string;
   let shop: string;
@@ -184,8 +185,10 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
         client(bankConfig, {
           backchannel_logout_uri: `${bank}/auth/backchannel-logout`,
           backchannel_logout_session_required: true,
-          // JARM is turned off by a reload below: the client may then get plain responses too.
+          // JARM and JAR are turned off by a reload below: the client may then get plain responses
+          // and push plain parameters too.
           response_modes: ['query.jwt', 'query'],
+          require_signed_request_object: false,
         }),
         // Only bank receives back-channel logouts: the IdP session all three share ends below.
         client(shopConfig, {
@@ -198,6 +201,13 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
         }),
       ],
     });
+    // Whether each pushed authorization request carried a request object (JAR, RFC 9101 §5).
+    idp.provider.on(
+      'pushed_authorization_request.success',
+      (ctx: { oidc: { body?: Record<string, unknown> } }) => {
+        pushedWithRequestObject.push(typeof ctx.oidc.body?.request === 'string');
+      },
+    );
     metrics = new Metrics({ defaultMetrics: false });
     const log = { warn() {}, info() {} };
     built = await buildApp({
@@ -374,7 +384,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     }
   });
 
-  it('applies a changed file without a restart: a new route, JARM off, sessions kept', async () => {
+  it('applies a changed file without a restart: a new route, JARM and JAR off, sessions kept', async () => {
     await login(browser, bank); // the IdP session ended above: a fresh one
     assert.equal(await errorCode(await apiCall(browser, shop, '/api/orders/1')), 'BFF_ROUTE_NOT_FOUND');
     // A login in flight across the reload: the IdP answered with JARM before it was switched off.
@@ -385,6 +395,7 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     await rewrite(
       frontendsFile((f) => {
         (f[0] as { flags: Record<string, unknown> }).flags.jarm = false;
+        (f[0] as { flags: Record<string, unknown> }).flags.jar = false;
         (f[1] as { routes: Record<string, unknown> }).routes.orders = shopApi.url;
       }),
       'applied',
@@ -397,9 +408,12 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     assert.equal((await apiCall(browser, shop, '/auth/session')).status, 200, 'shop session kept');
     assert.equal((await apiCall(browser, shop, '/api/orders/1')).status, 200, 'the new route');
     assert.equal(shopApi.requests.at(-1)?.url, '/1');
-    // JARM is off for bank now: the next login gets a plain authorization response.
+    // JARM and JAR are off for bank now: the next login pushes plain parameters and gets a plain
+    // authorization response.
+    const pushed = pushedWithRequestObject.length;
     const plain = await loginUntilCallback(new TestBrowser(), bank, idp, '/home');
     assert.ok(plain.searchParams.has('code') && !plain.searchParams.has('response'), 'JARM off after reload');
+    assert.deepEqual(pushedWithRequestObject.slice(pushed), [false], 'JAR off after reload');
     assert.equal((await inFlight.request(pending)).status, 302, 'the login started with JARM completes');
     // DPoP is still on: the token stays bound.
     assert.equal((await apiCall(browser, bank, '/api/accounts/q')).status, 200);
@@ -423,8 +437,10 @@ describe('several frontends in one BFF', { timeout: 120_000 }, () => {
     assert.ok(pending.searchParams.has('code'));
     await rewrite(frontendsFile(), 'applied');
     assert.equal((await inFlight.request(pending)).status, 302, 'the plain login in flight completes');
-    // New logins are signed again.
+    // New logins are signed again, both ways.
+    const pushed = pushedWithRequestObject.length;
     assert.ok((await loginUntilCallback(new TestBrowser(), bank, idp, '/home')).searchParams.has('response'));
+    assert.deepEqual(pushedWithRequestObject.slice(pushed), [true], 'JAR on again');
     assert.equal((await apiCall(browser, shop, '/api/cart/y')).status, 200);
   });
 
