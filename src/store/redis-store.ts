@@ -88,6 +88,8 @@ type Client = (Redis | Cluster) & Scripted;
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
 const TIMEOUTS_BEFORE_RECONNECT = 3;
+/** Pause before reconnecting a client that ioredis closed for good (see #onEnd). */
+const RECONNECT_AFTER_END_MS = 200;
 
 function checkTtl(ttlMs: number): number {
   if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('ttlMs must be a finite number > 0');
@@ -255,6 +257,7 @@ export class RedisStore implements KeyValueStore {
     this.#redis.defineCommand('bffIndexAdd', { numberOfKeys: 1, lua: INDEX_ADD_LUA });
 
     this.#redis.on('error', (err: unknown) => this.#onConnectionError(err));
+    this.#redis.on('end', () => this.#onEnd());
     this.#redis.on('node error', (err: unknown) => this.#onConnectionError(err));
     this.#redis.on('ready', () => {
       if (this.#errorsSinceLog > 0 || this.#lastErrorLogAt !== Number.NEGATIVE_INFINITY) {
@@ -497,6 +500,22 @@ export class RedisStore implements KeyValueStore {
     );
     // reconnect=true keeps retryStrategy in charge instead of closing for good.
     this.#redis.disconnect(true);
+  }
+
+  /**
+   * ioredis ends a client for good when a connection attempt is abandoned: in Sentinel mode, a
+   * failover detected (`+switch-master`) while the client is asking the sentinels for the master
+   * aborts that attempt, and the client then stays closed with no retry: every command would fail
+   * until a restart (seen in the failover test). Unless we closed the store, start connecting
+   * again; a failed attempt ends the same way and is retried after the same pause.
+   */
+  #onEnd(): void {
+    if (this.#closed) return;
+    this.#logger?.warn({ status: 'end' }, 'redis store: the client closed for good; connecting again');
+    const timer = setTimeout(() => {
+      if (!this.#closed && this.#redis.status === 'end') this.#redis.connect().catch(() => {});
+    }, RECONNECT_AFTER_END_MS);
+    timer.unref();
   }
 
   #onConnectionError(err: unknown): void {

@@ -71,6 +71,30 @@ describe('RedisStore against the shared Redis', () => {
     }
   });
 
+  it('connects again when the client is closed for good while the store is open (ioredis ends it when a Sentinel failover aborts a connection attempt)', async () => {
+    const store = await createRedisStore({ url: REDIS_URL, keyPrefix: `${RUN_PREFIX}end:` });
+    try {
+      await store.set('k', 'before', 60_000);
+      // What ioredis does after an aborted attempt: no more reconnections ('end').
+      const ended = new Promise((resolve) => store.client.once('end', resolve));
+      store.client.disconnect();
+      await ended;
+      let value: string | undefined;
+      for (let i = 0; i < 100 && value === undefined; i++) {
+        value = await store.get('k').catch(() => undefined);
+        if (value === undefined) await sleep(50);
+      }
+      assert.equal(value, 'before', 'the store answers again');
+      assert.equal(store.client.status, 'ready');
+    } finally {
+      await store.close();
+      await deleteRunKeys();
+    }
+    // After close() it stays closed.
+    await sleep(400);
+    assert.equal(store.client.status, 'end');
+  });
+
   it('treats rediss:// (any case) as TLS: a TLS handshake with a plain-text Redis never becomes ready', async () => {
     const plain = new URL(REDIS_URL);
     for (const scheme of ['rediss', 'REDISS']) {

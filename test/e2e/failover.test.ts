@@ -121,7 +121,9 @@ async function runFailover(
     }
     // On a timeout, say whether the store never failed over or the BFF did not follow it.
     if (recoveredAt === 0) {
-      assert.fail(`sessions did not all answer within 90 s: ${lastRound}; ${await describeTopology()}`);
+      assert.fail(
+        `sessions did not all answer within 90 s: ${lastRound}; BFF's client ${store.client.status}; ${await describeTopology()}`,
+      );
     }
     await sleep(1000);
     stop = true;
