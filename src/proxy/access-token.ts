@@ -123,13 +123,7 @@ export class AccessTokens {
         this.events.upstreamInvalidToken('shared');
         return latest;
       }
-      if (
-        minIntervalSec > 0 &&
-        !(await this.store.setIfAbsent(invalidTokenGate(used.key), '1', minIntervalSec * 1000))
-      ) {
-        this.events.upstreamInvalidToken('rate_limited');
-        return undefined;
-      }
+      if (await this.renewalRateLimited(invalidTokenGate(used.key), minIntervalSec)) return undefined;
       const run = this.refreshUnlessDone(latest).finally(() => this.inflight.delete(used.key));
       this.inflight.set(used.key, run);
       const fresh = await run;
@@ -265,17 +259,8 @@ export class AccessTokens {
         this.events.upstreamInvalidToken('shared');
         return { session: latest, token: stored };
       }
-      if (
-        minIntervalSec > 0 &&
-        !(await this.store.setIfAbsent(
-          `${invalidTokenGate(used.key)}:${resource}`,
-          '1',
-          minIntervalSec * 1000,
-        ))
-      ) {
-        this.events.upstreamInvalidToken('rate_limited');
+      if (await this.renewalRateLimited(`${invalidTokenGate(used.key)}:${resource}`, minIntervalSec))
         return undefined;
-      }
       const renewed = await this.forResource(latest, resource, rejected);
       if (renewed.token.accessToken === rejected) {
         this.events.upstreamInvalidToken('refresh_failed');
@@ -287,6 +272,16 @@ export class AccessTokens {
       this.events.upstreamInvalidToken('refresh_failed');
       return undefined;
     }
+  }
+
+  /**
+   * Whether a renewal after a refused token must wait: at most one per `minIntervalSec` per `gate`
+   * across instances (a store key with that TTL, taken here when free). A refusal is counted.
+   */
+  private async renewalRateLimited(gate: string, minIntervalSec: number): Promise<boolean> {
+    if (minIntervalSec <= 0 || (await this.store.setIfAbsent(gate, '1', minIntervalSec * 1000))) return false;
+    this.events.upstreamInvalidToken('rate_limited');
+    return true;
   }
 
   /** forResource's grant, once across instances: the same lock protocol as refreshUnlessDone. */
