@@ -76,8 +76,9 @@ async function revoke(io: CliIo, args: string[]): Promise<number> {
     return 1;
   }
   // Diagnostics and audit lines to stderr; stdout carries only the result line.
-  const log = pino({ level: 'warn' }, pino.destination(2));
-  const auditLog = pino(loggerOptions('info'), pino.destination(2));
+  const stderr = pino.destination(2);
+  const log = pino({ level: 'warn' }, stderr);
+  const auditLog = pino(loggerOptions('info'), stderr);
   const store = await storeFromConfig(config, log);
   try {
     const total: Counts = { sub_sessions: 0, ended: 0, revoked: 0, revocation_failed: 0 };
